@@ -212,6 +212,30 @@ def _pauli_components(operator: np.ndarray, basis: np.ndarray, n: int) -> np.nda
     return np.real(tensor) / 2**n
 
 
+PAULI_LETTERS = "IZX"  # order of ENCODED_PAULI_BASIS
+NEGLIGIBLE_COEFFICIENT = 1e-12
+
+
+def readout_polynomial(spec: CircuitSpec) -> tuple[list[str], np.ndarray]:
+    """The readout as a sparse Pauli polynomial: the strings that occur and their coefficients.
+
+    Most of the 3^n strings have coefficient exactly 0 (for the ZZ ansaetze at phi = pi/4 each
+    <Z_j> has two terms), so keeping only the others makes the fast layer cheap. Strings whose
+    coefficients are all below NEGLIGIBLE_COEFFICIENT (float64 round-off of exact zeros) are
+    dropped.
+
+    Returns:
+        strings: Pauli strings over "IZX", qubit 0 first (e.g. "ZIXI"), for factors
+            1, cos(pi x_k), sin(pi x_k);
+        coefficients: (len(strings), n_qubits) array, row s holding c[s, j] for every readout j.
+    """
+    n = spec.n_qubits
+    dense = readout_coefficients(spec).reshape(-1, n)
+    kept = np.flatnonzero(np.abs(dense).max(axis=1) > NEGLIGIBLE_COEFFICIENT)
+    strings = ["".join(PAULI_LETTERS[i] for i in np.unravel_index(s, (3,) * n)) for s in kept]
+    return strings, dense[kept]
+
+
 def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
     """Do the ansatz's entanglers change the readout for any input patch at all?
 
