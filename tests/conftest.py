@@ -38,3 +38,32 @@ def tol():
 def grad_tol():
     """Agreement required between the fast layer's input gradient and PennyLane's."""
     return 1e-4
+
+
+TINY_CHANGES = {
+    ("data", "n_train"): 200,
+    ("data", "n_test"): 100,
+    ("circuit", "ansatze"): ["full", "random"],
+    ("circuit", "layouts"): ["ent_rot"],
+    ("train", "epochs"): 1,
+    ("train", "steps_per_execution"): 10,
+    ("bench", "n_images"): 4,
+    ("bench", "repeats"): 1,
+}
+
+
+def write_params(path: Path, changes: dict) -> Path:
+    """Write the repository's params.yaml with ``changes`` ({(section, key): value}) to ``path``."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for (section, key), value in changes.items():
+        raw[section][key] = value
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def tiny_params_file(tmp_path):
+    """The real params.yaml shrunk to seconds: 200/100 digits, 2 ansaetze, 1 layout, 1 epoch."""
+    return write_params(tmp_path / "params.yaml", TINY_CHANGES)

@@ -43,6 +43,41 @@ class Layout(str, Enum):
     ENT_ROT = "ent_rot"
 
 
+CNN = "cnn"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which classifier: the CNN, or a QuNN with an ansatz and a layout."""
+
+    kind: str
+    ansatz: Ansatz | None = None
+    layout: Layout | None = None
+
+    @property
+    def name(self) -> str:
+        """"cnn" or "qunn-<ansatz>-<layout>" (the wildcard used in file names)."""
+        if self.kind == CNN:
+            return CNN
+        return f"qunn-{self.ansatz.value}-{self.layout.value}"
+
+    @classmethod
+    def from_name(cls, name: str) -> ModelSpec:
+        """Parse :attr:`name`; raises ValueError naming the valid forms."""
+        if name == CNN:
+            return cls(CNN)
+        parts = str(name).split("-")
+        try:
+            if len(parts) != 3 or parts[0] != "qunn":
+                raise ValueError
+            return cls("qunn", Ansatz(parts[1]), Layout(parts[2]))
+        except ValueError:
+            raise ValueError(
+                f"model name must be 'cnn' or 'qunn-<ansatz>-<layout>' with ansatz in "
+                f"{[a.value for a in Ansatz]} and layout in {[l.value for l in Layout]}; got {name!r}"
+            ) from None
+
+
 @dataclass(frozen=True)
 class DataParams:
     source: DataSource
@@ -76,6 +111,7 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class BenchParams:
+    model: ModelSpec
     n_images: int
     n_images_per_patch: int
     repeats: int
@@ -88,6 +124,13 @@ class Params:
     circuit: CircuitParams
     train: TrainParams
     bench: BenchParams
+
+
+def model_specs(circuit: CircuitParams) -> list[ModelSpec]:
+    """The CNN and one QuNN per (layout, ansatz) of params.yaml."""
+    return [ModelSpec(CNN)] + [
+        ModelSpec("qunn", ansatz, layout) for layout in circuit.layouts for ansatz in circuit.ansatze
+    ]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -163,7 +206,14 @@ def _train_params(s: _Section) -> TrainParams:
 
 
 def _bench_params(s: _Section) -> BenchParams:
+    try:
+        model = ModelSpec.from_name(s.get("model"))
+    except ValueError as error:
+        raise ParamsError(f"params key 'bench.model': {error}") from None
+    if model.kind == CNN:
+        raise s.fail("model", "a QuNN ('qunn-<ansatz>-<layout>')", model.name)
     params = BenchParams(
+        model=model,
         n_images=s.int("n_images", minimum=1),
         n_images_per_patch=s.int("n_images_per_patch", minimum=1),
         repeats=s.int("repeats", minimum=1),

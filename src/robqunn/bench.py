@@ -1,0 +1,123 @@
+"""Benchmark of the quanvolution paths, measured in one run on the same real digits.
+
+Paths: PennyLane with one QNode call per patch (the PennyLane quanvolution demo's way), PennyLane
+broadcast over all patches (autograd backpropagation for the gradient), and robqunn's fast layer
+(TensorFlow). Each is timed for the forward pass and for forward + input gradient (a vector-Jacobian
+product with a fixed random cotangent, which is what an attack step needs). Ratios are taken
+against measurements of this same run, never against stored numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from robqunn.config import Params
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per image of one path, forward and forward + input gradient (None: not measured)."""
+
+    path: str
+    n_images: int
+    forward: float
+    forward_gradient: float | None
+
+
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Best wall time of ``repeats`` calls (after one warm-up call, which traces/compiles)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_quanv(params: Params, seed: int) -> list[Timing]:
+    """Time the three paths on the first test digits of ``params.data`` for the circuit of
+    ``params.bench.model``."""
+    from robqunn.circuits import make_circuit_spec
+    from robqunn.data import prepare_dataset
+
+    spec = params.bench.model
+    circuit = make_circuit_spec(spec.ansatz, spec.layout, params.circuit, seed)
+    images = prepare_dataset(params.data, seed).x_test[: params.bench.n_images]
+    k, s, repeats = params.circuit.kernel_size, params.circuit.stride, params.bench.repeats
+    per_patch = images[: params.bench.n_images_per_patch]
+    return [
+        _time_pennylane(per_patch, circuit, k, s, broadcast=False, repeats=1),
+        _time_pennylane(images, circuit, k, s, broadcast=True, repeats=repeats),
+        _time_fast(images, circuit, k, s, repeats),
+    ]
+
+
+def _time_pennylane(images, circuit, k, s, broadcast: bool, repeats: int) -> Timing:
+    import pennylane as qml
+    from pennylane import numpy as pnp
+
+    from robqunn.circuits import make_qnode
+    from robqunn.quanv import extract_patches, pennylane_quanvolution
+
+    n = len(images)
+    forward = best_seconds(lambda: pennylane_quanvolution(images, circuit, k, s, broadcast), repeats) / n
+    if not broadcast:
+        return Timing("PennyLane, one QNode call per patch", n, forward, None)
+    patches = extract_patches(images.astype(np.float64), k, s).reshape(-1, k * k)
+    cotangent = np.random.default_rng(0).normal(size=patches.shape)
+    qnode = make_qnode(circuit)
+    vjp = qml.grad(lambda x: pnp.sum(pnp.stack(qnode(x), axis=-1) * cotangent))
+    gradient = best_seconds(lambda: vjp(pnp.array(patches, requires_grad=True)), repeats) / n
+    return Timing("PennyLane, broadcast over all patches", n, forward, gradient)
+
+
+def _time_fast(images, circuit, k, s, repeats: int) -> Timing:
+    import tensorflow as tf
+
+    from robqunn.quanv import quanvolution_layer
+
+    layer = quanvolution_layer(circuit, k, s)
+    x = tf.constant(images)
+    cotangent = tf.constant(np.random.default_rng(0).normal(size=layer.compute_output_shape(x.shape)), tf.float32)
+
+    @tf.function
+    def forward(x):
+        return layer(x)
+
+    @tf.function
+    def forward_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * cotangent)
+        return tape.gradient(loss, x)
+
+    n = len(images)
+    return Timing(
+        "robqunn fast layer (TensorFlow)",
+        n,
+        best_seconds(lambda: forward(x).numpy(), repeats) / n,
+        best_seconds(lambda: forward_gradient(x).numpy(), repeats) / n,
+    )
+
+
+def format_timings(timings: list[Timing]) -> str:
+    """A table of images/s and the ratios the issue asks for (fast path vs the PennyLane paths)."""
+    per_patch, broadcast, fast = timings
+    lines = [f"{'path':42s} {'images':>7s} {'forward img/s':>15s} {'fwd+grad img/s':>15s}"]
+    for t in timings:
+        grad = f"{1 / t.forward_gradient:15,.1f}" if t.forward_gradient else f"{'-':>15s}"
+        lines.append(f"{t.path:42s} {t.n_images:7d} {1 / t.forward:15,.1f} {grad}")
+    lines += [
+        "",
+        f"fast forward vs PennyLane broadcast forward:   {broadcast.forward / fast.forward:12,.0f}x faster",
+        f"fast forward vs PennyLane per-patch forward:   {per_patch.forward / fast.forward:12,.0f}x faster",
+        f"fast fwd+grad vs PennyLane broadcast fwd+grad: "
+        f"{broadcast.forward_gradient / fast.forward_gradient:12,.0f}x faster",
+        f"fast fwd+grad cost / fast forward cost:        {fast.forward_gradient / fast.forward:12.2f}x",
+    ]
+    return "\n".join(lines)

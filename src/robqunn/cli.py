@@ -1,0 +1,126 @@
+"""The `robqunn` command: the pipeline's stages by hand, the circuits, the benchmark.
+
+Every knob comes from the params file (--params, default params.yaml); the options here only say
+which seed, model and files a command works on. Heavy libraries are imported by the subcommand that
+needs them, so `robqunn --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from robqunn.config import Ansatz, Layout, Params, load_params
+from robqunn.errors import RobqunnError
+
+logger = logging.getLogger("robqunn")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        params = load_params(args.params)
+        seed = params.seeds[0] if args.seed is None else args.seed
+        args.run(args, params, seed)
+    except (RobqunnError, ValueError, FileNotFoundError) as error:
+        logger.error("%s", error)
+        return 2
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robqunn", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
+    common.add_argument("--seed", type=int, default=None, help="study seed (default: the first of params 'seeds')")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], help=help)
+
+    study = command("study", help="prepare data, compute feature maps and train every model, every seed")
+    study.add_argument("--workdir", type=Path, default=Path("."), help="where data/, models/, results/ go")
+    study.set_defaults(run=_study)
+
+    prepare = command("prepare", help="prepare the digits (seeded stratified split) with a sha256")
+    prepare.add_argument("--out", type=Path, required=True, help="output .npz (a .json sidecar is written beside)")
+    prepare.set_defaults(run=lambda a, p, s: _stages().prepare(p, s, a.out))
+
+    features = command("features", help="feature maps of a model's frozen layer")
+    _model_data_args(features)
+    features.add_argument("--out", type=Path, required=True, help="output .npz")
+    features.set_defaults(run=lambda a, p, s: _stages().features(p, s, a.model, a.data, a.out))
+
+    train = command("train", help="train a model's Dense head; save the end-to-end .keras model")
+    _model_data_args(train)
+    train.add_argument("--features", type=Path, required=True, help="feature maps from `robqunn features`")
+    train.add_argument("--out", type=Path, required=True, help="output .keras model")
+    train.add_argument("--metrics", type=Path, required=True, help="output metrics .json")
+    train.set_defaults(run=_train)
+
+    ansatz = command("ansatz", help="show an ansatz: diagram, entanglers, readout polynomial")
+    ansatz.add_argument("--ansatz", choices=[a.value for a in Ansatz], required=True)
+    ansatz.add_argument("--layout", choices=[l.value for l in Layout], default=Layout.ROT_ENT.value)
+    ansatz.add_argument("--figure", type=Path, default=None, help="also save a qml.draw_mpl diagram here")
+    ansatz.set_defaults(run=_ansatz)
+
+    bench = command("bench", help="benchmarks")
+    bench.add_argument("target", choices=["quanv"], help="quanv: PennyLane vs the fast quanvolution layer")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _model_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="'cnn' or 'qunn-<ansatz>-<layout>'")
+    parser.add_argument("--data", type=Path, required=True, help="prepared digits from `robqunn prepare`")
+
+
+def _stages():
+    from robqunn import stages
+
+    return stages
+
+
+def _study(args: argparse.Namespace, params: Params, seed: int) -> None:
+    metrics = _stages().study(params, args.workdir)
+    print(f"{'seed':>5s}  {'model':24s} {'test accuracy':>13s}  entanglers visible")
+    for m in metrics:
+        print(f"{m['seed']:5d}  {m['model']:24s} {m['test_accuracy']:13.4f}  {m.get('entanglers_visible', '-')}")
+
+
+def _train(args: argparse.Namespace, params: Params, seed: int) -> None:
+    metrics = _stages().train(params, seed, args.model, args.data, args.features, args.out, args.metrics)
+    print(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}")
+
+
+def _ansatz(args: argparse.Namespace, params: Params, seed: int) -> None:
+    from robqunn import circuits
+
+    spec = circuits.make_circuit_spec(Ansatz(args.ansatz), Layout(args.layout), params.circuit, seed)
+    strings, coefficients = circuits.readout_polynomial(spec)
+    print(circuits.draw_text(spec))
+    print(f"\nentanglers (multi-qubit gates): {circuits.count_entanglers(spec)}")
+    print(f"entanglers change the readout: {circuits.entanglers_visible(spec)}")
+    print("readout <Z_j> = sum_s c[s, j] * prod_k f(x_k), f_I = 1, f_Z = cos(pi x), f_X = sin(pi x):")
+    for j in range(spec.n_qubits):
+        terms = [f"{c[j]:+.4f} {s}" for s, c in zip(strings, coefficients, strict=True) if abs(c[j]) > 1e-12]
+        print(f"  <Z_{j}> = " + " ".join(terms))
+    if args.figure:
+        circuits.draw_figure(spec, args.figure)
+        print(f"\ndiagram saved to {args.figure}")
+
+
+def _bench(args: argparse.Namespace, params: Params, seed: int) -> None:
+    from robqunn.bench import bench_quanv, format_timings
+
+    print(format_timings(bench_quanv(params, seed)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

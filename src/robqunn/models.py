@@ -1,0 +1,108 @@
+"""The CNN and QuNN classifiers: frozen feature layer -> Flatten -> Dense(10) -> softmax.
+
+Both are end-to-end Keras models from pixels (N, 28, 28) to class probabilities, so that attacks
+differentiate through the feature layer. The Dense layer is named "logits" and the softmax is a
+separate layer, because attacks need the pre-softmax output (:func:`logits_model`). Only the Dense
+head is trainable; it can be trained on precomputed feature maps (:func:`head_model`) because it
+shares its layer objects with the end-to-end model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from robqunn.config import CNN, ModelSpec, Params
+from robqunn.quanv import Quanvolution, quanvolution_layer
+from robqunn.seeding import derived_seed
+
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+FEATURES = "features"
+LOGITS = "logits"
+
+
+def build_model(spec: ModelSpec, params: Params, seed: int) -> keras.Model:
+    """The untrained end-to-end model of ``spec`` for one study seed."""
+    circuit = params.circuit
+    if spec.kind == CNN:
+        return build_cnn(circuit.kernel_size, circuit.stride, seed)
+    from robqunn.circuits import make_circuit_spec
+
+    circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed)
+    return build_qunn(quanvolution_layer(circuit_spec, circuit.kernel_size, circuit.stride), seed, spec.name)
+
+
+def build_cnn(kernel_size: int, stride: int, seed: int) -> keras.Model:
+    """Frozen seeded Conv2D(k*k filters, k x k, stride, ReLU) -> Flatten -> Dense(10) -> softmax.
+
+    k*k filters, so the CNN's feature maps have the shape of the QuNN's (one channel per qubit).
+    """
+    inputs = keras.Input(IMAGE_SHAPE, name="pixels")
+    channels = keras.layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
+    conv = keras.layers.Conv2D(
+        kernel_size**2,
+        kernel_size,
+        strides=stride,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=derived_seed(seed, "cnn_filters")),
+        trainable=False,
+        name=FEATURES,
+    )
+    return _classifier(inputs, conv(channels), seed, CNN)
+
+
+def build_qunn(layer: Quanvolution, seed: int, name: str) -> keras.Model:
+    """Fixed quanvolution layer -> Flatten -> Dense(10) -> softmax."""
+    inputs = keras.Input(IMAGE_SHAPE, name="pixels")
+    return _classifier(inputs, layer(inputs), seed, name)
+
+
+def _classifier(inputs, features, seed: int, name: str) -> keras.Model:
+    flat = keras.layers.Flatten(name="flatten")(features)
+    logits = keras.layers.Dense(
+        N_CLASSES,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=derived_seed(seed, "head")),
+        name=LOGITS,
+    )(flat)
+    probabilities = keras.layers.Softmax(name="probabilities")(logits)
+    return keras.Model(inputs, probabilities, name=name)
+
+
+def feature_model(model: keras.Model) -> keras.Model:
+    """Pixels -> feature maps (the frozen part of ``model``)."""
+    return keras.Model(model.inputs, model.get_layer(FEATURES).output, name=f"{model.name}_features")
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """Pixels -> pre-softmax logits: what attacks must differentiate (cleverhans expects logits)."""
+    return keras.Model(model.inputs, model.get_layer(LOGITS).output, name=f"{model.name}_logits")
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """Feature maps -> probabilities, sharing (not copying) the Dense layer of ``model``."""
+    features = keras.Input(model.get_layer(FEATURES).output.shape[1:], name="feature_maps")
+    x = features
+    for name in ("flatten", LOGITS, "probabilities"):
+        x = model.get_layer(name)(x)
+    return keras.Model(features, x, name=f"{model.name}_head")
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save as a .keras file (no pickle), atomically."""
+    from robqunn.io import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model path must end in .keras; got {str(path)!r}")
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a model saved by :func:`save_model` (the Quanvolution layer is registered on import)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file must exist; got {str(path)!r}")
+    return keras.models.load_model(path, compile=False)

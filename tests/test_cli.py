@@ -1,0 +1,93 @@
+"""Tests of the `robqunn` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, write_params
+from robqunn.cli import main
+
+
+class TestCommands:
+    """Each subcommand runs from the command line and prints what a user needs."""
+
+    def test_help(self):
+        """`robqunn --help` lists the subcommands, without importing TensorFlow."""
+        out = subprocess.run(
+            [sys.executable, "-c", "import sys; from robqunn.cli import main; main(['--help'])"],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0
+        for command in ("study", "prepare", "features", "train", "ansatz", "bench"):
+            assert command in out.stdout
+
+    def test_study_tiny(self, tiny_params_file, tmp_path, capsys):
+        """`robqunn study` prepares, computes features and trains every model of the params."""
+        assert main(["study", "--params", str(tiny_params_file), "--workdir", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        for name in ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"):
+            assert name in out
+            assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
+            assert (tmp_path / "data" / "features" / "seed42" / f"{name}.npz").is_file()
+        assert (tmp_path / "data" / "prepared" / "seed42.json").is_file()
+
+    def test_stage_commands(self, tiny_params_file, tmp_path, capsys):
+        """prepare, features and train chained by hand, as a workflow would."""
+        common = ["--params", str(tiny_params_file)]
+        data, features = tmp_path / "d.npz", tmp_path / "f.npz"
+        assert main(["prepare", *common, "--out", str(data)]) == 0
+        assert main(["features", *common, "--model", "cnn", "--data", str(data), "--out", str(features)]) == 0
+        args = ["--model", "cnn", "--data", str(data), "--features", str(features)]
+        outputs = ["--out", str(tmp_path / "m.keras"), "--metrics", str(tmp_path / "m.json")]
+        assert main(["train", *common, *args, *outputs]) == 0
+        assert "cnn: test accuracy" in capsys.readouterr().out
+
+    @pytest.mark.parametrize("layout, visible", [("rot_ent", False), ("ent_rot", True)])
+    def test_ansatz(self, layout, visible, tmp_path, capsys):
+        """`robqunn ansatz` shows the diagram, whether the entanglers act, and the readout polynomial."""
+        figure = tmp_path / "full.png"
+        params = str(REPO / "params.yaml")
+        assert main(["ansatz", "--params", params, "--ansatz", "full", "--layout", layout, "--figure", str(figure)]) == 0
+        out = capsys.readouterr().out
+        assert f"entanglers change the readout: {visible}" in out
+        assert "IsingZZ" in out and "<Z_3> =" in out and figure.is_file()
+
+    def test_bench_quanv(self, tiny_params_file, capsys):
+        """`robqunn bench quanv` prints the three paths and the ratios."""
+        assert main(["bench", "quanv", "--params", str(tiny_params_file)]) == 0
+        out = capsys.readouterr().out
+        assert "one QNode call per patch" in out and "broadcast" in out and "fast layer" in out
+        assert "fast fwd+grad cost / fast forward cost" in out
+
+
+class TestErrors:
+    """Bad input ends with exit status 2 and a message naming the problem."""
+
+    def test_bad_params_key(self, tmp_path, caplog):
+        """An invalid ansatz in params.yaml is named with the valid choices."""
+        bad = write_params(tmp_path / "params.yaml", {("circuit", "ansatze"): ["full", "ring"]})
+        assert main(["study", "--params", str(bad), "--workdir", str(tmp_path)]) == 2
+        assert "circuit.ansatze" in caplog.text and "'ring'" in caplog.text
+        assert not (tmp_path / "data").exists()
+
+    def test_missing_params_file(self, tmp_path, caplog):
+        """A missing params file is named."""
+        assert main(["study", "--params", str(tmp_path / "nope.yaml")]) == 2
+        assert "nope.yaml" in caplog.text
+
+
+@pytest.mark.slow
+class TestDefaultStudy:
+    """The whole default study from the command line (about two minutes)."""
+
+    def test_default_study(self, tmp_path, capsys):
+        """Every model of the default params trains; CNN >= 0.85 and every QuNN >= 0.80."""
+        assert main(["study", "--params", str(REPO / "params.yaml"), "--workdir", str(tmp_path)]) == 0
+        rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+        assert len(rows) == 11
+        for _, model, acc, _ in rows:
+            assert float(acc) >= (0.85 if model == "cnn" else 0.80)
