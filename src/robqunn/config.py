@@ -87,11 +87,20 @@ class DataParams:
 
 
 @dataclass(frozen=True)
-class CircuitParams:
-    kernel_size: int
-    stride: int
+class StudyParams:
+    """The grid of the study: which seeds and which QuNN circuits (the CNN always runs)."""
+
+    seeds: tuple[int, ...]
     ansatze: tuple[Ansatz, ...]
     layouts: tuple[Layout, ...]
+
+
+@dataclass(frozen=True)
+class CircuitParams:
+    """How every quanvolution circuit is built (SPEC.md)."""
+
+    kernel_size: int
+    stride: int
     zz_phi: float
     random_layers_seed: int
     random_layers_ratio_imprim: float
@@ -119,18 +128,16 @@ class BenchParams:
 
 @dataclass(frozen=True)
 class Params:
-    seeds: tuple[int, ...]
+    study: StudyParams
     data: DataParams
     circuit: CircuitParams
     train: TrainParams
     bench: BenchParams
 
 
-def model_specs(circuit: CircuitParams) -> list[ModelSpec]:
-    """The CNN and one QuNN per (layout, ansatz) of params.yaml."""
-    return [ModelSpec(CNN)] + [
-        ModelSpec("qunn", ansatz, layout) for layout in circuit.layouts for ansatz in circuit.ansatze
-    ]
+def model_specs(study: StudyParams) -> list[ModelSpec]:
+    """The CNN and one QuNN per (layout, ansatz) of the study."""
+    return [ModelSpec(CNN)] + [ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -153,14 +160,25 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def params_from_dict(raw: Any) -> Params:
     """Validate an already-parsed params mapping (see :func:`load_params`)."""
     root = _Section("", raw)
-    params = Params(
-        seeds=tuple(root.int_list("seeds", minimum=0)),
-        data=_data_params(root.section("data")),
-        circuit=_circuit_params(root.section("circuit")),
-        train=_train_params(root.section("train")),
-        bench=_bench_params(root.section("bench")),
-    )
+    params = Params(**{name: parse(root.section(name)) for name, parse in _SECTIONS.items()})
     root.forbid_unknown()
+    return params
+
+
+def section_from_dict(name: str, raw: Any):
+    """Validate one section of params.yaml (what a workflow job receives) into its dataclass."""
+    if name not in _SECTIONS:
+        raise ParamsError(f"params section must be one of {list(_SECTIONS)}; got {name!r}")
+    return _SECTIONS[name](_Section(name, raw))
+
+
+def _study_params(s: _Section) -> StudyParams:
+    params = StudyParams(
+        seeds=tuple(s.int_list("seeds", minimum=0)),
+        ansatze=tuple(s.choice_list("ansatze", Ansatz)),
+        layouts=tuple(s.choice_list("layouts", Layout)),
+    )
+    s.forbid_unknown()
     return params
 
 
@@ -188,8 +206,6 @@ def _circuit_params(s: _Section) -> CircuitParams:
     params = CircuitParams(
         kernel_size=s.int("kernel_size", minimum=1, maximum=3),
         stride=s.int("stride", minimum=1),
-        ansatze=tuple(s.choice_list("ansatze", Ansatz)),
-        layouts=tuple(s.choice_list("layouts", Layout)),
         zz_phi=s.float("zz_phi"),
         random_layers_seed=s.int("random_layers_seed", minimum=0),
         random_layers_ratio_imprim=s.float("random_layers_ratio_imprim", minimum=0.0, maximum=1.0),
@@ -227,6 +243,15 @@ def _bench_params(s: _Section) -> BenchParams:
     )
     s.forbid_unknown()
     return params
+
+
+_SECTIONS = {
+    "study": _study_params,
+    "data": _data_params,
+    "circuit": _circuit_params,
+    "train": _train_params,
+    "bench": _bench_params,
+}
 
 
 class _Section:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 
-from robqunn.config import CNN, ModelSpec, Params
+from robqunn.config import CNN, CircuitParams, ModelSpec
 from robqunn.quanv import Quanvolution, quanvolution_layer
 from robqunn.seeding import derived_seed
 
@@ -23,9 +23,8 @@ FEATURES = "features"
 LOGITS = "logits"
 
 
-def build_model(spec: ModelSpec, params: Params, seed: int) -> keras.Model:
+def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Model:
     """The untrained end-to-end model of ``spec`` for one study seed."""
-    circuit = params.circuit
     if spec.kind == CNN:
         return build_cnn(circuit.kernel_size, circuit.stride, seed)
     from robqunn.circuits import make_circuit_spec

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from robqunn.config import ModelSpec, Params, model_specs
+from robqunn.config import CircuitParams, DataParams, ModelSpec, Params, TrainParams, model_specs
 from robqunn.data import load_dataset, prepare_dataset, save_dataset
 from robqunn.errors import DataError
 from robqunn.io import save_json, sha256_file
@@ -19,12 +19,12 @@ from robqunn.io import save_json, sha256_file
 logger = logging.getLogger(__name__)
 
 
-def prepare(params: Params, seed: int, out: str | Path) -> dict:
-    """Prepare the digits of ``params.data`` for ``seed``; returns the sidecar (with the sha256)."""
-    dataset = prepare_dataset(params.data, seed)
+def prepare(data: DataParams, seed: int, out: str | Path) -> dict:
+    """Prepare the digits of the ``data`` section for ``seed``; returns the sidecar (with the sha256)."""
+    dataset = prepare_dataset(data, seed)
     metadata = {
-        "source": params.data.source.value,
-        "idx_dir": str(params.data.idx_dir) if params.data.idx_dir else None,
+        "source": data.source.value,
+        "idx_dir": str(data.idx_dir) if data.idx_dir else None,
         "seed": seed,
     }
     sidecar = save_dataset(dataset, out, metadata)
@@ -32,21 +32,22 @@ def prepare(params: Params, seed: int, out: str | Path) -> dict:
     return sidecar
 
 
-def features(params: Params, seed: int, model_name: str, data: str | Path, out: str | Path) -> None:
+def features(circuit: CircuitParams, seed: int, model_name: str, data: str | Path, out: str | Path) -> None:
     """Compute the frozen feature maps of ``model_name`` on the prepared digits."""
     from robqunn.features import compute_features, save_features
     from robqunn.models import build_model
 
     spec = ModelSpec.from_name(model_name)
     dataset = load_dataset(data)
-    model = build_model(spec, params, seed)
+    model = build_model(spec, circuit, seed)
     f_train, f_test = compute_features(model, dataset.x_train), compute_features(model, dataset.x_test)
     save_features(out, model_name, seed, f_train, f_test)
     logger.info("feature maps %s of %s -> %s", f_train.shape[1:], model_name, out)
 
 
 def train(
-    params: Params,
+    circuit: CircuitParams,
+    training_params: TrainParams,
     seed: int,
     model_name: str,
     data: str | Path,
@@ -66,10 +67,10 @@ def train(
     spec = ModelSpec.from_name(model_name)
     dataset = load_dataset(data)
     f_train, f_test = load_features(feature_maps, model_name, seed)
-    model = build_model(spec, params, seed)
+    model = build_model(spec, circuit, seed)
     _check_features_match(model, dataset.x_train, f_train, feature_maps)
     labels = (dataset.y_train, dataset.y_test)
-    result = training.train(model, (f_train, f_test), labels, params.train, seed)
+    result = training.train(model, (f_train, f_test), labels, training_params, seed)
     metrics = {
         "model": model_name,
         "seed": seed,
@@ -80,7 +81,7 @@ def train(
         "loss_per_epoch": result.loss,
         "accuracy_per_epoch": result.accuracy,
         "train_seconds": result.seconds,
-        **circuit_facts(params, spec, seed),
+        **circuit_facts(circuit, spec, seed),
     }
     save_model(model, model_out)
     save_json(metrics_out, metrics)
@@ -104,13 +105,13 @@ def _check_features_match(model, images, stored, path) -> None:
         )
 
 
-def circuit_facts(params: Params, spec, seed: int) -> dict:
+def circuit_facts(circuit_params: CircuitParams, spec: ModelSpec, seed: int) -> dict:
     """What a reader must know about a QuNN's circuit: do its entanglers reach the readout at all?"""
     if spec.ansatz is None:
         return {}
     from robqunn.circuits import count_entanglers, entanglers_visible, make_circuit_spec, readout_polynomial
 
-    circuit = make_circuit_spec(spec.ansatz, spec.layout, params.circuit, seed)
+    circuit = make_circuit_spec(spec.ansatz, spec.layout, circuit_params, seed)
     visible = entanglers_visible(circuit)
     n_entanglers = count_entanglers(circuit)
     if n_entanglers and not visible:
@@ -133,14 +134,14 @@ def study(params: Params, workdir: str | Path = ".") -> list[dict]:
     """Every stage for every seed and model of ``params``, in ``workdir``; returns the metrics."""
     root = Path(workdir)
     metrics = []
-    for seed in params.seeds:
+    for seed in params.study.seeds:
         data = root / "data" / "prepared" / f"seed{seed}.npz"
-        prepare(params, seed, data)
-        for spec in model_specs(params.circuit):
+        prepare(params.data, seed, data)
+        for spec in model_specs(params.study):
             feature_maps = root / "data" / "features" / f"seed{seed}" / f"{spec.name}.npz"
-            features(params, seed, spec.name, data, feature_maps)
+            features(params.circuit, seed, spec.name, data, feature_maps)
             model_out = root / "models" / f"seed{seed}" / f"{spec.name}.keras"
             metrics_out = root / "results" / "train" / f"seed{seed}" / f"{spec.name}.json"
-            metrics.append(train(params, seed, spec.name, data, feature_maps, model_out, metrics_out))
+            metrics.append(train(params.circuit, params.train, seed, spec.name, data, feature_maps, model_out, metrics_out))
     return metrics
 
