@@ -15,15 +15,14 @@ import numpy as np
 from robqunn.errors import DataError
 from robqunn.io import save_npz
 
-PREDICT_BATCH = 1000  # images per forward call: bounds memory, does not change results
 FEATURE_KEYS = ("f_train", "f_test")
 
 
 def compute_features(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Feature maps (N, H', W', C) float32 of the model's frozen feature layer."""
-    from robqunn.models import feature_model
+    from robqunn.models import feature_model, predict
 
-    return np.asarray(feature_model(model).predict(images, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
+    return predict(feature_model(model), images)
 
 
 def save_features(path: str | Path, model_name: str, seed: int, f_train: np.ndarray, f_test: np.ndarray) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from robqunn.config import CNN, CircuitParams, ModelSpec
 from robqunn.quanv import Quanvolution, quanvolution_layer
@@ -86,6 +87,19 @@ def head_model(model: keras.Model) -> keras.Model:
     for name in ("flatten", LOGITS, "probabilities"):
         x = model.get_layer(name)(x)
     return keras.Model(features, x, name=f"{model.name}_head")
+
+
+PREDICT_BATCH = 1000  # images per call: bounds memory, does not change results
+
+
+def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """``model`` applied to ``x`` in batches, as a float32 array.
+
+    Direct calls rather than Model.predict: predict compiles a new tf.function for every model,
+    which costs more than the few batches it runs here and floods the log with retracing warnings.
+    """
+    batches = [model(x[i : i + PREDICT_BATCH], training=False) for i in range(0, len(x), PREDICT_BATCH)]
+    return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
 
 
 def save_model(model: keras.Model, path: str | Path) -> None:

@@ -16,12 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from robqunn.config import TrainParams
-from robqunn.models import head_model
+from robqunn.models import head_model, predict
 from robqunn.seeding import derived_seed
 
 logger = logging.getLogger(__name__)
-
-EVAL_BATCH = 1000  # images per evaluation call: bounds memory, does not change results
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,7 @@ def train_head(
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Fraction of ``x`` whose arg-max prediction equals ``y``."""
-    probabilities = model.predict(x, batch_size=EVAL_BATCH, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=1) == y))
+    return float(np.mean(np.argmax(predict(model, x), axis=1) == y))
 
 
 def train(

@@ -1,0 +1,22 @@
+# robqunn: adversarial robustness of quanvolutional neural networks (see README.md, SPEC).
+# This file is the table of contents; the rules live in workflow/rules/ by stage.
+from snakemake.utils import min_version, validate
+
+min_version("8.10")
+
+
+configfile: "params.yaml"
+
+
+validate(config, "workflow/schemas/params.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    input:
+        get_final_output(),

@@ -1,0 +1,26 @@
+"""Helpers for the thin Snakemake scripts in workflow/scripts/."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def log_to(path: str | Path) -> None:
+    """Send this job's logging, and any uncaught exception, to its Snakemake log file.
+
+    Also silences TensorFlow's C++ start-up chatter (set before TensorFlow is imported).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=path, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
+    )
+
+    def log_exception(kind, value, traceback):
+        logging.getLogger("robqunn").error("job failed", exc_info=(kind, value, traceback))
+        sys.__excepthook__(kind, value, traceback)
+
+    sys.excepthook = log_exception

@@ -1,0 +1,11 @@
+rule feature_maps:
+    input:
+        data="data/prepared/seed{seed}.npz",
+    output:
+        features="data/features/seed{seed}/{model}.npz",
+    log:
+        "logs/feature_maps/seed{seed}/{model}.log",
+    params:
+        circuit=config["circuit"],
+    script:
+        "../scripts/feature_maps.py"
