@@ -49,6 +49,7 @@ TINY_CHANGES = {
     ("train", "steps_per_execution"): 10,
     ("bench", "n_images"): 4,
     ("bench", "repeats"): 1,
+    ("bench", "attack_images"): 50,
 }
 
 

@@ -98,7 +98,8 @@ class TestDecomposition:
         ]
 
     @pytest.mark.parametrize(
-        "ansatz, expected", [(Ansatz.NONE, 0), (Ansatz.FULL, 6), (Ansatz.LINEAR, 3), (Ansatz.STAR, 3), (Ansatz.RANDOM, 1)]
+        "ansatz, expected",
+        [(Ansatz.NONE, 0), (Ansatz.FULL, 6), (Ansatz.LINEAR, 3), (Ansatz.STAR, 3), (Ansatz.RANDOM, 1)],
     )
     def test_count_entanglers(self, params, ansatz, expected):
         """The number of multi-qubit gates is recorded per ansatz."""

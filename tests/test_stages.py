@@ -56,7 +56,14 @@ class TestPipeline:
         features = tmp_path / "f.npz"
         stages.features(tiny.circuit, SEED, "qunn-random-ent_rot", prepared, features)
         metrics = stages.train(
-            tiny.circuit, tiny.train, SEED, "qunn-random-ent_rot", prepared, features, tmp_path / "m.keras", tmp_path / "m.json"
+            tiny.circuit,
+            tiny.train,
+            SEED,
+            "qunn-random-ent_rot",
+            prepared,
+            features,
+            tmp_path / "m.keras",
+            tmp_path / "m.json",
         )
         assert metrics["n_entanglers"] == 1 and metrics["entanglers_visible"] is True
         assert metrics["readout_terms"] == 7
@@ -80,7 +87,9 @@ class TestRefusals:
         stages.features(tiny.circuit, SEED, "cnn", prepared, features)
         model = tmp_path / "m.keras"
         with pytest.raises(DataError, match="must be for model 'qunn-full-ent_rot'"):
-            stages.train(tiny.circuit, tiny.train, SEED, "qunn-full-ent_rot", prepared, features, model, tmp_path / "m.json")
+            stages.train(
+                tiny.circuit, tiny.train, SEED, "qunn-full-ent_rot", prepared, features, model, tmp_path / "m.json"
+            )
         assert not model.exists()
 
     def test_features_that_do_not_match_the_circuit(self, tiny, prepared, tmp_path):
@@ -91,7 +100,14 @@ class TestRefusals:
             save_features(tmp_path / "bad.npz", "qunn-full-ent_rot", SEED, f["f_train"] + 0.01, f["f_test"])
         with pytest.raises(DataError, match="recompute the features"):
             stages.train(
-                tiny.circuit, tiny.train, SEED, "qunn-full-ent_rot", prepared, tmp_path / "bad.npz", tmp_path / "m.keras", tmp_path / "m.json"
+                tiny.circuit,
+                tiny.train,
+                SEED,
+                "qunn-full-ent_rot",
+                prepared,
+                tmp_path / "bad.npz",
+                tmp_path / "m.keras",
+                tmp_path / "m.json",
             )
         assert not (tmp_path / "m.json").exists()
 

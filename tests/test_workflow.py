@@ -21,6 +21,7 @@ SECTION_CLASSES = {
     "data": config.DataParams,
     "circuit": config.CircuitParams,
     "train": config.TrainParams,
+    "attack": config.AttackParams,
     "bench": config.BenchParams,
 }
 
@@ -58,13 +59,28 @@ class TestSchema:
         assert set(SCHEMA["properties"][section]["properties"]) == fields
         assert set(SCHEMA["properties"][section]["required"]) == fields
 
+    @pytest.mark.parametrize(
+        "attack, cls", [("fgsm", config.FgsmParams), ("pgd", config.PgdParams), ("mim", config.MimParams)]
+    )
+    def test_same_attack_keys(self, attack, cls):
+        """Each attack's schema lists exactly the fields of its dataclass."""
+        section = SCHEMA["properties"]["attack"]["properties"][attack]
+        assert set(section["properties"]) == set(section["required"]) == {f.name for f in dataclasses.fields(cls)}
+
     def test_same_sections(self):
         """The schema's top-level sections are the Params fields."""
         assert set(SCHEMA["properties"]) == {f.name for f in dataclasses.fields(config.Params)}
 
     @pytest.mark.parametrize(
         "section, key, value",
-        [("study", "ansatze", ["ring"]), ("circuit", "kernel_size", 4), ("data", "source", "web"), ("train", "lr", 1)],
+        [
+            ("study", "ansatze", ["ring"]),
+            ("circuit", "kernel_size", 4),
+            ("data", "source", "web"),
+            ("train", "lr", 1),
+            ("attack", "fgsm", {"eps": [0.1, 0.2]}),
+            ("attack", "fgsm", {"eps": [0.0, 1.5]}),
+        ],
     )
     def test_rejects_what_the_package_rejects(self, section, key, value):
         """A value robqunn refuses is refused by the schema too."""

@@ -248,7 +248,6 @@ def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
     return not np.allclose(with_gates, without, atol=atol, rtol=0.0)
 
 
-
 def example_patch(n_qubits: int) -> np.ndarray:
     """A fixed, readable patch for the diagrams."""
     return np.arange(n_qubits) / n_qubits

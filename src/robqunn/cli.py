@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from robqunn.config import Ansatz, Layout, Params, load_params
+from robqunn.config import Ansatz, AttackName, Layout, Params, load_params
 from robqunn.errors import RobqunnError
+from robqunn.workflow import quiet_tensorflow_retracing
 
 logger = logging.getLogger("robqunn")
 
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_retracing()
     try:
         params = load_params(args.params)
         seed = params.study.seeds[0] if args.seed is None else args.seed
@@ -38,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robqunn", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
-    common.add_argument("--seed", type=int, default=None, help="study seed (default: the first of params 'study.seeds')")
+    common.add_argument(
+        "--seed", type=int, default=None, help="study seed (default: the first of params 'study.seeds')"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -64,6 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", type=Path, required=True, help="output metrics .json")
     train.set_defaults(run=_train)
 
+    attack = command("attack", help="craft one adversarial set (model x attack x eps) on the test digits")
+    _model_data_args(attack)
+    attack.add_argument("--model-file", type=Path, required=True, help="trained .keras model")
+    attack.add_argument("--attack", choices=[a.value for a in AttackName], required=True)
+    attack.add_argument("--eps", type=float, required=True, help="L-inf budget (pixels are in [0, 1])")
+    attack.add_argument("--out", type=Path, required=True, help="output .npz")
+    attack.set_defaults(
+        run=lambda a, p, s: _stages().attack(p.attack, s, a.model, a.model_file, a.data, a.attack, a.eps, a.out)
+    )
+
+    evaluate = command("evaluate", help="evaluate adversarial sets white-box and by transfer: the results table")
+    evaluate.add_argument("--models", type=Path, nargs="+", required=True, help=".keras files named <model>.keras")
+    evaluate.add_argument("--sets", type=Path, nargs="+", required=True, help="adversarial sets (.npz)")
+    evaluate.add_argument("--out", type=Path, required=True, help="output table .csv (a .parquet is written beside)")
+    evaluate.set_defaults(run=_evaluate)
+
+    plot = command("plot", help="Fig. 3a-e, adversarial-example grids and the summary table")
+    plot.add_argument("--table", type=Path, required=True, help="results table .csv from `robqunn evaluate`")
+    plot.add_argument("--examples", type=Path, nargs="*", default=[], help="adversarial sets to show as digits")
+    plot.add_argument("--data", type=Path, required=True, help="prepared digits (for the clean row)")
+    plot.add_argument("--out-dir", type=Path, required=True)
+    plot.set_defaults(run=lambda a, p, s: _stages().report(a.table, a.examples, a.data, a.out_dir))
+
     ansatz = command("ansatz", help="show an ansatz: diagram, entanglers, readout polynomial")
     ansatz.add_argument("--ansatz", choices=[a.value for a in Ansatz], required=True)
     ansatz.add_argument("--layout", choices=[l.value for l in Layout], default=Layout.ROT_ENT.value)
@@ -71,7 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     ansatz.set_defaults(run=_ansatz)
 
     bench = command("bench", help="benchmarks")
-    bench.add_argument("target", choices=["quanv"], help="quanv: PennyLane vs the fast quanvolution layer")
+    bench.add_argument(
+        "target",
+        choices=["quanv", "attack"],
+        help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN",
+    )
     bench.set_defaults(run=_bench)
     return parser
 
@@ -95,8 +126,16 @@ def _study(args: argparse.Namespace, params: Params, seed: int) -> None:
 
 
 def _train(args: argparse.Namespace, params: Params, seed: int) -> None:
-    metrics = _stages().train(params.circuit, params.train, seed, args.model, args.data, args.features, args.out, args.metrics)
+    metrics = _stages().train(
+        params.circuit, params.train, seed, args.model, args.data, args.features, args.out, args.metrics
+    )
     print(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}")
+
+
+def _evaluate(args: argparse.Namespace, params: Params, seed: int) -> None:
+    models = {path.stem: path for path in args.models}
+    table = _stages().evaluate(params.attack, models, args.sets, args.out, args.out.with_suffix(".parquet"))
+    print(table.to_string(index=False))
 
 
 def _ansatz(args: argparse.Namespace, params: Params, seed: int) -> None:
@@ -117,9 +156,12 @@ def _ansatz(args: argparse.Namespace, params: Params, seed: int) -> None:
 
 
 def _bench(args: argparse.Namespace, params: Params, seed: int) -> None:
-    from robqunn.bench import bench_quanv, format_timings
+    from robqunn import bench
 
-    print(format_timings(bench_quanv(params, seed)))
+    if args.target == "quanv":
+        print(bench.format_timings(bench.bench_quanv(params, seed)))
+    else:
+        print(bench.format_attack_timings(bench.bench_attack(params, seed)))
 
 
 if __name__ == "__main__":

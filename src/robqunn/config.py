@@ -36,6 +36,14 @@ class Ansatz(str, Enum):
     RANDOM = "random"
 
 
+class AttackName(str, Enum):
+    """White-box L-infinity attacks (cleverhans)."""
+
+    FGSM = "fgsm"
+    PGD = "pgd"
+    MIM = "mim"
+
+
 class Layout(str, Enum):
     """Order of the rotation layer and the entanglers."""
 
@@ -56,7 +64,7 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
-        """"cnn" or "qunn-<ansatz>-<layout>" (the wildcard used in file names)."""
+        """ "cnn" or "qunn-<ansatz>-<layout>" (the wildcard used in file names)."""
         if self.kind == CNN:
             return CNN
         return f"qunn-{self.ansatz.value}-{self.layout.value}"
@@ -119,11 +127,47 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class FgsmParams:
+    eps: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PgdParams:
+    eps: tuple[float, ...]
+    nb_iter: int
+    eps_iter_fraction: float
+    rand_init: bool
+
+
+@dataclass(frozen=True)
+class MimParams:
+    eps: tuple[float, ...]
+    nb_iter: int
+    eps_iter_fraction: float
+    decay_factor: float
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    n_images: int
+    batch_size: int
+    fgsm: FgsmParams
+    pgd: PgdParams
+    mim: MimParams
+    transfer_between_qunns: bool
+
+    def of(self, attack: AttackName) -> FgsmParams | PgdParams | MimParams:
+        """The hyper-parameters of one attack."""
+        return getattr(self, AttackName(attack).value)
+
+
+@dataclass(frozen=True)
 class BenchParams:
     model: ModelSpec
     n_images: int
     n_images_per_patch: int
     repeats: int
+    attack_images: int
 
 
 @dataclass(frozen=True)
@@ -132,12 +176,15 @@ class Params:
     data: DataParams
     circuit: CircuitParams
     train: TrainParams
+    attack: AttackParams
     bench: BenchParams
 
 
 def model_specs(study: StudyParams) -> list[ModelSpec]:
     """The CNN and one QuNN per (layout, ansatz) of the study."""
-    return [ModelSpec(CNN)] + [ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze]
+    return [ModelSpec(CNN)] + [
+        ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze
+    ]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -240,6 +287,48 @@ def _bench_params(s: _Section) -> BenchParams:
         n_images=s.int("n_images", minimum=1),
         n_images_per_patch=s.int("n_images_per_patch", minimum=1),
         repeats=s.int("repeats", minimum=1),
+        attack_images=s.int("attack_images", minimum=1),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _attack_params(s: _Section) -> AttackParams:
+    params = AttackParams(
+        n_images=s.int("n_images", minimum=1),
+        batch_size=s.int("batch_size", minimum=1),
+        fgsm=_fgsm_params(s.section("fgsm")),
+        pgd=_pgd_params(s.section("pgd")),
+        mim=_mim_params(s.section("mim")),
+        transfer_between_qunns=s.bool("transfer_between_qunns"),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _fgsm_params(s: _Section) -> FgsmParams:
+    params = FgsmParams(eps=s.eps_grid("eps"))
+    s.forbid_unknown()
+    return params
+
+
+def _pgd_params(s: _Section) -> PgdParams:
+    params = PgdParams(
+        eps=s.eps_grid("eps"),
+        nb_iter=s.int("nb_iter", minimum=1),
+        eps_iter_fraction=s.float("eps_iter_fraction", minimum=0.0, maximum=1.0),
+        rand_init=s.bool("rand_init"),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _mim_params(s: _Section) -> MimParams:
+    params = MimParams(
+        eps=s.eps_grid("eps"),
+        nb_iter=s.int("nb_iter", minimum=1),
+        eps_iter_fraction=s.float("eps_iter_fraction", minimum=0.0, maximum=1.0),
+        decay_factor=s.float("decay_factor", minimum=0.0),
     )
     s.forbid_unknown()
     return params
@@ -250,6 +339,7 @@ _SECTIONS = {
     "data": _data_params,
     "circuit": _circuit_params,
     "train": _train_params,
+    "attack": _attack_params,
     "bench": _bench_params,
 }
 
@@ -301,6 +391,24 @@ class _Section:
             raise self.fail(key, "a finite number", value)
         _check_range(self, key, value, minimum, maximum)
         return float(value)
+
+    def bool(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def eps_grid(self, key: str) -> tuple[float, ...]:
+        """A sorted L-infinity budget grid in [0, 1] that includes 0 (the clean accuracy)."""
+        values = self.get(key)
+        if not isinstance(values, list) or not values or len(set(map(str, values))) != len(values):
+            raise self.fail(key, "a non-empty list of numbers without repeats", values)
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise self.fail(key, "a list of numbers in [0, 1] (pixels are in [0, 1])", values)
+        if 0 not in values:
+            raise self.fail(key, "a list that includes 0 (the clean accuracy)", values)
+        return tuple(sorted(float(v) for v in values))
 
     def optional_str(self, key: str) -> str | None:
         value = self.get(key)

@@ -80,9 +80,7 @@ def prepare_dataset(params: DataParams, seed: int) -> Dataset:
     elif params.source is DataSource.IDX:
         train, test = _load_idx(params, seed)
     else:  # pragma: no cover - config.py only builds the enum's members
-        raise ParamsError(
-            f"data.source must be one of {[s.value for s in DataSource]}; got {params.source!r}"
-        )
+        raise ParamsError(f"data.source must be one of {[s.value for s in DataSource]}; got {params.source!r}")
     dataset = Dataset(*_finish(*train), *_finish(*test))
     _validate_dataset(dataset, f"data source {params.source.value!r}")
     logger.info(
@@ -110,9 +108,7 @@ def save_dataset(dataset: Dataset, path: str | Path, metadata: dict) -> dict:
         raise DataError(f"dataset path must end in .npz; got {str(path)!r}")
     reserved = sorted(set(metadata) & set(_SIDECAR_KEYS))
     if reserved:
-        raise DataError(
-            f"metadata must not set the sidecar's own keys {reserved}; got {metadata!r}"
-        )
+        raise DataError(f"metadata must not set the sidecar's own keys {reserved}; got {metadata!r}")
     _validate_dataset(dataset, f"dataset to save as {path}")
     sidecar: dict[str, Any] = {
         **metadata,
@@ -144,8 +140,7 @@ def load_dataset(path: str | Path) -> Dataset:
     missing = [key for key in ARRAY_KEYS if key not in arrays]
     if missing:
         raise DataError(
-            f"dataset file {path} must hold arrays {list(ARRAY_KEYS)}; "
-            f"got {sorted(arrays)} (missing {missing})"
+            f"dataset file {path} must hold arrays {list(ARRAY_KEYS)}; got {sorted(arrays)} (missing {missing})"
         )
     arrays = {key: arrays[key] for key in ARRAY_KEYS}
     dataset = Dataset(**arrays)
@@ -183,9 +178,7 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     path = Path(path)
     raw = _read_maybe_gzip(path)
     if len(raw) < 8:
-        raise DataError(
-            f"IDX file {path} must hold an 8-byte header at least; got {len(raw)} bytes (truncated)"
-        )
+        raise DataError(f"IDX file {path} must hold an 8-byte header at least; got {len(raw)} bytes (truncated)")
     (magic,) = struct.unpack(">i", raw[:4])
     allowed = [expected_magic] if expected_magic is not None else sorted(_IDX_NDIM, reverse=True)
     if magic not in allowed:
@@ -194,17 +187,12 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     ndim = _IDX_NDIM[magic]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(
-            f"IDX file {path} must hold a {header}-byte header; got {len(raw)} bytes (truncated)"
-        )
+        raise DataError(f"IDX file {path} must hold a {header}-byte header; got {len(raw)} bytes (truncated)")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     expected = header + math.prod(shape)
     if len(raw) != expected:
         problem = "truncated" if len(raw) < expected else "trailing bytes"
-        raise DataError(
-            f"IDX file {path} must be {expected} bytes for shape {shape}; "
-            f"got {len(raw)} ({problem})"
-        )
+        raise DataError(f"IDX file {path} must be {expected} bytes for shape {shape}; got {len(raw)} ({problem})")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
@@ -242,9 +230,7 @@ def _load_keras(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
 
     logger.info("loading MNIST with keras.datasets.mnist.load_data() (downloads on first use)")
     (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-    train = _subsample(
-        x_train, y_train, params.n_train, "data.n_train", seed, "Keras MNIST training split"
-    )
+    train = _subsample(x_train, y_train, params.n_train, "data.n_train", seed, "Keras MNIST training split")
     test = _subsample(x_test, y_test, params.n_test, "data.n_test", seed, "Keras MNIST test split")
     return train, test
 
@@ -253,13 +239,9 @@ def _load_idx(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
     """Read the four IDX files from params.idx_dir and subsample each split if asked."""
     folder = params.idx_dir
     if folder is None:
-        raise ParamsError(
-            "params key 'data.idx_dir' must name a folder when data.source is 'idx'; got null"
-        )
+        raise ParamsError("params key 'data.idx_dir' must name a folder when data.source is 'idx'; got null")
     if not folder.is_dir():
-        raise DataError(
-            f"data.idx_dir must be an existing folder; got {str(folder)!r} (no such folder)"
-        )
+        raise DataError(f"data.idx_dir must be an existing folder; got {str(folder)!r} (no such folder)")
     sizes = {"train": params.n_train, "test": params.n_test}
     splits = []
     for split, images_name, labels_name in _IDX_FILES:
@@ -294,9 +276,7 @@ def _read_maybe_gzip(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            f"gzip IDX file {path} must be a complete gzip stream; got error: {exc}"
-        ) from exc
+        raise DataError(f"gzip IDX file {path} must be a complete gzip stream; got error: {exc}") from exc
 
 
 def _idx_kind(magic: int) -> str:
@@ -306,9 +286,7 @@ def _idx_kind(magic: int) -> str:
 # --- splitting and checks ------------------------------------------------------------------------
 
 
-def _subsample(
-    x: np.ndarray, y: np.ndarray, n: int | None, key: str, seed: int, where: str
-) -> _Raw:
+def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, key: str, seed: int, where: str) -> _Raw:
     """Keep all of a source split (n None) or a stratified, seeded subsample of n images."""
     _check_pair(x, y, where)
     if n is None:
@@ -332,9 +310,7 @@ def _split_indices(
             np.arange(len(y)), stratify=y, random_state=seed, train_size=n_first, test_size=n_second
         )
     except ValueError as exc:  # e.g. fewer images than classes, or a class with one member
-        raise DataError(
-            f"{key} must allow a stratified split of {len(y)} labels; got error: {exc}"
-        ) from exc
+        raise DataError(f"{key} must allow a stratified split of {len(y)} labels; got error: {exc}") from exc
     return first, second
 
 
@@ -343,9 +319,7 @@ def _check_pair(x: np.ndarray, y: np.ndarray, where: str) -> None:
     if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"images in {where} must have shape (N, 28, 28); got {x.shape}")
     if y.ndim != 1 or len(y) != len(x):
-        raise DataError(
-            f"labels in {where} must have shape ({len(x)},), one per image; got {y.shape}"
-        )
+        raise DataError(f"labels in {where} must have shape ({len(x)},), one per image; got {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"labels in {where} must be integers; got dtype {y.dtype}")
     _check_range(y, 0, N_CLASSES - 1, f"labels in {where}")
@@ -365,9 +339,7 @@ def _validate_dataset(dataset: Dataset, where: str) -> None:
         for key, array, dtype in ((f"x_{split}", x, np.float32), (f"y_{split}", y, np.int64)):
             if not isinstance(array, np.ndarray) or array.dtype != dtype:
                 got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-                raise DataError(
-                    f"{key} of {where} must be a {np.dtype(dtype).name} array; got {got}"
-                )
+                raise DataError(f"{key} of {where} must be a {np.dtype(dtype).name} array; got {got}")
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
             raise DataError(f"x_{split} of {where} must have shape (N, 28, 28); got {x.shape}")
         if y.shape != (len(x),):

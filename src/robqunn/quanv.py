@@ -25,6 +25,7 @@ import tensorflow as tf
 if TYPE_CHECKING:
     from robqunn.circuits import CircuitSpec
 
+
 def output_size(size: int, kernel_size: int, stride: int) -> int:
     """Patches along one axis ('valid' padding: patches that fit entirely)."""
     if size < kernel_size:

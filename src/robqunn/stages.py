@@ -8,13 +8,30 @@ use them, so that a workflow job pays only for what it runs.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from robqunn.config import CircuitParams, DataParams, ModelSpec, Params, TrainParams, model_specs
+import numpy as np
+
+from robqunn.config import (
+    AttackName,
+    AttackParams,
+    CircuitParams,
+    DataParams,
+    ModelSpec,
+    Params,
+    TrainParams,
+    model_specs,
+)
 from robqunn.data import load_dataset, prepare_dataset, save_dataset
 from robqunn.errors import DataError
-from robqunn.io import save_json, sha256_file
+from robqunn.io import save_json, save_npz, sha256_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +77,8 @@ def train(
     Before training, the feature file is checked against the model: its provenance must match, and
     the end-to-end model must reproduce the stored features of a few training digits.
     """
-    from robqunn.features import load_features
     from robqunn import train as training
+    from robqunn.features import load_features
     from robqunn.models import build_model, save_model
 
     spec = ModelSpec.from_name(model_name)
@@ -130,18 +147,144 @@ def circuit_facts(circuit_params: CircuitParams, spec: ModelSpec, seed: int) -> 
     }
 
 
+def attack(
+    attack_params: AttackParams,
+    seed: int,
+    model_name: str,
+    model_path: str | Path,
+    data: str | Path,
+    attack_name: str,
+    eps: float,
+    out: str | Path,
+) -> None:
+    """Craft the adversarial set of one (model, attack, eps) on the first test digits; save it.
+
+    The set is checked against the threat model before it is written; the file records the
+    source model, the attack, eps, the seed and the attack's hyper-parameters.
+    """
+    from robqunn.attacks import craft
+    from robqunn.models import load_model, logits_model
+
+    name = AttackName(attack_name)
+    ModelSpec.from_name(model_name)
+    dataset = load_dataset(data)
+    x, y = dataset.x_test[: attack_params.n_images], dataset.y_test[: attack_params.n_images]
+    logits = logits_model(load_model(model_path))
+    x_adv = craft(logits, x, y, name, eps, attack_params, attack_seed(seed, model_name, name, eps), model_name)
+    save_npz(
+        out,
+        x_adv=x_adv,
+        y=y,
+        source=np.array(model_name),
+        attack=np.array(name.value),
+        eps=np.array(eps),
+        seed=np.array(seed),
+        settings=np.array(json.dumps(asdict(attack_params.of(name)))),
+    )
+    logger.info("%s %s eps %g: %d adversarial digits -> %s", model_name, name.value, eps, len(y), out)
+
+
+def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
+    """The seed of one attack run's random start, derived from the study seed."""
+    from robqunn.seeding import derived_seed
+
+    return derived_seed(seed, f"attack/{model_name}/{attack_name.value}/{eps!r}")
+
+
+def evaluate(
+    attack_params: AttackParams,
+    models: dict[str, str | Path],
+    adversarial_sets: list[str | Path],
+    table_csv: str | Path,
+    table_parquet: str | Path,
+) -> pd.DataFrame:
+    """Evaluate every adversarial set on its source (white-box) and its transfer targets.
+
+    Args:
+        models: model name -> .keras file, for every model that may be a target.
+    """
+    from robqunn.evaluate import evaluate_set, load_adversarial, results_table, save_table, transfer_targets
+    from robqunn.models import load_model, predict
+
+    loaded = {name: load_model(path) for name, path in models.items()}
+    rows = []
+    for path in adversarial_sets:
+        adversarial = load_adversarial(path)
+        names = transfer_targets(str(adversarial["source"]), list(loaded), attack_params.transfer_between_qunns)
+        rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
+    table = results_table(rows)
+    save_table(table, table_csv, table_parquet)
+    return table
+
+
+EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
+
+
+def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Path, out_dir: str | Path) -> list[Path]:
+    """Figures (Fig. 3a-e, example grids) and the summary table from the results table.
+
+    Args:
+        example_sets: adversarial sets to show as digit grids (one grid per source model).
+    """
+    import pandas as pd
+
+    from robqunn import plots
+    from robqunn.evaluate import load_adversarial, summary
+
+    out_dir = Path(out_dir)
+    table = pd.read_csv(table_csv)
+    written = []
+    for attack_name in sorted(table["attack"].unique()):
+        written += plots.whitebox_figure(table, attack_name, out_dir / f"fig3_whitebox_{attack_name}")
+    for direction in ("cnn_to_qunn", "qunn_to_cnn"):
+        written += plots.transfer_figure(table, direction, out_dir / f"fig3_transfer_{direction}")
+    x_clean = load_dataset(data).x_test[:EXAMPLE_DIGITS]
+    examples = [load_adversarial(p) for p in example_sets]
+    for source in sorted({str(a["source"]) for a in examples}):
+        sets = {float(a["eps"]): a["x_adv"][:EXAMPLE_DIGITS] for a in examples if str(a["source"]) == source}
+        attacks = "/".join(sorted({str(a["attack"]) for a in examples}))
+        written += plots.examples_figure(x_clean, sets, f"{attacks} on {source}", out_dir / f"examples_{source}")
+    summary_path = out_dir / "summary.csv"
+    summary(table).to_csv(summary_path, index=False)
+    return written + [summary_path]
+
+
+def adversarial_path(root: Path, seed: int, model_name: str, attack_name: AttackName, eps: float) -> Path:
+    """Where the adversarial set of one (seed, model, attack, eps) lives."""
+    return root / "results" / "adversarial" / f"seed{seed}" / model_name / attack_name.value / f"eps{eps:g}.npz"
+
+
 def study(params: Params, workdir: str | Path = ".") -> list[dict]:
-    """Every stage for every seed and model of ``params``, in ``workdir``; returns the metrics."""
+    """Every stage for every seed and model of ``params``, in ``workdir``; returns the training metrics."""
     root = Path(workdir)
-    metrics = []
+    metrics, models, sets = [], {}, []
     for seed in params.study.seeds:
         data = root / "data" / "prepared" / f"seed{seed}.npz"
         prepare(params.data, seed, data)
         for spec in model_specs(params.study):
-            feature_maps = root / "data" / "features" / f"seed{seed}" / f"{spec.name}.npz"
-            features(params.circuit, seed, spec.name, data, feature_maps)
-            model_out = root / "models" / f"seed{seed}" / f"{spec.name}.keras"
-            metrics_out = root / "results" / "train" / f"seed{seed}" / f"{spec.name}.json"
-            metrics.append(train(params.circuit, params.train, seed, spec.name, data, feature_maps, model_out, metrics_out))
+            metrics.append(_study_model(params, root, seed, spec.name, data))
+            models[spec.name] = root / "models" / f"seed{seed}" / f"{spec.name}.keras"
+            sets += _study_attacks(params, root, seed, spec.name, models[spec.name], data)
+        tables = root / "results" / "tables" / f"seed{seed}"
+        evaluate(params.attack, models, sets, tables / "results.csv", tables / "results.parquet")
+        examples = [p for p in sets if p.parent.name == AttackName.PGD.value]
+        report(tables / "results.csv", examples, data, root / "results" / "figures" / f"seed{seed}")
+        sets = []
     return metrics
 
+
+def _study_model(params: Params, root: Path, seed: int, name: str, data: Path) -> dict:
+    feature_maps = root / "data" / "features" / f"seed{seed}" / f"{name}.npz"
+    features(params.circuit, seed, name, data, feature_maps)
+    model_out = root / "models" / f"seed{seed}" / f"{name}.keras"
+    metrics_out = root / "results" / "train" / f"seed{seed}" / f"{name}.json"
+    return train(params.circuit, params.train, seed, name, data, feature_maps, model_out, metrics_out)
+
+
+def _study_attacks(params: Params, root: Path, seed: int, name: str, model: Path, data: Path) -> list[Path]:
+    paths = []
+    for attack_name in AttackName:
+        for eps in params.attack.of(attack_name).eps:
+            paths.append(adversarial_path(root, seed, name, attack_name, eps))
+            attack(params.attack, seed, name, model, data, attack_name.value, eps, paths[-1])
+    return paths

@@ -85,4 +85,6 @@ def train(
 class _EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        logger.info("epoch %d: loss %.4f, accuracy %.4f", epoch + 1, logs.get("loss", np.nan), logs.get("accuracy", np.nan))
+        logger.info(
+            "epoch %d: loss %.4f, accuracy %.4f", epoch + 1, logs.get("loss", np.nan), logs.get("accuracy", np.nan)
+        )

@@ -14,6 +14,7 @@ def log_to(path: str | Path) -> None:
     Also silences TensorFlow's C++ start-up chatter (set before TensorFlow is imported).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_retracing()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         filename=path, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
@@ -24,3 +25,9 @@ def log_to(path: str | Path) -> None:
         sys.__excepthook__(kind, value, traceback)
 
     sys.excepthook = log_exception
+
+
+def quiet_tensorflow_retracing() -> None:
+    """Hide TensorFlow's retracing warnings: cleverhans' compute_gradient is one tf.function that
+    every (model, eps) retraces by design, so the warning says nothing actionable here."""
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -1,0 +1,123 @@
+"""White-box L-infinity attacks: thin, explicit adapters over cleverhans' TensorFlow 2 functions.
+
+One function per attack, every argument passed explicitly from params (cleverhans' defaults differ
+between FGM and MIM). The model function must return LOGITS: cleverhans' loss is softmax
+cross-entropy with logits, and differentiating the softmax output instead flattens the gradient (a
+classic source of false robustness). The true labels are passed, so no label is inferred from the
+model. Each adversarial set is checked to lie in the eps-ball and in [0, 1]; a violation is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
+from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_method
+from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+
+from robqunn.config import AttackName, AttackParams, FgsmParams, MimParams, PgdParams
+from robqunn.errors import RobqunnError
+
+PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
+BALL_TOLERANCE = 1e-6  # float32 round-off of x + delta after clipping
+
+LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+
+
+class AdversarialError(RobqunnError):
+    """An adversarial set violates its threat model (outside the eps-ball or the pixel range)."""
+
+
+def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: FgsmParams) -> tf.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): x + eps * sign(grad), clipped to [0, 1]."""
+    return fast_gradient_method(logits_fn, x, eps, np.inf, clip_min=PIXEL_MIN, clip_max=PIXEL_MAX, y=y, targeted=False)
+
+
+def pgd(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: PgdParams) -> tf.Tensor:
+    """Projected gradient descent (Madry et al. 2018), optionally from a random point of the ball."""
+    return projected_gradient_descent(
+        logits_fn,
+        x,
+        eps,
+        eps_iter=params.eps_iter_fraction * eps,
+        nb_iter=params.nb_iter,
+        norm=np.inf,
+        clip_min=PIXEL_MIN,
+        clip_max=PIXEL_MAX,
+        y=y,
+        targeted=False,
+        rand_init=params.rand_init,
+        rand_minmax=eps,
+        sanity_checks=False,
+    )
+
+
+def mim(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: MimParams) -> tf.Tensor:
+    """Momentum iterative method (Dong et al. 2018)."""
+    return momentum_iterative_method(
+        logits_fn,
+        x,
+        eps=eps,
+        eps_iter=params.eps_iter_fraction * eps,
+        nb_iter=params.nb_iter,
+        norm=np.inf,
+        clip_min=PIXEL_MIN,
+        clip_max=PIXEL_MAX,
+        y=y,
+        targeted=False,
+        decay_factor=params.decay_factor,
+        sanity_checks=False,
+    )
+
+
+ATTACKS = {AttackName.FGSM: fgsm, AttackName.PGD: pgd, AttackName.MIM: mim}
+
+
+def craft(
+    logits_fn: LogitsFn,
+    x: np.ndarray,
+    y: np.ndarray,
+    attack: AttackName,
+    eps: float,
+    params: AttackParams,
+    seed: int,
+    source: str = "model",
+) -> np.ndarray:
+    """Adversarial examples of ``x`` (float32 in [0, 1]) in batches, checked against the threat model.
+
+    Args:
+        logits_fn: pixels -> pre-softmax logits (models.logits_model).
+        seed: seeds TensorFlow's global generator, the only way to seed PGD's random start.
+        source: the attacked model's name, for error messages.
+
+    Raises:
+        AdversarialError: an example leaves the eps-ball or [0, 1].
+    """
+    attack = AttackName(attack)
+    tf.random.set_seed(seed)
+    run = ATTACKS[attack]
+    settings = params.of(attack)
+    batches = []
+    for i in range(0, len(x), params.batch_size):
+        xb = tf.constant(x[i : i + params.batch_size], tf.float32)
+        yb = tf.constant(y[i : i + params.batch_size], tf.int64)
+        batches.append(run(logits_fn, xb, yb, eps, settings).numpy())
+    x_adv = np.concatenate(batches).astype(np.float32)
+    check_threat_model(x, x_adv, eps, f"model {source!r}, attack {attack.value}, eps {eps}")
+    return x_adv
+
+
+def check_threat_model(x: np.ndarray, x_adv: np.ndarray, eps: float, where: str) -> None:
+    """Raise AdversarialError unless |x_adv - x|_inf <= eps and x_adv lies in [0, 1]."""
+    if x_adv.shape != x.shape:
+        raise AdversarialError(f"adversarial set of {where} must have shape {x.shape}; got {x_adv.shape}")
+    if not np.all(np.isfinite(x_adv)):
+        raise AdversarialError(f"adversarial set of {where} must be finite; it holds NaN or inf")
+    distance = float(np.max(np.abs(x_adv.astype(np.float64) - x))) if len(x) else 0.0
+    if distance > eps + BALL_TOLERANCE:
+        raise AdversarialError(f"adversarial set of {where} must lie in the L-inf ball of radius {eps}; got {distance}")
+    low, high = float(x_adv.min(initial=PIXEL_MIN)), float(x_adv.max(initial=PIXEL_MAX))
+    if low < PIXEL_MIN or high > PIXEL_MAX:
+        raise AdversarialError(f"adversarial set of {where} must lie in [0, 1]; got [{low}, {high}]")

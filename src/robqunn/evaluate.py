@@ -1,0 +1,115 @@
+"""Accuracy of models on adversarial sets: white-box and transfer, as one tidy table.
+
+One row per (seed, source, target, attack, eps): the source model crafted the set, the target model
+is evaluated on it (source == target: white-box; otherwise: transfer). Counts are kept beside the
+accuracy so that later statistics can use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from robqunn.config import CNN
+from robqunn.errors import DataError
+from robqunn.io import atomic_path
+
+COLUMNS = ["seed", "source", "target", "kind", "attack", "eps", "n_correct", "n_evaluated", "accuracy"]
+ADVERSARIAL_KEYS = ("x_adv", "y", "source", "attack", "eps", "seed")
+
+
+def transfer_targets(source: str, models: list[str], between_qunns: bool) -> list[str]:
+    """Models that evaluate the examples crafted on ``source``: itself, then transfer targets.
+
+    CNN -> every QuNN and every QuNN -> CNN, as in the paper (which did FGSM only; we do every
+    attack); QuNN -> other QuNNs only when ``between_qunns``.
+    """
+    if source == CNN:
+        others = [m for m in models if m != CNN]
+    else:
+        others = [m for m in models if m == CNN or (between_qunns and m != source)]
+    return [source] + others
+
+
+def load_adversarial(path: str | Path) -> dict:
+    """An adversarial set written by stages.attack, with its provenance."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"adversarial set must exist; got {str(path)!r}")
+    with np.load(path) as f:
+        missing = sorted(set(ADVERSARIAL_KEYS) - set(f.files))
+        if missing:
+            raise DataError(f"adversarial set {path} must hold {missing}; they are missing")
+        return {key: f[key][()] if f[key].ndim == 0 else f[key] for key in ADVERSARIAL_KEYS}
+
+
+def evaluate_set(adversarial: dict, targets: Mapping[str, object], predict) -> list[dict]:
+    """Rows for one adversarial set evaluated on each target model.
+
+    Args:
+        adversarial: as returned by :func:`load_adversarial`.
+        targets: target name -> model.
+        predict: (model, x) -> class probabilities (models.predict).
+    """
+    source = str(adversarial["source"])
+    rows = []
+    for name, model in targets.items():
+        correct = int(np.sum(np.argmax(predict(model, adversarial["x_adv"]), axis=1) == adversarial["y"]))
+        n = len(adversarial["y"])
+        rows.append(
+            {
+                "seed": int(adversarial["seed"]),
+                "source": source,
+                "target": name,
+                "kind": "white-box" if name == source else "transfer",
+                "attack": str(adversarial["attack"]),
+                "eps": float(adversarial["eps"]),
+                "n_correct": correct,
+                "n_evaluated": n,
+                "accuracy": correct / n,
+            }
+        )
+    return rows
+
+
+def results_table(rows: list[dict]) -> pd.DataFrame:
+    """The tidy table, sorted, one row per (seed, source, target, attack, eps)."""
+    table = pd.DataFrame(rows, columns=COLUMNS).sort_values(["seed", "attack", "source", "target", "eps"])
+    duplicated = table.duplicated(["seed", "source", "target", "attack", "eps"])
+    if duplicated.any():
+        raise DataError(
+            f"results must have one row per (seed, source, target, attack, eps); got repeats:\n{table[duplicated]}"
+        )
+    return table.reset_index(drop=True)
+
+
+def save_table(table: pd.DataFrame, csv: str | Path, parquet: str | Path) -> None:
+    """Write the table as CSV and Parquet, atomically."""
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(parquet) as tmp:
+        table.to_parquet(tmp, index=False)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (seed, model, attack), white-box: clean accuracy, area under the accuracy-eps curve
+    (trapezoid, normalised by the eps range so it is a mean accuracy), and for QuNNs the relative
+    robustness gain over the CNN at every eps, (acc_qunn - acc_cnn) / acc_cnn.
+    """
+    white = table[table["kind"] == "white-box"]
+    rows = []
+    for (seed, model, attack), curve in white.groupby(["seed", "target", "attack"]):
+        curve = curve.sort_values("eps")
+        eps, acc = curve["eps"].to_numpy(), curve["accuracy"].to_numpy()
+        row = {"seed": seed, "model": model, "attack": attack, "clean_accuracy": acc[eps == 0][0]}
+        row["auc"] = float(np.trapezoid(acc, eps) / (eps[-1] - eps[0])) if len(eps) > 1 else float(acc[0])
+        cnn = white[(white["seed"] == seed) & (white["target"] == CNN) & (white["attack"] == attack)]
+        if model != CNN and not cnn.empty:
+            base = cnn.set_index("eps")["accuracy"]
+            for e, a in zip(eps, acc, strict=True):
+                row[f"gain_vs_cnn@{e:g}"] = (a - base[e]) / base[e] if base.get(e, 0) > 0 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,90 @@
+"""Figures of the study (matplotlib, PNG and SVG), after the paper's Fig. 3.
+
+(a-c) white-box accuracy vs eps, one panel per attack, every model on one axis; (d) CNN-crafted
+examples evaluated on each QuNN; (e) each QuNN's examples evaluated on the CNN; and a grid of clean
+vs adversarial digits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from robqunn.config import CNN  # noqa: E402
+
+FORMATS = ("png", "svg")
+
+
+def _line_style(model: str) -> dict:
+    """CNN thick black; rot_ent solid, ent_rot dashed, so both layouts share one axis."""
+    if model == CNN:
+        return {"color": "black", "linewidth": 2.5}
+    return {"linestyle": "--" if model.endswith("ent_rot") else "-", "marker": "o"}
+
+
+def _save(fig, stem: str | Path) -> list[Path]:
+    paths = [Path(f"{stem}.{fmt}") for fmt in FORMATS]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _curves(ax, rows: pd.DataFrame, label_column: str, title: str) -> None:
+    """One accuracy-vs-eps curve per value of ``label_column``, averaged over seeds."""
+    for label, curve in rows.groupby(label_column):
+        mean = curve.groupby("eps")["accuracy"].mean()
+        ax.plot(mean.index, mean.to_numpy(), label=label, **_line_style(label))
+    ax.set(title=title, xlabel="eps (L-inf)", ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+
+
+def whitebox_figure(table: pd.DataFrame, attack: str, stem: str | Path) -> list[Path]:
+    """Fig. 3a-c: white-box accuracy of every model under one attack."""
+    rows = table[(table["kind"] == "white-box") & (table["attack"] == attack)]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    _curves(ax, rows, "target", f"white-box {attack.upper()}")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, stem)
+
+
+def transfer_figure(table: pd.DataFrame, direction: str, stem: str | Path) -> list[Path]:
+    """Fig. 3d (direction 'cnn_to_qunn') or 3e ('qunn_to_cnn'), one panel per attack."""
+    transfer = table[table["kind"] == "transfer"]
+    if direction == "cnn_to_qunn":
+        rows, label, title = transfer[transfer["source"] == CNN], "target", "crafted on CNN, evaluated on"
+    elif direction == "qunn_to_cnn":
+        rows, label, title = transfer[transfer["target"] == CNN], "source", "crafted on QuNN, evaluated on CNN"
+    else:
+        raise ValueError(f"direction must be 'cnn_to_qunn' or 'qunn_to_cnn'; got {direction!r}")
+    attacks = sorted(rows["attack"].unique())
+    fig, axes = plt.subplots(1, max(len(attacks), 1), figsize=(5 * max(len(attacks), 1), 4.2), squeeze=False)
+    for ax, attack in zip(axes[0], attacks, strict=False):
+        _curves(ax, rows[rows["attack"] == attack], label, f"{attack.upper()}: {title}")
+    if attacks:
+        axes[0][0].legend(fontsize=7)
+    else:
+        axes[0][0].text(0.5, 0.5, "no transfer pairs in this study", ha="center", transform=axes[0][0].transAxes)
+    return _save(fig, stem)
+
+
+def examples_figure(
+    clean: np.ndarray, adversarial: dict[float, np.ndarray], title: str, stem: str | Path
+) -> list[Path]:
+    """A grid: one row per eps (the first the clean digits), one column per digit."""
+    rows = [(0.0, clean)] + sorted((e, x) for e, x in adversarial.items() if e > 0)
+    fig, axes = plt.subplots(len(rows), len(clean), figsize=(1.2 * len(clean), 1.3 * len(rows)), squeeze=False)
+    for (eps, images), ax_row in zip(rows, axes, strict=True):
+        for image, ax in zip(images, ax_row, strict=True):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+        ax_row[0].set_ylabel("clean" if eps == 0 else f"eps {eps:g}", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, stem)

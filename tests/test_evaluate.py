@@ -1,0 +1,77 @@
+"""Tests of robqunn.evaluate: transfer pairs, the tidy table, the summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from robqunn.errors import DataError
+from robqunn.evaluate import COLUMNS, evaluate_set, results_table, save_table, summary, transfer_targets
+
+MODELS = ["cnn", "qunn-full-ent_rot", "qunn-none-rot_ent"]
+
+
+def row(source, target, attack, eps, correct, n=100, seed=42):
+    kind = "white-box" if source == target else "transfer"
+    return dict(zip(COLUMNS, [seed, source, target, kind, attack, eps, correct, n, correct / n], strict=True))
+
+
+class TestTransferTargets:
+    """Who evaluates whose examples."""
+
+    def test_cnn_to_every_qunn(self):
+        """CNN examples go to the CNN itself and every QuNN."""
+        assert transfer_targets("cnn", MODELS, False) == MODELS
+
+    def test_qunn_to_cnn(self):
+        """QuNN examples go to the QuNN itself and the CNN only..."""
+        assert transfer_targets("qunn-full-ent_rot", MODELS, False) == ["qunn-full-ent_rot", "cnn"]
+
+    def test_qunn_to_qunn_when_asked(self):
+        """...and to the other QuNNs when transfer_between_qunns is on."""
+        assert transfer_targets("qunn-full-ent_rot", MODELS, True) == ["qunn-full-ent_rot", "cnn", "qunn-none-rot_ent"]
+
+
+class TestTable:
+    """One row per (seed, source, target, attack, eps), with counts."""
+
+    def test_evaluate_set_counts(self):
+        """Accuracy is n_correct / n_evaluated of the argmax predictions."""
+        adversarial = {"x_adv": np.zeros((4, 28, 28)), "y": np.array([0, 1, 2, 3]), "source": "cnn"}
+        adversarial |= {"attack": "pgd", "eps": 0.1, "seed": 7}
+        predictions = {"cnn": np.eye(10)[[0, 1, 5, 5]], "qunn-full-ent_rot": np.eye(10)[[0, 1, 2, 3]]}
+        rows = evaluate_set(adversarial, {n: n for n in predictions}, lambda model, x: predictions[model])
+        assert [(r["target"], r["kind"], r["n_correct"], r["accuracy"]) for r in rows] == [
+            ("cnn", "white-box", 2, 0.5),
+            ("qunn-full-ent_rot", "transfer", 4, 1.0),
+        ]
+
+    def test_repeats_refused(self):
+        """A repeated (seed, source, target, attack, eps) is an error."""
+        with pytest.raises(DataError, match="one row per"):
+            results_table([row("cnn", "cnn", "pgd", 0.1, 50), row("cnn", "cnn", "pgd", 0.1, 40)])
+
+    def test_csv_and_parquet_agree(self, tmp_path):
+        """Both files hold the same table."""
+        table = results_table([row("cnn", "cnn", "pgd", 0.0, 90), row("cnn", "cnn", "pgd", 0.1, 50)])
+        save_table(table, tmp_path / "t.csv", tmp_path / "t.parquet")
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), pd.read_parquet(tmp_path / "t.parquet"))
+
+
+class TestSummary:
+    """Clean accuracy, area under the curve, relative gain over the CNN."""
+
+    def test_numbers(self):
+        """AUC is the trapezoid mean accuracy; gain is (acc_qunn - acc_cnn) / acc_cnn at each eps."""
+        rows = [row("cnn", "cnn", "fgsm", e, c) for e, c in [(0.0, 90), (0.1, 40), (0.2, 10)]]
+        rows += [
+            row("qunn-full-ent_rot", "qunn-full-ent_rot", "fgsm", e, c) for e, c in [(0.0, 80), (0.1, 60), (0.2, 20)]
+        ]
+        rows += [row("cnn", "qunn-full-ent_rot", "fgsm", 0.1, 70)]  # transfer rows are not in the summary
+        s = summary(results_table(rows)).set_index("model")
+        assert s.loc["cnn", "clean_accuracy"] == 0.9
+        np.testing.assert_allclose(s.loc["cnn", "auc"], (0.9 + 0.4) / 4 + (0.4 + 0.1) / 4)
+        np.testing.assert_allclose(s.loc["qunn-full-ent_rot", "gain_vs_cnn@0.1"], (0.6 - 0.4) / 0.4)
+        np.testing.assert_allclose(s.loc["qunn-full-ent_rot", "gain_vs_cnn@0.2"], 1.0)
+        assert np.isnan(s.loc["cnn", "gain_vs_cnn@0.1"])
