@@ -37,6 +37,17 @@ class TestReproducible:
             np.testing.assert_array_equal(wa, wb)
         assert result_a.loss == result_b.loss and result_a.test_accuracy == result_b.test_accuracy
 
+    def test_independent_of_global_tensorflow_seed(self, params, digits):
+        """Whatever set TensorFlow's global seed before (an attack does), training gives the same weights."""
+        import tensorflow as tf
+
+        tf.random.set_seed(123)
+        a, _, _ = trained(params, digits, "cnn")
+        tf.random.set_seed(456)
+        b, _, _ = trained(params, digits, "cnn")
+        for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_array_equal(wa, wb)
+
     def test_other_seed_other_weights(self, params, digits):
         """Another seed initialises and orders training differently."""
         a, _, _ = trained(params, digits, "qunn-full-ent_rot")

@@ -41,6 +41,9 @@ def train_head(
     Adam + sparse categorical cross-entropy; the training order comes from a seeded tf.data
     shuffle, reshuffled every epoch, so the same seed gives the same weights.
     """
+    # tf.data combines an op seed with TensorFlow's global seed, which other code (e.g. PGD's
+    # random start) may have set: fix it here so the order depends on the study seed alone.
+    tf.random.set_seed(derived_seed(seed, "training_global"))
     head = head_model(model)
     head.compile(
         optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
