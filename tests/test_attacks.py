@@ -62,21 +62,25 @@ class TestAnalytic:
         p /= p.sum(1, keepdims=True)
         gradient = (p - np.eye(10)[y]) @ w.T
         expected = np.clip(x + 0.1 * np.sign(gradient).reshape(x.shape), 0, 1)
-        got = craft(logits_fn, x, y, AttackName.FGSM, 0.1, params.attack, SEED)
+        got = craft(
+            logits_fn, x, y, AttackName.FGSM, 0.1, params.attack.of(AttackName.FGSM), params.attack.batch_size, SEED
+        )
         np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
 
     @pytest.mark.parametrize("attack", list(AttackName))
     def test_eps_zero_returns_x(self, params, digits, linear, attack):
         """eps = 0 leaves every digit unchanged, so it measures the clean accuracy."""
         x, y = digits.x_test[:N], digits.y_test[:N]
-        np.testing.assert_array_equal(craft(linear[0], x, y, attack, 0.0, params.attack, SEED), x)
+        np.testing.assert_array_equal(
+            craft(linear[0], x, y, attack, 0.0, params.attack.of(attack), params.attack.batch_size, SEED), x
+        )
 
     @pytest.mark.parametrize("attack", list(AttackName))
     @pytest.mark.parametrize("eps", [0.05, 0.3])
     def test_inside_ball_and_pixel_range(self, params, digits, linear, attack, eps):
         """Every example is within eps of its digit (L-inf) and in [0, 1], and the attack moved it."""
         x, y = digits.x_test[:N], digits.y_test[:N]
-        x_adv = craft(linear[0], x, y, attack, eps, params.attack, SEED)
+        x_adv = craft(linear[0], x, y, attack, eps, params.attack.of(attack), params.attack.batch_size, SEED)
         assert np.abs(x_adv - x).max() <= eps + 1e-6
         assert x_adv.min() >= 0 and x_adv.max() <= 1
         assert np.abs(x_adv - x).max() > eps / 2
@@ -85,8 +89,10 @@ class TestAnalytic:
     def test_reproducible(self, params, digits, linear, attack):
         """The same seed gives the same adversarial set (PGD's random start included)."""
         x, y = digits.x_test[:N], digits.y_test[:N]
-        a = craft(linear[0], x, y, attack, 0.2, params.attack, SEED)
-        np.testing.assert_array_equal(a, craft(linear[0], x, y, attack, 0.2, params.attack, SEED))
+        a = craft(linear[0], x, y, attack, 0.2, params.attack.of(attack), params.attack.batch_size, SEED)
+        np.testing.assert_array_equal(
+            a, craft(linear[0], x, y, attack, 0.2, params.attack.of(attack), params.attack.batch_size, SEED)
+        )
 
     def test_registry(self):
         """Every attack name of params.yaml has an adapter."""
@@ -129,7 +135,16 @@ class TestLogits:
             from_logits = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits_model(model)(x))
             from_probabilities = tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(x))
         g_logits, g_probs = tape.gradient(from_logits, x).numpy(), tape.gradient(from_probabilities, x).numpy()
-        got = craft(logits_model(model), digits.x_test[:N], y, AttackName.FGSM, 0.1, params.attack, SEED)
+        got = craft(
+            logits_model(model),
+            digits.x_test[:N],
+            y,
+            AttackName.FGSM,
+            0.1,
+            params.attack.of(AttackName.FGSM),
+            params.attack.batch_size,
+            SEED,
+        )
         np.testing.assert_allclose(got, np.clip(digits.x_test[:N] + 0.1 * np.sign(g_logits), 0, 1), atol=1e-6)
         # Treating probabilities as logits flattens the gradient: it is a different vector.
         assert np.abs(g_logits - g_probs).max() > 0.1 * np.abs(g_logits).max()
@@ -172,7 +187,16 @@ class TestStrength:
     def test_large_eps_pgd_breaks_the_model(self, params, digits, trained_models, name):
         """At eps = 0.5, PGD drives accuracy to chance or below."""
         x, y = digits.x_test[:N], digits.y_test[:N]
-        x_adv = craft(logits_model(trained_models[name]), x, y, AttackName.PGD, 0.5, params.attack, SEED)
+        x_adv = craft(
+            logits_model(trained_models[name]),
+            x,
+            y,
+            AttackName.PGD,
+            0.5,
+            params.attack.of(AttackName.PGD),
+            params.attack.batch_size,
+            SEED,
+        )
         assert accuracy_on(trained_models[name], x_adv, y) <= 0.1
 
     @pytest.mark.parametrize("name", ["cnn", "qunn-full-ent_rot"])
@@ -180,6 +204,10 @@ class TestStrength:
         """PGD's accuracy is no higher than FGSM's at the same eps."""
         x, y = digits.x_test[:N], digits.y_test[:N]
         logits = logits_model(trained_models[name])
-        fgsm_x = craft(logits, x, y, AttackName.FGSM, 0.1, params.attack, SEED)
-        pgd_x = craft(logits, x, y, AttackName.PGD, 0.1, params.attack, SEED)
+        fgsm_x = craft(
+            logits, x, y, AttackName.FGSM, 0.1, params.attack.of(AttackName.FGSM), params.attack.batch_size, SEED
+        )
+        pgd_x = craft(
+            logits, x, y, AttackName.PGD, 0.1, params.attack.of(AttackName.PGD), params.attack.batch_size, SEED
+        )
         assert accuracy_on(trained_models[name], pgd_x, y) <= accuracy_on(trained_models[name], fgsm_x, y)

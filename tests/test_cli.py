@@ -56,10 +56,11 @@ class TestCommands:
         outputs = ["--out", str(tmp_path / "m.keras"), "--metrics", str(tmp_path / "m.json")]
         assert main(["train", *common, *args, *outputs]) == 0
         assert "cnn: test accuracy" in capsys.readouterr().out
-        sets = [tmp_path / f"pgd{eps}.npz" for eps in (0.0, 0.2)]
-        for eps, path in zip((0.0, 0.2), sets, strict=True):
-            attack = ["--model", "cnn", "--model-file", str(tmp_path / "m.keras"), "--data", str(data)]
-            assert main(["attack", *common, *attack, "--attack", "pgd", "--eps", str(eps), "--out", str(path)]) == 0
+        attack = ["--model", "cnn", "--model-file", str(tmp_path / "m.keras"), "--data", str(data)]
+        assert (
+            main(["attack", *common, *attack, "--attack", "pgd", "--eps", "0", "0.2", "--out-dir", str(tmp_path)]) == 0
+        )
+        sets = [tmp_path / "eps0.npz", tmp_path / "eps0.2.npz"]
         (tmp_path / "m.keras").rename(tmp_path / "cnn.keras")
         table = tmp_path / "table.csv"
         models = ["--models", str(tmp_path / "cnn.keras")]

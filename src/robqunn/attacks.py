@@ -17,7 +17,7 @@ from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
 from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_method
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 
-from robqunn.config import AttackName, AttackParams, FgsmParams, MimParams, PgdParams
+from robqunn.config import AttackName, FgsmParams, MimParams, PgdParams
 from robqunn.errors import RobqunnError
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
@@ -81,7 +81,8 @@ def craft(
     y: np.ndarray,
     attack: AttackName,
     eps: float,
-    params: AttackParams,
+    settings: FgsmParams | PgdParams | MimParams,
+    batch_size: int,
     seed: int,
     source: str = "model",
 ) -> np.ndarray:
@@ -89,6 +90,8 @@ def craft(
 
     Args:
         logits_fn: pixels -> pre-softmax logits (models.logits_model).
+        settings: the attack's hyper-parameters (AttackParams.of(attack)).
+        batch_size: digits per attack call (memory only).
         seed: seeds TensorFlow's global generator, the only way to seed PGD's random start.
         source: the attacked model's name, for error messages.
 
@@ -98,11 +101,10 @@ def craft(
     attack = AttackName(attack)
     tf.random.set_seed(seed)
     run = ATTACKS[attack]
-    settings = params.of(attack)
     batches = []
-    for i in range(0, len(x), params.batch_size):
-        xb = tf.constant(x[i : i + params.batch_size], tf.float32)
-        yb = tf.constant(y[i : i + params.batch_size], tf.int64)
+    for i in range(0, len(x), batch_size):
+        xb = tf.constant(x[i : i + batch_size], tf.float32)
+        yb = tf.constant(y[i : i + batch_size], tf.int64)
         batches.append(run(logits_fn, xb, yb, eps, settings).numpy())
     x_adv = np.concatenate(batches).astype(np.float32)
     check_threat_model(x, x_adv, eps, f"model {source!r}, attack {attack.value}, eps {eps}")

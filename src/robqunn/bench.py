@@ -140,7 +140,9 @@ def bench_attack(params: Params, seed: int) -> list[Timing]:
     timings = []
     for spec in (ModelSpec(CNN), params.bench.model):
         logits = logits_model(build_model(spec, params.circuit, seed))
-        seconds = best_seconds(lambda f=logits: craft(f, x, y, AttackName.PGD, eps, params.attack, seed), 1)
+        seconds = best_seconds(
+            lambda f=logits: craft(f, x, y, AttackName.PGD, eps, params.attack.pgd, params.attack.batch_size, seed), 1
+        )
         timings.append(Timing(f"PGD-{params.attack.pgd.nb_iter} on {spec.name}", len(x), seconds / len(x), None))
     return timings
 

@@ -68,15 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", type=Path, required=True, help="output metrics .json")
     train.set_defaults(run=_train)
 
-    attack = command("attack", help="craft one adversarial set (model x attack x eps) on the test digits")
+    attack = command("attack", help="craft the adversarial sets of one model and attack (one file per eps)")
     _model_data_args(attack)
     attack.add_argument("--model-file", type=Path, required=True, help="trained .keras model")
     attack.add_argument("--attack", choices=[a.value for a in AttackName], required=True)
-    attack.add_argument("--eps", type=float, required=True, help="L-inf budget (pixels are in [0, 1])")
-    attack.add_argument("--out", type=Path, required=True, help="output .npz")
-    attack.set_defaults(
-        run=lambda a, p, s: _stages().attack(p.attack, s, a.model, a.model_file, a.data, a.attack, a.eps, a.out)
-    )
+    attack.add_argument("--eps", type=float, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
+    attack.add_argument("--out-dir", type=Path, required=True, help="folder for eps<eps>.npz files")
+    attack.set_defaults(run=_attack)
 
     evaluate = command("evaluate", help="evaluate adversarial sets white-box and by transfer: the results table")
     evaluate.add_argument("--models", type=Path, nargs="+", required=True, help=".keras files named <model>.keras")
@@ -130,6 +128,14 @@ def _train(args: argparse.Namespace, params: Params, seed: int) -> None:
         params.circuit, params.train, seed, args.model, args.data, args.features, args.out, args.metrics
     )
     print(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}")
+
+
+def _attack(args: argparse.Namespace, params: Params, seed: int) -> None:
+    eps = None if args.eps is None else tuple(args.eps)
+    a = params.attack
+    stage_args = (a.of(args.attack), a.n_images, a.batch_size, args.attack, seed, args.model, args.model_file)
+    for path in _stages().attack(*stage_args, args.data, args.out_dir, eps):
+        print(path)
 
 
 def _evaluate(args: argparse.Namespace, params: Params, seed: int) -> None:

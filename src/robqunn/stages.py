@@ -21,8 +21,11 @@ from robqunn.config import (
     AttackParams,
     CircuitParams,
     DataParams,
+    FgsmParams,
+    MimParams,
     ModelSpec,
     Params,
+    PgdParams,
     TrainParams,
     model_specs,
 )
@@ -148,19 +151,28 @@ def circuit_facts(circuit_params: CircuitParams, spec: ModelSpec, seed: int) -> 
 
 
 def attack(
-    attack_params: AttackParams,
+    settings: FgsmParams | PgdParams | MimParams,
+    n_images: int,
+    batch_size: int,
+    attack_name: str,
     seed: int,
     model_name: str,
     model_path: str | Path,
     data: str | Path,
-    attack_name: str,
-    eps: float,
-    out: str | Path,
-) -> None:
-    """Craft the adversarial set of one (model, attack, eps) on the first test digits; save it.
+    out_dir: str | Path,
+    eps_values: tuple[float, ...] | None = None,
+) -> list[Path]:
+    """Craft the adversarial sets of one (model, attack) on the first test digits, one file per eps.
 
-    The set is checked against the threat model before it is written; the file records the
-    source model, the attack, eps, the seed and the attack's hyper-parameters.
+    Each set is checked against the threat model before it is written, as ``eps{eps}.npz`` in
+    ``out_dir``; the file records the source model, the attack, eps, the seed and the attack's
+    hyper-parameters. The model is loaded once for the whole eps grid (the grid of ``settings``
+    unless ``eps_values`` is given).
+
+    Args:
+        settings: the attack's hyper-parameters (AttackParams.of(attack_name)).
+        n_images: the first n test digits are attacked.
+        batch_size: digits per attack call (memory only).
     """
     from robqunn.attacks import craft
     from robqunn.models import load_model, logits_model
@@ -168,20 +180,25 @@ def attack(
     name = AttackName(attack_name)
     ModelSpec.from_name(model_name)
     dataset = load_dataset(data)
-    x, y = dataset.x_test[: attack_params.n_images], dataset.y_test[: attack_params.n_images]
+    x, y = dataset.x_test[:n_images], dataset.y_test[:n_images]
     logits = logits_model(load_model(model_path))
-    x_adv = craft(logits, x, y, name, eps, attack_params, attack_seed(seed, model_name, name, eps), model_name)
-    save_npz(
-        out,
-        x_adv=x_adv,
-        y=y,
-        source=np.array(model_name),
-        attack=np.array(name.value),
-        eps=np.array(eps),
-        seed=np.array(seed),
-        settings=np.array(json.dumps(asdict(attack_params.of(name)))),
-    )
-    logger.info("%s %s eps %g: %d adversarial digits -> %s", model_name, name.value, eps, len(y), out)
+    written = []
+    for eps in settings.eps if eps_values is None else eps_values:
+        run_seed = attack_seed(seed, model_name, name, eps)
+        x_adv = craft(logits, x, y, name, eps, settings, batch_size, run_seed, model_name)
+        written.append(Path(out_dir) / f"eps{eps:g}.npz")
+        save_npz(
+            written[-1],
+            x_adv=x_adv,
+            y=y,
+            source=np.array(model_name),
+            attack=np.array(name.value),
+            eps=np.array(eps),
+            seed=np.array(seed),
+            settings=np.array(json.dumps(asdict(settings))),
+        )
+        logger.info("%s %s eps %g: %d adversarial digits -> %s", model_name, name.value, eps, len(y), written[-1])
+    return written
 
 
 def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
@@ -249,11 +266,6 @@ def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Pa
     return written + [summary_path]
 
 
-def adversarial_path(root: Path, seed: int, model_name: str, attack_name: AttackName, eps: float) -> Path:
-    """Where the adversarial set of one (seed, model, attack, eps) lives."""
-    return root / "results" / "adversarial" / f"seed{seed}" / model_name / attack_name.value / f"eps{eps:g}.npz"
-
-
 def study(params: Params, workdir: str | Path = ".") -> list[dict]:
     """Every stage for every seed and model of ``params``, in ``workdir``; returns the training metrics."""
     root = Path(workdir)
@@ -284,7 +296,17 @@ def _study_model(params: Params, root: Path, seed: int, name: str, data: Path) -
 def _study_attacks(params: Params, root: Path, seed: int, name: str, model: Path, data: Path) -> list[Path]:
     paths = []
     for attack_name in AttackName:
-        for eps in params.attack.of(attack_name).eps:
-            paths.append(adversarial_path(root, seed, name, attack_name, eps))
-            attack(params.attack, seed, name, model, data, attack_name.value, eps, paths[-1])
+        out_dir = root / "results" / "adversarial" / f"seed{seed}" / name / attack_name.value
+        settings = params.attack.of(attack_name)
+        paths += attack(
+            settings,
+            params.attack.n_images,
+            params.attack.batch_size,
+            attack_name.value,
+            seed,
+            name,
+            model,
+            data,
+            out_dir,
+        )
     return paths
