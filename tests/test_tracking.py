@@ -1,0 +1,216 @@
+"""MLflow tracking: params, tags, metric histories, artifacts, failures, parent runs, concurrency."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from robqunn import tracking
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = "robqunn-test"
+
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory):
+    """An empty, migrated MLflow database, made once (migrations take seconds) and copied per test."""
+    db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    tracking.prepare_store(f"sqlite:///{db}")
+    assert db.is_file()
+    return db
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, empty_db):
+    """A fresh SQLite store in tmp_path, named by MLFLOW_TRACKING_URI; the current directory is tmp_path."""
+    (tmp_path / "store").mkdir()
+    shutil.copy(empty_db, tmp_path / "store" / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+def client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def runs_of(uri, experiment=EXPERIMENT):
+    c = client(uri)
+    exp = c.get_experiment_by_name(experiment)
+    assert exp is not None, f"experiment {experiment} missing"
+    return c.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_run_logs_params_tags_history_and_artifact(store, tmp_path):
+    """A run records flattened params, tags, a per-epoch history with steps 0..n-1 and an artifact."""
+    import mlflow
+
+    figure = tmp_path / "fig.txt"
+    figure.write_text("a figure")
+    params = {"model": "cnn", "seed": 42, "train": {"epochs": 3, "opt": {"lr": 0.01}}}
+    with tracking.tracked_run(
+        "train-cnn", experiment=EXPERIMENT, params=params, tags={"robqunn.stage": "train"}
+    ) as run:
+        tracking.log_history("loss", [0.9, 0.5, 0.25])
+        tracking.log_metrics({"test_accuracy": 0.875})
+        mlflow.log_artifact(str(figure))
+        run_id = run.info.run_id
+    c = client(store)
+    got = c.get_run(run_id)
+    assert got.info.status == "FINISHED"
+    assert got.info.run_name == "train-cnn"
+    assert got.data.params == {"model": "cnn", "seed": "42", "train.epochs": "3", "train.opt.lr": "0.01"}
+    assert got.data.tags["robqunn.stage"] == "train"
+    assert got.data.tags[tracking.GIT_COMMIT_TAG] == "unknown"  # tmp_path is not a git checkout
+    assert got.data.metrics["test_accuracy"] == pytest.approx(0.875)
+    history = sorted(c.get_metric_history(run_id, "loss"), key=lambda m: m.step)
+    assert [m.step for m in history] == [0, 1, 2]
+    assert [m.value for m in history] == pytest.approx([0.9, 0.5, 0.25])
+    assert [a.path for a in c.list_artifacts(run_id)] == ["fig.txt"]
+    assert (tmp_path / "store" / "mlruns").is_dir()  # artifacts live next to the database
+
+
+def test_exception_marks_run_failed_and_propagates(store):
+    """An exception in the block ends the run FAILED with an error tag, and still propagates."""
+    with pytest.raises(ValueError, match="boom"):
+        with tracking.tracked_run("bad", experiment=EXPERIMENT, params={"a": 1}, tags={}):
+            raise ValueError("boom")
+    import mlflow
+
+    assert mlflow.active_run() is None
+    (run,) = runs_of(store)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == "ValueError: boom"
+
+
+def test_attack_run_is_child_of_matching_train_run(store):
+    """An attack run with parent_tags is the child of the latest finished training run with those tags."""
+    train_tags = {"robqunn.stage": "train", "robqunn.model": "cnn", "robqunn.seed": "42"}
+    with tracking.tracked_run("train-old", experiment=EXPERIMENT, params={}, tags=train_tags):
+        pass
+    time.sleep(0.01)
+    with tracking.tracked_run("train-cnn", experiment=EXPERIMENT, params={}, tags=train_tags) as train:
+        pass
+    other = {**train_tags, "robqunn.seed": "7"}
+    with tracking.tracked_run("train-other", experiment=EXPERIMENT, params={}, tags=other):
+        pass
+    with tracking.tracked_run(
+        "attack", experiment=EXPERIMENT, params={"eps": 0.1}, tags={"robqunn.stage": "attack"}, parent_tags=train_tags
+    ) as attack:
+        pass
+    got = client(store).get_run(attack.info.run_id)
+    assert got.data.tags["mlflow.parentRunId"] == train.info.run_id
+    assert tracking.PARENT_MISSING_TAG not in got.data.tags
+
+
+def test_attack_run_without_parent_is_top_level(store):
+    """Without a matching finished run the attack run is top-level and tagged robqunn.parent_missing."""
+    with pytest.raises(RuntimeError):
+        with tracking.tracked_run("train-failed", experiment=EXPERIMENT, params={}, tags={"robqunn.model": "cnn"}):
+            raise RuntimeError("training crashed")
+    with tracking.tracked_run(
+        "attack", experiment=EXPERIMENT, params={}, tags={}, parent_tags={"robqunn.model": "cnn"}
+    ) as attack:
+        pass
+    got = client(store).get_run(attack.info.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.tags[tracking.PARENT_MISSING_TAG] == "true"
+    assert "mlflow.parentRunId" not in got.data.tags
+
+
+def test_default_store_is_sqlite_in_current_directory(tmp_path, monkeypatch):
+    """With no MLFLOW_TRACKING_URI, runs go to ./mlflow.db (artifacts in ./mlruns) of the current directory."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking.tracking_uri() == "sqlite:///mlflow.db"
+    with tracking.tracked_run("r", experiment=EXPERIMENT, params={"x": 1}, tags={}):
+        tracking.log_metrics({"m": 1.0})
+    assert (tmp_path / "mlflow.db").is_file()
+    (run,) = runs_of(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert run.data.metrics == {"m": 1.0}
+    assert run.info.artifact_uri.startswith((tmp_path / "mlruns").as_uri())
+
+
+def test_env_var_overrides_default(monkeypatch):
+    """MLFLOW_TRACKING_URI, when set, is the tracking URI."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking.tracking_uri() == "http://127.0.0.1:5000"
+
+
+def test_flatten_nested_params():
+    """Nested dicts become dotted keys and every value a string."""
+    from robqunn.config import AttackName
+
+    flat = tracking.flatten({"a": {"b": {"c": 1}, "d": [1, 2]}, "e": AttackName.PGD, "f": None})
+    assert flat == {"a.b.c": "1", "a.d": "[1, 2]", "e": "pgd", "f": "None"}
+
+
+def test_git_commit(tmp_path):
+    """git_commit is the checked-out hash in a git repository and "unknown" outside one."""
+    commit = tracking.git_commit(REPO)
+    assert len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
+    assert tracking.git_commit(tmp_path) == "unknown"
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    from robqunn import tracking
+
+    worker = int(sys.argv[1])
+    for i in range(3):
+        params = {"worker": worker, "index": i, "train": {"epochs": 4}}
+        with tracking.tracked_run(f"w{worker}-r{i}", experiment="concurrent", params=params, tags={"w": worker}):
+            tracking.log_history("loss", [1.0, 0.5, 0.25, 0.125])
+            tracking.log_metrics({"accuracy": worker + i / 10, "seconds": 1.0})
+    """
+)
+
+
+def test_concurrent_processes_keep_every_run(tmp_path):
+    """8 processes logging 3 runs each at once into one fresh store: all 24 runs are there, FINISHED, with metrics."""
+    n_workers, n_runs = 8, 3
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(w)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for w in range(n_workers)
+    ]
+    outputs = [p.communicate(timeout=180)[0] for p in procs]
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, out[-3000:]
+    runs = runs_of(uri, "concurrent")
+    assert len(runs) == n_workers * n_runs
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"w{w}-r{i}" for w in range(n_workers) for i in range(n_runs)
+    )
+    c = client(uri)
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        w, i = int(run.data.params["worker"]), int(run.data.params["index"])
+        assert run.data.params["train.epochs"] == "4"
+        assert run.data.metrics["accuracy"] == pytest.approx(w + i / 10)
+        assert run.data.metrics["seconds"] == 1.0
+        assert [m.step for m in sorted(c.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)] == [
+            0,
+            1,
+            2,
+            3,
+        ]
