@@ -12,6 +12,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory):
+    """Every MLflow run of the tests goes to a store of the test session, never to the repository's."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if previous is None:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
 @pytest.fixture(scope="session")
 def params():
     """The repository's params.yaml, validated."""
@@ -50,6 +63,10 @@ TINY_CHANGES = {
     ("bench", "n_images"): 4,
     ("bench", "repeats"): 1,
     ("bench", "attack_images"): 50,
+    ("attack", "n_images"): 100,
+    ("attack", "fgsm"): {"eps": [0.0, 0.1]},
+    ("attack", "pgd"): {"eps": [0.0, 0.1], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True},
+    ("attack", "mim"): {"eps": [0.0, 0.1], "nb_iter": 5, "eps_iter_fraction": 0.4, "decay_factor": 1.0},
 }
 
 

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import REPO, write_params
+from conftest import REPO, TINY_CHANGES, write_params
 from robqunn.cli import main
 
 
@@ -36,15 +36,16 @@ class TestCommands:
             assert (tmp_path / "data" / "features" / "seed42" / f"{name}.npz").is_file()
         assert (tmp_path / "data" / "prepared" / "seed42.json").is_file()
         table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
-        # 3 models x 3 attacks x 7 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
-        assert len(table) == 3 * 3 * 7 + 4 * 3 * 7
+        # 3 models x 3 attacks x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
+        assert len(table) == 3 * 3 * 2 + 4 * 3 * 2
         assert set(table["kind"]) == {"white-box", "transfer"}
         clean = table[table["eps"] == 0]
         assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
         figures = tmp_path / "results" / "figures" / "seed42"
         for stem in ("fig3_whitebox_pgd", "fig3_transfer_cnn_to_qunn", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
             assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.svg").is_file()
-        assert set(pd.read_csv(figures / "summary.csv")["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
+        summary = tmp_path / "results" / "tables" / "seed42" / "summary.csv"
+        assert set(pd.read_csv(summary)["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
 
     def test_stage_commands(self, tiny_params_file, tmp_path, capsys):
         """prepare, features and train chained by hand, as a workflow would."""
@@ -93,7 +94,9 @@ class TestCommands:
         """`robqunn bench attack` prints PGD speed on the CNN and a QuNN, and their ratio."""
         assert main(["bench", "attack", "--params", str(tiny_params_file)]) == 0
         out = capsys.readouterr().out
-        assert "PGD-40 on cnn" in out and "PGD-40 on qunn-full-ent_rot" in out and "QuNN attack cost" in out
+        nb_iter = TINY_CHANGES[("attack", "pgd")]["nb_iter"]
+        assert f"PGD-{nb_iter} on cnn" in out and f"PGD-{nb_iter} on qunn-full-ent_rot" in out
+        assert "QuNN attack cost" in out
 
 
 class TestErrors:

@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from robqunn.config import Ansatz, AttackName, Layout, Params, load_params
+from robqunn.config import Ansatz, AttackName, Layout, Params, load_params, model_specs
 from robqunn.errors import RobqunnError
+from robqunn.paths import StudyFiles
 from robqunn.workflow import quiet_tensorflow_retracing
 
 logger = logging.getLogger("robqunn")
@@ -77,17 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     attack.set_defaults(run=_attack)
 
     evaluate = command("evaluate", help="evaluate adversarial sets white-box and by transfer: the results table")
-    evaluate.add_argument("--models", type=Path, nargs="+", required=True, help=".keras files named <model>.keras")
-    evaluate.add_argument("--sets", type=Path, nargs="+", required=True, help="adversarial sets (.npz)")
+    evaluate.add_argument(
+        "--models", type=Path, nargs="+", help=".keras files named <model>.keras (default: the study's, in --workdir)"
+    )
+    evaluate.add_argument("--sets", type=Path, nargs="+", help="adversarial sets (.npz) (default: the study's)")
+    evaluate.add_argument("--workdir", type=Path, default=Path("."), help="the study's folder (default: %(default)s)")
     evaluate.add_argument("--out", type=Path, required=True, help="output table .csv (a .parquet is written beside)")
     evaluate.set_defaults(run=_evaluate)
 
     plot = command("plot", help="Fig. 3a-e, adversarial-example grids and the summary table")
     plot.add_argument("--table", type=Path, required=True, help="results table .csv from `robqunn evaluate`")
-    plot.add_argument("--examples", type=Path, nargs="*", default=[], help="adversarial sets to show as digits")
+    plot.add_argument(
+        "--examples", type=Path, nargs="*", help="adversarial sets to show as digits (default: the study's PGD sets)"
+    )
+    plot.add_argument("--workdir", type=Path, default=Path("."), help="the study's folder (default: %(default)s)")
     plot.add_argument("--data", type=Path, required=True, help="prepared digits (for the clean row)")
     plot.add_argument("--out-dir", type=Path, required=True)
-    plot.set_defaults(run=lambda a, p, s: _stages().report(a.table, a.examples, a.data, a.out_dir))
+    plot.set_defaults(run=_plot)
+
+    circuits = command("circuits", help="a diagram of every QuNN circuit of the study (circuit_<ansatz>-<layout>.png)")
+    circuits.add_argument("--out-dir", type=Path, required=True)
+    circuits.set_defaults(run=_circuits)
 
     ansatz = command("ansatz", help="show an ansatz: diagram, entanglers, readout polynomial")
     ansatz.add_argument("--ansatz", choices=[a.value for a in Ansatz], required=True)
@@ -125,7 +136,15 @@ def _study(args: argparse.Namespace, params: Params, seed: int) -> None:
 
 def _train(args: argparse.Namespace, params: Params, seed: int) -> None:
     metrics = _stages().train(
-        params.circuit, params.train, seed, args.model, args.data, args.features, args.out, args.metrics
+        params.circuit,
+        params.train,
+        seed,
+        args.model,
+        args.data,
+        args.features,
+        args.out,
+        args.metrics,
+        params.tracking,
     )
     print(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}")
 
@@ -134,14 +153,35 @@ def _attack(args: argparse.Namespace, params: Params, seed: int) -> None:
     eps = None if args.eps is None else tuple(args.eps)
     a = params.attack
     stage_args = (a.of(args.attack), a.n_images, a.batch_size, args.attack, seed, args.model, args.model_file)
-    for path in _stages().attack(*stage_args, args.data, args.out_dir, eps):
+    for path in _stages().attack(*stage_args, args.data, args.out_dir, eps, params.tracking):
         print(path)
 
 
 def _evaluate(args: argparse.Namespace, params: Params, seed: int) -> None:
-    models = {path.stem: path for path in args.models}
-    table = _stages().evaluate(params.attack, models, args.sets, args.out, args.out.with_suffix(".parquet"))
+    files, names = StudyFiles(args.workdir), _model_names(params)
+    model_files = args.models or [files.model(seed, name) for name in names]
+    sets = args.sets or files.adversarial_sets(params.attack, seed, names)
+    models = {path.stem: path for path in model_files}
+    table = _stages().evaluate(params.attack, models, sets, args.out, args.out.with_suffix(".parquet"))
     print(table.to_string(index=False))
+
+
+def _plot(args: argparse.Namespace, params: Params, seed: int) -> None:
+    examples = args.examples
+    if examples is None:
+        examples = StudyFiles(args.workdir).adversarial_sets(
+            params.attack, seed, _model_names(params), [AttackName.PGD]
+        )
+    _stages().report(args.table, examples, args.data, args.out_dir)
+
+
+def _circuits(args: argparse.Namespace, params: Params, seed: int) -> None:
+    for path in _stages().circuit_diagrams(params.circuit, seed, _model_names(params), args.out_dir):
+        print(path)
+
+
+def _model_names(params: Params) -> list[str]:
+    return [spec.name for spec in model_specs(params.study)]
 
 
 def _ansatz(args: argparse.Namespace, params: Params, seed: int) -> None:

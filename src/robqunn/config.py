@@ -162,6 +162,14 @@ class AttackParams:
 
 
 @dataclass(frozen=True)
+class TrackingParams:
+    """MLflow tracking of the training and attack runs (the store: robqunn.tracking.tracking_uri)."""
+
+    enabled: bool
+    experiment: str
+
+
+@dataclass(frozen=True)
 class BenchParams:
     model: ModelSpec
     n_images: int
@@ -177,6 +185,7 @@ class Params:
     circuit: CircuitParams
     train: TrainParams
     attack: AttackParams
+    tracking: TrackingParams
     bench: BenchParams
 
 
@@ -217,6 +226,16 @@ def section_from_dict(name: str, raw: Any):
     if name not in _SECTIONS:
         raise ParamsError(f"params section must be one of {list(_SECTIONS)}; got {name!r}")
     return _SECTIONS[name](_Section(name, raw))
+
+
+def attack_settings_from_dict(attack: str, raw: Any) -> FgsmParams | PgdParams | MimParams:
+    """Validate one attack's section (params.yaml attack.<attack>) into its dataclass."""
+    parse = {AttackName.FGSM: _fgsm_params, AttackName.PGD: _pgd_params, AttackName.MIM: _mim_params}
+    try:
+        name = AttackName(attack)
+    except ValueError:
+        raise ParamsError(f"attack must be one of {[a.value for a in AttackName]}; got {attack!r}") from None
+    return parse[name](_Section(f"attack.{name.value}", raw))
 
 
 def _study_params(s: _Section) -> StudyParams:
@@ -271,6 +290,15 @@ def _train_params(s: _Section) -> TrainParams:
         learning_rate=learning_rate,
         steps_per_execution=s.int("steps_per_execution", minimum=1),
     )
+    s.forbid_unknown()
+    return params
+
+
+def _tracking_params(s: _Section) -> TrackingParams:
+    experiment = s.get("experiment")
+    if not isinstance(experiment, str) or not experiment.strip():
+        raise s.fail("experiment", "a non-empty string (the MLflow experiment name)", experiment)
+    params = TrackingParams(enabled=s.bool("enabled"), experiment=experiment)
     s.forbid_unknown()
     return params
 
@@ -340,6 +368,7 @@ _SECTIONS = {
     "circuit": _circuit_params,
     "train": _train_params,
     "attack": _attack_params,
+    "tracking": _tracking_params,
     "bench": _bench_params,
 }
 

@@ -113,3 +113,10 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                 row[f"gain_vs_cnn@{e:g}"] = (a - base[e]) / base[e] if base.get(e, 0) > 0 else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def whitebox_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """White-box accuracy against eps in long form (attack, model, eps, accuracy): what `dvc plots` draws."""
+    white = table[table["kind"] == "white-box"].rename(columns={"target": "model"})
+    curves = white.groupby(["attack", "model", "eps"], as_index=False)["accuracy"].mean()
+    return curves.sort_values(["attack", "model", "eps"]).reset_index(drop=True)

@@ -48,7 +48,16 @@ def save_json(path: str | Path, payload: dict[str, Any]) -> None:
 
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+    return _file_digest(path, "sha256")
+
+
+def md5_file(path: str | Path) -> str:
+    """Hex MD5 of a file's bytes: the hash DVC records for a file output (``md5`` in dvc.lock)."""
+    return _file_digest(path, "md5")
+
+
+def _file_digest(path: str | Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)

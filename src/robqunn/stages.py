@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,12 +27,15 @@ from robqunn.config import (
     ModelSpec,
     Params,
     PgdParams,
+    TrackingParams,
     TrainParams,
     model_specs,
 )
 from robqunn.data import load_dataset, prepare_dataset, save_dataset
 from robqunn.errors import DataError
-from robqunn.io import save_json, save_npz, sha256_file
+from robqunn.io import atomic_path, md5_file, save_json, save_npz, sha256_file
+from robqunn.paths import StudyFiles
+from robqunn.tracking import stage_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,11 +78,14 @@ def train(
     feature_maps: str | Path,
     model_out: str | Path,
     metrics_out: str | Path,
+    tracking: TrackingParams | None = None,
 ) -> dict:
     """Train ``model_name`` on its feature maps; save the end-to-end model and its metrics.
 
     Before training, the feature file is checked against the model: its provenance must match, and
-    the end-to-end model must reproduce the stored features of a few training digits.
+    the end-to-end model must reproduce the stored features of a few training digits. With
+    ``tracking`` enabled the training is an MLflow run (params, per-epoch history, the model file),
+    the parent of the model's attack runs.
     """
     from robqunn import train as training
     from robqunn.features import load_features
@@ -89,24 +96,64 @@ def train(
     f_train, f_test = load_features(feature_maps, model_name, seed)
     model = build_model(spec, circuit, seed)
     _check_features_match(model, dataset.x_train, f_train, feature_maps)
-    labels = (dataset.y_train, dataset.y_test)
-    result = training.train(model, (f_train, f_test), labels, training_params, seed)
-    metrics = {
-        "model": model_name,
-        "seed": seed,
-        "data_sha256": sha256_file(data),
-        "train_accuracy": result.train_accuracy,
-        "test_accuracy": result.test_accuracy,
-        "end_to_end_test_accuracy": training.accuracy(model, dataset.x_test, dataset.y_test),
-        "loss_per_epoch": result.loss,
-        "accuracy_per_epoch": result.accuracy,
-        "train_seconds": result.seconds,
-        **circuit_facts(circuit, spec, seed),
-    }
-    save_model(model, model_out)
-    save_json(metrics_out, metrics)
+    facts = circuit_facts(circuit, spec, seed)
+    provenance = data_provenance(data)
+    run_params = {"model": model_name, "seed": seed, "data": provenance, "circuit": asdict(circuit)}
+    run_params |= {"train": asdict(training_params)} | facts
+    with _stage_run(
+        tracking, f"train {model_name} seed{seed}", run_params, _train_tags(model_name, seed, facts, provenance)
+    ) as run:
+        labels = (dataset.y_train, dataset.y_test)
+        result = training.train(model, (f_train, f_test), labels, training_params, seed)
+        metrics = {
+            "model": model_name,
+            "seed": seed,
+            "data_sha256": provenance["sha256"],
+            "train_accuracy": result.train_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "end_to_end_test_accuracy": training.accuracy(model, dataset.x_test, dataset.y_test),
+            "loss_per_epoch": result.loss,
+            "accuracy_per_epoch": result.accuracy,
+            "train_seconds": result.seconds,
+            **facts,
+        }
+        save_model(model, model_out)
+        save_json(metrics_out, metrics)
+        run.metrics(
+            {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "end_to_end_test_accuracy", "train_seconds")}
+        )
+        run.history("loss", result.loss)
+        run.history("accuracy", result.accuracy)
+        run.tags({MODEL_SHA256_TAG: sha256_file(model_out)})
+        run.artifact(model_out)
+        run.artifact(metrics_out)
     logger.info("%s (seed %d): test accuracy %.4f", model_name, seed, result.test_accuracy)
     return metrics
+
+
+MODEL_SHA256_TAG = "robqunn.model_sha256"  # links an attack run to the training run of its model
+EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
+
+
+def data_provenance(data: str | Path) -> dict:
+    """Which digits a run read: the file, its source (from the sidecar), its sha256 and its DVC md5."""
+    sidecar = Path(data).with_suffix(".json")
+    source = json.loads(sidecar.read_text()).get("source", "unknown") if sidecar.is_file() else "unknown"
+    return {"path": str(data), "source": source, "sha256": sha256_file(data), "dvc_md5": md5_file(data)}
+
+
+def _train_tags(model_name: str, seed: int, facts: dict, provenance: dict) -> dict:
+    tags = {"robqunn.stage": "train", "robqunn.model": model_name, "robqunn.seed": seed}
+    tags |= {"robqunn.data_dvc_md5": provenance["dvc_md5"], "robqunn.data_sha256": provenance["sha256"]}
+    if facts:
+        tags["robqunn.entanglers_visible"] = facts["entanglers_visible"]
+    return tags
+
+
+def _stage_run(tracking: TrackingParams | None, name: str, params: dict, tags: dict, parent_tags: dict | None = None):
+    enabled = tracking is not None and tracking.enabled
+    experiment = tracking.experiment if tracking is not None else ""
+    return stage_run(enabled, experiment, name, params, tags, parent_tags)
 
 
 FEATURE_CHECK_IMAGES = 8
@@ -161,13 +208,17 @@ def attack(
     data: str | Path,
     out_dir: str | Path,
     eps_values: tuple[float, ...] | None = None,
+    tracking: TrackingParams | None = None,
 ) -> list[Path]:
     """Craft the adversarial sets of one (model, attack) on the first test digits, one file per eps.
 
     Each set is checked against the threat model before it is written, as ``eps{eps}.npz`` in
     ``out_dir``; the file records the source model, the attack, eps, the seed and the attack's
     hyper-parameters. The model is loaded once for the whole eps grid (the grid of ``settings``
-    unless ``eps_values`` is given).
+    unless ``eps_values`` is given). With ``tracking`` enabled this is an MLflow run, a child of the
+    training run that wrote ``model_path``: the white-box accuracy per eps is logged both as
+    ``accuracy_eps_<eps>`` and as the history ``accuracy`` with step = round(1000 * eps), so the
+    MLflow UI draws the accuracy-vs-eps curve.
 
     Args:
         settings: the attack's hyper-parameters (AttackParams.of(attack_name)).
@@ -176,29 +227,57 @@ def attack(
     """
     from robqunn.attacks import craft
     from robqunn.models import load_model, logits_model
+    from robqunn.train import accuracy
 
     name = AttackName(attack_name)
     ModelSpec.from_name(model_name)
     dataset = load_dataset(data)
     x, y = dataset.x_test[:n_images], dataset.y_test[:n_images]
-    logits = logits_model(load_model(model_path))
-    written = []
-    for eps in settings.eps if eps_values is None else eps_values:
-        run_seed = attack_seed(seed, model_name, name, eps)
-        x_adv = craft(logits, x, y, name, eps, settings, batch_size, run_seed, model_name)
-        written.append(Path(out_dir) / f"eps{eps:g}.npz")
-        save_npz(
-            written[-1],
-            x_adv=x_adv,
-            y=y,
-            source=np.array(model_name),
-            attack=np.array(name.value),
-            eps=np.array(eps),
-            seed=np.array(seed),
-            settings=np.array(json.dumps(asdict(settings))),
-        )
-        logger.info("%s %s eps %g: %d adversarial digits -> %s", model_name, name.value, eps, len(y), written[-1])
+    model = load_model(model_path)
+    logits = logits_model(model)
+    grid = settings.eps if eps_values is None else eps_values
+    run_params = {"model": model_name, "seed": seed, "attack": name.value, "n_images": len(y), "batch_size": batch_size}
+    run_params |= {"data": data_provenance(data), name.value: asdict(settings) | {"eps": list(grid)}}
+    tags = {"robqunn.stage": "attack", "robqunn.model": model_name, "robqunn.seed": seed, "robqunn.attack": name.value}
+    parent = {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_path)}
+    written, examples = [], {}
+    with _stage_run(tracking, f"{name.value} {model_name} seed{seed}", run_params, tags, parent) as run:
+        for eps in grid:
+            started = time.perf_counter()
+            run_seed = attack_seed(seed, model_name, name, eps)
+            x_adv = craft(logits, x, y, name, eps, settings, batch_size, run_seed, model_name)
+            written.append(Path(out_dir) / f"eps{eps:g}.npz")
+            save_npz(
+                written[-1],
+                x_adv=x_adv,
+                y=y,
+                source=np.array(model_name),
+                attack=np.array(name.value),
+                eps=np.array(eps),
+                seed=np.array(seed),
+                settings=np.array(json.dumps(asdict(settings))),
+            )
+            seconds = time.perf_counter() - started
+            if run.active:
+                score = accuracy(model, x_adv, y)
+                run.metrics({f"accuracy_eps_{eps:g}": score, f"seconds_eps_{eps:g}": seconds})
+                run.metrics({"accuracy": score}, step=round(1000 * eps))
+                examples[eps] = x_adv[:EXAMPLE_DIGITS]
+            logger.info("%s %s eps %g: %d adversarial digits -> %s", model_name, name.value, eps, len(y), written[-1])
+        if run.active:
+            _log_examples(run, x[:EXAMPLE_DIGITS], examples, f"{name.value} on {model_name}")
     return written
+
+
+def _log_examples(run, clean: np.ndarray, examples: dict[float, np.ndarray], title: str) -> None:
+    """The run's adversarial digits per eps as a figure artifact."""
+    import tempfile
+
+    from robqunn import plots
+
+    with tempfile.TemporaryDirectory() as folder:
+        for path in plots.examples_figure(clean, examples, title, Path(folder) / "examples"):
+            run.artifact(path)
 
 
 def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
@@ -234,11 +313,9 @@ def evaluate(
     return table
 
 
-EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
-
-
 def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Path, out_dir: str | Path) -> list[Path]:
-    """Figures (Fig. 3a-e, example grids) and the summary table from the results table.
+    """Figures (Fig. 3a-e, example grids) in ``out_dir``; beside ``table_csv``, the summary table
+    (``summary.csv``) and the white-box curves in long form (``whitebox_curves.csv``, for `dvc plots`).
 
     Args:
         example_sets: adversarial sets to show as digit grids (one grid per source model).
@@ -246,7 +323,7 @@ def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Pa
     import pandas as pd
 
     from robqunn import plots
-    from robqunn.evaluate import load_adversarial, summary
+    from robqunn.evaluate import load_adversarial, summary, whitebox_curves
 
     out_dir = Path(out_dir)
     table = pd.read_csv(table_csv)
@@ -261,52 +338,59 @@ def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Pa
         sets = {float(a["eps"]): a["x_adv"][:EXAMPLE_DIGITS] for a in examples if str(a["source"]) == source}
         attacks = "/".join(sorted({str(a["attack"]) for a in examples}))
         written += plots.examples_figure(x_clean, sets, f"{attacks} on {source}", out_dir / f"examples_{source}")
-    summary_path = out_dir / "summary.csv"
-    summary(table).to_csv(summary_path, index=False)
-    return written + [summary_path]
+    tables = {"summary.csv": summary(table), "whitebox_curves.csv": whitebox_curves(table)}
+    for name, frame in tables.items():
+        with atomic_path(Path(table_csv).parent / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    return written + [Path(table_csv).parent / name for name in tables]
+
+
+def circuit_diagrams(circuit: CircuitParams, seed: int, model_names: list[str], out_dir: str | Path) -> list[Path]:
+    """A qml.draw_mpl diagram of each QuNN's circuit (``circuit_<ansatz>-<layout>.png``) for ``seed``."""
+    from robqunn.circuits import draw_figure, make_circuit_spec
+
+    written = []
+    for spec in map(ModelSpec.from_name, model_names):
+        if spec.ansatz is None:
+            continue
+        written.append(Path(out_dir) / f"circuit_{spec.ansatz.value}-{spec.layout.value}.png")
+        with atomic_path(written[-1]) as tmp:
+            draw_figure(make_circuit_spec(spec.ansatz, spec.layout, circuit, seed), tmp)
+    return written
 
 
 def study(params: Params, workdir: str | Path = ".") -> list[dict]:
     """Every stage for every seed and model of ``params``, in ``workdir``; returns the training metrics."""
-    root = Path(workdir)
-    metrics, models, sets = [], {}, []
+    files = StudyFiles(Path(workdir))
+    names = [spec.name for spec in model_specs(params.study)]
+    metrics = []
     for seed in params.study.seeds:
-        data = root / "data" / "prepared" / f"seed{seed}.npz"
+        data = files.prepared(seed)
         prepare(params.data, seed, data)
-        for spec in model_specs(params.study):
-            metrics.append(_study_model(params, root, seed, spec.name, data))
-            models[spec.name] = root / "models" / f"seed{seed}" / f"{spec.name}.keras"
-            sets += _study_attacks(params, root, seed, spec.name, models[spec.name], data)
-        tables = root / "results" / "tables" / f"seed{seed}"
-        evaluate(params.attack, models, sets, tables / "results.csv", tables / "results.parquet")
-        examples = [p for p in sets if p.parent.name == AttackName.PGD.value]
-        report(tables / "results.csv", examples, data, root / "results" / "figures" / f"seed{seed}")
-        sets = []
+        for name in names:
+            metrics.append(_study_model(params, files, seed, name))
+            for attack_name in AttackName:
+                settings = params.attack.of(attack_name)
+                stage_args = (settings, params.attack.n_images, params.attack.batch_size, attack_name.value, seed)
+                out_dir = files.adversarial_dir(seed, name, attack_name)
+                attack(*stage_args, name, files.model(seed, name), data, out_dir, tracking=params.tracking)
+        models = {name: files.model(seed, name) for name in names}
+        table = files.table(seed)
+        evaluate(
+            params.attack,
+            models,
+            files.adversarial_sets(params.attack, seed, names),
+            table,
+            table.with_suffix(".parquet"),
+        )
+        examples = files.adversarial_sets(params.attack, seed, names, [AttackName.PGD])
+        report(table, examples, data, files.figures(seed))
+        circuit_diagrams(params.circuit, seed, names, files.circuits(seed))
     return metrics
 
 
-def _study_model(params: Params, root: Path, seed: int, name: str, data: Path) -> dict:
-    feature_maps = root / "data" / "features" / f"seed{seed}" / f"{name}.npz"
+def _study_model(params: Params, files: StudyFiles, seed: int, name: str) -> dict:
+    data, feature_maps = files.prepared(seed), files.features(seed, name)
     features(params.circuit, seed, name, data, feature_maps)
-    model_out = root / "models" / f"seed{seed}" / f"{name}.keras"
-    metrics_out = root / "results" / "train" / f"seed{seed}" / f"{name}.json"
-    return train(params.circuit, params.train, seed, name, data, feature_maps, model_out, metrics_out)
-
-
-def _study_attacks(params: Params, root: Path, seed: int, name: str, model: Path, data: Path) -> list[Path]:
-    paths = []
-    for attack_name in AttackName:
-        out_dir = root / "results" / "adversarial" / f"seed{seed}" / name / attack_name.value
-        settings = params.attack.of(attack_name)
-        paths += attack(
-            settings,
-            params.attack.n_images,
-            params.attack.batch_size,
-            attack_name.value,
-            seed,
-            name,
-            model,
-            data,
-            out_dir,
-        )
-    return paths
+    model_out, metrics_out = files.model(seed, name), files.train_metrics(seed, name)
+    return train(params.circuit, params.train, seed, name, data, feature_maps, model_out, metrics_out, params.tracking)

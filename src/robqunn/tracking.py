@@ -323,3 +323,51 @@ def log_history(name: str, values: list[float]) -> None:
     metrics = [Metric(name, float(v), now, step) for step, v in enumerate(values)]
     client = MlflowClient(mlflow.get_tracking_uri())
     _retry(lambda: client.log_batch(run.info.run_id, metrics=metrics), f"log history {name}")
+
+
+class StageRun:
+    """What a pipeline stage logs to its MLflow run; with tracking off, every call does nothing."""
+
+    def __init__(self, active: bool):
+        self.active = active
+
+    def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        if self.active:
+            log_metrics(values, step)
+
+    def history(self, name: str, values: list[float]) -> None:
+        if self.active:
+            log_history(name, values)
+
+    def tags(self, values: Mapping[str, Any]) -> None:
+        if self.active:
+            import mlflow
+
+            text = {str(k): str(v) for k, v in values.items()}
+            _retry(lambda: mlflow.set_tags(text), "set tags")
+
+    def artifact(self, path: str | Path) -> None:
+        if self.active:
+            import mlflow
+
+            _retry(lambda: mlflow.log_artifact(str(path)), f"log artifact {path}")
+
+
+@contextlib.contextmanager
+def stage_run(
+    enabled: bool,
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    tags: Mapping[str, Any],
+    parent_tags: Mapping[str, Any] | None = None,
+) -> Iterator[StageRun]:
+    """A :func:`tracked_run` when ``enabled``, else a :class:`StageRun` that logs nothing.
+
+    MLflow is only imported when the run is tracked, so a job with tracking off pays nothing for it.
+    """
+    if not enabled:
+        yield StageRun(active=False)
+        return
+    with tracked_run(run_name, experiment=experiment, params=params, tags=tags, parent_tags=parent_tags):
+        yield StageRun(active=True)

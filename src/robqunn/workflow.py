@@ -8,12 +8,15 @@ import sys
 from pathlib import Path
 
 
-def log_to(path: str | Path) -> None:
+def log_to(path: str | Path, threads: int = 1) -> None:
     """Send this job's logging, and any uncaught exception, to its Snakemake log file.
 
-    Also silences TensorFlow's C++ start-up chatter (set before TensorFlow is imported).
+    Also, before TensorFlow is imported: silences its C++ start-up chatter and holds its thread pools
+    to the job's ``threads``, so that N parallel jobs on N cores do not each start N threads.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
     quiet_tensorflow_retracing()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(

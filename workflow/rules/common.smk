@@ -1,10 +1,15 @@
-from robqunn.config import model_specs, params_from_dict
+from robqunn.config import AttackName, model_specs, params_from_dict
 
 # The schema checked the structure; robqunn checks the values again, naming the valid choices,
 # before any job runs.
 PARAMS = params_from_dict(config)
 SEEDS = list(PARAMS.study.seeds)
 MODELS = [spec.name for spec in model_specs(PARAMS.study)]
+QUNN_CIRCUITS = [name.removeprefix("qunn-") for name in MODELS if name != "cnn"]
+ATTACKS = [attack.value for attack in AttackName]
+TRANSFER_DIRECTIONS = ["cnn_to_qunn", "qunn_to_cnn"]
+# Each attack's eps grid as it appears in file names (eps0.05.npz), as robqunn.stages.attack writes them.
+EPS = {attack: [f"{eps:g}" for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
 
 
 wildcard_constraints:
@@ -13,5 +18,35 @@ wildcard_constraints:
 
 
 def get_final_output():
-    """Every trained model's metrics, for every seed of the study."""
-    return expand("results/train/seed{seed}/{model}.json", seed=SEEDS, model=MODELS)
+    """Per seed: every model's training metrics, the results table and the figures."""
+    return (
+        expand("results/train/seed{seed}/{model}.json", seed=SEEDS, model=MODELS)
+        + expand("results/tables/seed{seed}/results.parquet", seed=SEEDS)
+        + expand("results/tables/seed{seed}/summary.csv", seed=SEEDS)
+        + expand("results/circuits/seed{seed}/circuit_{qunn}.png", seed=SEEDS, qunn=QUNN_CIRCUITS)
+    )
+
+
+def get_models(wildcards):
+    """Every trained model of one seed (each may be a transfer target)."""
+    return expand("models/seed{seed}/{model}.keras", seed=wildcards.seed, model=MODELS)
+
+
+def adversarial_sets(seed, attacks):
+    """The adversarial set files of every model of one seed, for ``attacks``, every eps."""
+    return [
+        f"results/adversarial/seed{seed}/{model}/{attack}/eps{eps}.npz"
+        for model in MODELS
+        for attack in attacks
+        for eps in EPS[attack]
+    ]
+
+
+def get_adversarial_sets(wildcards):
+    """Every adversarial set of one seed: each model, attack and eps."""
+    return adversarial_sets(wildcards.seed, ATTACKS)
+
+
+def get_pgd_sets(wildcards):
+    """The PGD sets of every model of one seed (shown as digit grids)."""
+    return adversarial_sets(wildcards.seed, ["pgd"])

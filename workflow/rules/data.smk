@@ -6,5 +6,7 @@ rule prepare_data:
         "logs/prepare_data/seed{seed}.log",
     params:
         data=config["data"],
+    conda:
+        "../envs/robqunn.yaml"
     script:
         "../scripts/prepare_data.py"

@@ -7,5 +7,7 @@ rule feature_maps:
         "logs/feature_maps/seed{seed}/{model}.log",
     params:
         circuit=config["circuit"],
+    conda:
+        "../envs/robqunn.yaml"
     script:
         "../scripts/feature_maps.py"

@@ -10,5 +10,8 @@ rule train:
     params:
         circuit=config["circuit"],
         train=config["train"],
+        tracking=config["tracking"],
+    conda:
+        "../envs/robqunn.yaml"
     script:
         "../scripts/train.py"

@@ -4,7 +4,7 @@ from robqunn.config import section_from_dict
 from robqunn.stages import features
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.threads)
 features(
     section_from_dict("circuit", snakemake.params.circuit),
     int(snakemake.wildcards.seed),

@@ -4,5 +4,5 @@ from robqunn.config import section_from_dict
 from robqunn.stages import prepare
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.threads)
 prepare(section_from_dict("data", snakemake.params.data), int(snakemake.wildcards.seed), snakemake.output.data)

@@ -4,7 +4,7 @@ from robqunn.config import section_from_dict
 from robqunn.stages import train
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.threads)
 train(
     section_from_dict("circuit", snakemake.params.circuit),
     section_from_dict("train", snakemake.params.train),
@@ -14,4 +14,5 @@ train(
     snakemake.input.features,
     snakemake.output.model,
     snakemake.output.metrics,
+    section_from_dict("tracking", snakemake.params.tracking),
 )

@@ -1,0 +1,16 @@
+"""Snakemake job: white-box and transfer accuracies of one seed (robqunn.stages.evaluate)."""
+
+from pathlib import Path
+
+from robqunn.config import section_from_dict
+from robqunn.stages import evaluate
+from robqunn.workflow import log_to
+
+log_to(snakemake.log[0], snakemake.threads)
+evaluate(
+    section_from_dict("attack", snakemake.params.attack),
+    {Path(path).stem: path for path in snakemake.input.models},
+    list(snakemake.input.sets),
+    snakemake.output.csv,
+    snakemake.output.parquet,
+)

@@ -1,0 +1,14 @@
+"""Snakemake job: Fig. 3a-e, example grids and the summary table of one seed (robqunn.stages.report)."""
+
+from pathlib import Path
+
+from robqunn.stages import report
+from robqunn.workflow import log_to
+
+log_to(snakemake.log[0], snakemake.threads)
+report(
+    snakemake.input.table,
+    list(snakemake.input.examples),
+    snakemake.input.data,
+    Path(snakemake.output.whitebox[0]).parent,
+)
