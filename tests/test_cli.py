@@ -98,6 +98,19 @@ class TestCommands:
         assert f"PGD-{nb_iter} on cnn" in out and f"PGD-{nb_iter} on qunn-full-ent_rot" in out
         assert "QuNN attack cost" in out
 
+    def test_workflow_timings_against_targets(self):
+        """The workflow benchmark's table flags a run over its target and gives the baseline ratio."""
+        from robqunn.bench import RunTiming, format_workflow_timings
+
+        timings = [
+            RunTiming("cold", 700.0, "60 of 60", 600.0),
+            RunTiming("nothing to do", 2.0, "nothing to be done", 10.0),
+            RunTiming("one process", 350.0, "-", None),
+        ]
+        lines = format_workflow_timings(timings).splitlines()
+        assert lines[1].endswith("OVER TARGET") and lines[2].endswith("within target")
+        assert lines[-1].endswith("2.00x")
+
 
 class TestErrors:
     """Bad input ends with exit status 2 and a message naming the problem."""
@@ -116,8 +129,8 @@ class TestErrors:
 
 
 @pytest.mark.slow
-class TestDefaultStudy:
-    """The whole default study from the command line (about two minutes)."""
+class TestSlowRuns:
+    """The whole default study from the command line (about four minutes); the workflow benchmark."""
 
     def test_default_study(self, tmp_path, capsys):
         """Every model of the default params trains; CNN >= 0.85 and every QuNN >= 0.80."""
@@ -126,3 +139,10 @@ class TestDefaultStudy:
         assert len(rows) == 11
         for _, model, acc, _ in rows:
             assert float(acc) >= (0.85 if model == "cnn" else 0.80)
+
+    def test_bench_workflow_tiny(self, tiny_params_file, capsys, monkeypatch):
+        """`robqunn bench workflow` runs the tiny study cold (20 jobs), again (nothing to do), and in one process."""
+        monkeypatch.chdir(REPO)
+        assert main(["bench", "workflow", "--params", str(tiny_params_file)]) == 0
+        out = capsys.readouterr().out
+        assert "20 of 20" in out and "nothing to be done" in out and "one-process study" in out

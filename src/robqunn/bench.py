@@ -1,4 +1,6 @@
-"""Benchmark of the quanvolution paths, measured in one run on the same real digits.
+"""Benchmarks: the quanvolution paths, the attack cost, the workflow's wall time.
+
+Quanvolution, measured in one run on the same real digits.
 
 Paths: PennyLane with one QNode call per patch (the PennyLane quanvolution demo's way), PennyLane
 broadcast over all patches (autograd backpropagation for the gradient), and robqunn's fast layer
@@ -9,9 +11,15 @@ against measurements of this same run, never against stored numbers.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -153,4 +161,69 @@ def format_attack_timings(timings: list[Timing]) -> str:
     lines = [f"{'attack':40s} {'images':>7s} {'images/s':>12s}"]
     lines += [f"{t.path:40s} {t.n_images:7d} {1 / t.forward:12,.1f}" for t in timings]
     lines.append(f"\nQuNN attack cost / CNN attack cost: {qunn.forward / cnn.forward:.2f}x")
+    return "\n".join(lines)
+
+
+COLD_RUN_TARGET_S = 600.0  # issue 4: a cold default run on 2 cores within 10 minutes
+NO_OP_TARGET_S = 10.0  # and a re-run with nothing to do within 10 seconds
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """Wall time of one command of the workflow benchmark."""
+
+    what: str
+    seconds: float
+    steps: str
+    target: float | None
+
+
+def bench_workflow(project: Path, params_file: Path, cores: int) -> list[RunTiming]:
+    """Time the Snakemake workflow of ``project`` on ``params_file`` in a fresh folder.
+
+    Measured: a cold run (``snakemake --cores N`` from nothing), a re-run with nothing to do, and,
+    as the baseline of the same run, ``robqunn study``: every stage in one process, so it pays
+    TensorFlow's import and the model loading once rather than once per job. Their ratio is the
+    price of the job granularity. MLflow runs go to a store in the temporary folder.
+    """
+    import tempfile
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    with tempfile.TemporaryDirectory(prefix="robqunn-bench-") as tmp:
+        workflow, study = Path(tmp) / "workflow-run", Path(tmp) / "study-run"
+        workflow.mkdir()
+        study.mkdir()
+        shutil.copy(project / "Snakefile", workflow)
+        shutil.copytree(project / "workflow", workflow / "workflow")
+        shutil.copy(params_file, workflow / "params.yaml")
+        snakemake = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
+        cli = [sys.executable, "-m", "robqunn.cli", "study", "--params", str(workflow / "params.yaml")]
+        return [
+            _timed(f"snakemake --cores {cores}, cold", snakemake, workflow, env, COLD_RUN_TARGET_S),
+            _timed(f"snakemake --cores {cores}, nothing to do", snakemake, workflow, env, NO_OP_TARGET_S),
+            _timed("robqunn study (one process, baseline)", cli, study, env, None),
+        ]
+
+
+def _timed(what: str, command: list[str], cwd: Path, env: dict, target: float | None) -> RunTiming:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark command {' '.join(command)} failed in {cwd}:\n{output[-3000:]}")
+    done = re.findall(r"(\d+ of \d+) steps", output)
+    steps = done[-1] if done else ("nothing to be done" if "Nothing to be done" in output else "-")
+    return RunTiming(what, seconds, steps, target)
+
+
+def format_workflow_timings(timings: list[RunTiming]) -> str:
+    """The timings, each against its target, and the cold run against the one-process baseline."""
+    lines = [f"{'command':42s} {'seconds':>9s} {'target':>8s}  steps"]
+    for t in timings:
+        target = f"{t.target:8.0f}" if t.target is not None else f"{'-':>8s}"
+        verdict = "" if t.target is None else ("  within target" if t.seconds <= t.target else "  OVER TARGET")
+        lines.append(f"{t.what:42s} {t.seconds:9.1f} {target}  {t.steps}{verdict}")
+    cold, baseline = timings[0], timings[-1]
+    lines.append(f"\ncold workflow / one-process study: {cold.seconds / baseline.seconds:.2f}x")
     return "\n".join(lines)

@@ -109,9 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     bench = command("bench", help="benchmarks")
     bench.add_argument(
         "target",
-        choices=["quanv", "attack"],
-        help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN",
+        choices=["quanv", "attack", "workflow"],
+        help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN; "
+        "workflow: a cold and a no-op Snakemake run of the study in a temporary folder vs `robqunn study`",
     )
+    bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
     bench.set_defaults(run=_bench)
     return parser
 
@@ -206,8 +208,10 @@ def _bench(args: argparse.Namespace, params: Params, seed: int) -> None:
 
     if args.target == "quanv":
         print(bench.format_timings(bench.bench_quanv(params, seed)))
-    else:
+    elif args.target == "attack":
         print(bench.format_attack_timings(bench.bench_attack(params, seed)))
+    else:
+        print(bench.format_workflow_timings(bench.bench_workflow(Path("."), args.params, args.cores)))
 
 
 if __name__ == "__main__":
