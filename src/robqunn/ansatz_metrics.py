@@ -1,0 +1,147 @@
+"""Ansatz metrics of Sim, Johnson & Aspuru-Guzik (2019), and the entanglers' effect on the features.
+
+- Expressibility: the KL divergence between the distribution of fidelities |<psi_a|psi_b>|^2 of
+  pairs of states the ansatz family produces and that of Haar-random states,
+  P_Haar(F) = (N - 1)(1 - F)^(N - 2) with N = 2^n, on a histogram of ``n_bins`` bins in [0, 1].
+  Low KL: the family covers the state space like Haar-random states; a fixed product circuit is
+  far from it.
+- Entangling capability: the mean Meyer-Wallach Q = 2 (1 - mean_k Tr rho_k^2) of those states
+  (0 for product states, 1 for GHZ states).
+- Feature effect: mean |<Z_j> with entanglers - <Z_j> without| on real patches: zero exactly when
+  the entanglers commute with the readout (the invariance property of SPEC.md).
+
+The family: the quanvolution circuit's state before the readout, U(theta) RY(pi x)|0...0>, with the
+ansatz's angles theta (qml.Rot angles; the random ansatz's own angles) uniform in [0, 2 pi) and the
+patch x uniform in [0, 1]^n, so it is the set of states the layer can produce for some seed and input.
+The gates between the angles (entangler pattern, layout, phi, qml.RandomLayers' gate choice) are
+those of the circuit spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from robqunn.circuits import CircuitSpec, ansatz_unitary, readout_coefficients
+
+
+def sample_states(spec: CircuitSpec, n_samples: int, generator: np.random.Generator) -> np.ndarray:
+    """``n_samples`` states of the ansatz family of ``spec`` (module docstring), shape (n_samples, 2^n)."""
+    n = spec.n_qubits
+    states = np.empty((n_samples, 2**n), dtype=complex)
+    for i in range(n_samples):
+        sampled = dataclasses.replace(
+            spec,
+            rotation_weights=generator.uniform(0.0, 2 * np.pi, size=spec.rotation_weights.shape),
+            random_weights=generator.uniform(0.0, 2 * np.pi, size=spec.random_weights.shape),
+        )
+        states[i] = ansatz_unitary(sampled) @ encoded_state(generator.uniform(0.0, 1.0, size=n))
+    return states
+
+
+def encoded_state(x: np.ndarray) -> np.ndarray:
+    """RY(pi x_k)|0> on every qubit k, as one product state vector (qubit 0 most significant)."""
+    state = np.ones(1, dtype=complex)
+    for angle in np.pi * np.asarray(x, dtype=float):
+        state = np.kron(state, [np.cos(angle / 2), np.sin(angle / 2)])
+    return state
+
+
+def meyer_wallach(states: np.ndarray, n_qubits: int) -> np.ndarray:
+    """Meyer-Wallach Q of each state of ``states`` (..., 2^n): 2 (1 - mean over qubits of Tr rho_k^2)."""
+    states = np.asarray(states)
+    batch = states.shape[:-1]
+    tensor = states.reshape(-1, *(2,) * n_qubits)
+    purities = []
+    for k in range(n_qubits):
+        qubit_first = np.moveaxis(tensor, k + 1, 1).reshape(len(tensor), 2, -1)
+        rho = qubit_first @ qubit_first.conj().transpose(0, 2, 1)
+        purities.append(np.real(np.einsum("bij,bji->b", rho, rho)))
+    return (2.0 * (1.0 - np.mean(purities, axis=0))).reshape(batch)
+
+
+def haar_bin_probabilities(dimension: int, n_bins: int) -> np.ndarray:
+    """Probability of each of ``n_bins`` equal fidelity bins for Haar-random states of ``dimension``."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return (1.0 - edges[:-1]) ** (dimension - 1) - (1.0 - edges[1:]) ** (dimension - 1)
+
+
+def expressibility(states_a: np.ndarray, states_b: np.ndarray, n_bins: int) -> float:
+    """KL(P_ansatz || P_Haar) of the fidelities of the pairs (states_a[i], states_b[i])."""
+    fidelities = np.abs(np.sum(states_a.conj() * states_b, axis=-1)) ** 2
+    counts, _ = np.histogram(np.clip(fidelities, 0.0, 1.0), bins=n_bins, range=(0.0, 1.0))
+    p = counts / counts.sum()
+    q = haar_bin_probabilities(states_a.shape[-1], n_bins)
+    seen = p > 0
+    return float(np.sum(p[seen] * np.log(p[seen] / q[seen])))
+
+
+def readout_features(coefficients: np.ndarray, patches: np.ndarray) -> np.ndarray:
+    """<Z_j> for each patch (..., n) from the dense readout polynomial (circuits.readout_coefficients)."""
+    n = patches.shape[-1]
+    flat = patches.reshape(-1, n)
+    factors = np.stack([np.ones_like(flat), np.cos(np.pi * flat), np.sin(np.pi * flat)], axis=-1)
+    monomials = factors[:, 0]
+    for k in range(1, n):
+        monomials = (monomials[:, :, None] * factors[:, k, None, :]).reshape(len(flat), -1)
+    return (monomials @ coefficients.reshape(-1, n)).reshape(patches.shape)
+
+
+def feature_effect(spec: CircuitSpec, patches: np.ndarray) -> float:
+    """Mean |feature with entanglers - feature without| over ``patches`` (..., n) and readouts."""
+    with_gates = readout_features(readout_coefficients(spec, keep_entanglers=True), patches)
+    without = readout_features(readout_coefficients(spec, keep_entanglers=False), patches)
+    return float(np.mean(np.abs(with_gates - without)))
+
+
+def ansatz_metrics(spec: CircuitSpec, n_samples: int, n_bins: int, patches: np.ndarray, seed: int) -> dict:
+    """Expressibility, entangling capability and feature effect of one circuit, from one seed."""
+    generator = np.random.default_rng(seed)
+    states_a = sample_states(spec, n_samples, generator)
+    states_b = sample_states(spec, n_samples, generator)
+    capability = meyer_wallach(np.concatenate([states_a, states_b]), spec.n_qubits)
+    return {
+        "ansatz": spec.ansatz.value,
+        "layout": spec.layout.value,
+        "expressibility_kl": expressibility(states_a, states_b, n_bins),
+        "entangling_capability": float(np.mean(capability)),
+        "entangling_capability_sem": float(np.std(capability, ddof=1) / np.sqrt(len(capability))),
+        "feature_effect": feature_effect(spec, patches),
+        "n_samples": n_samples,
+    }
+
+
+def metrics_table(per_seed: pd.DataFrame, auc: pd.DataFrame) -> pd.DataFrame:
+    """Per QuNN circuit and attack: the ansatz metrics averaged over seeds, next to its robustness.
+
+    Args:
+        per_seed: one row per (seed, model) from :func:`ansatz_metrics` (with ``seed`` and ``model``).
+        auc: one row per (seed, model, attack) with ``auc`` (robqunn.evaluate.summary).
+
+    Intervals: over seeds (t) with two or more seeds; with one, the entangling capability's comes
+    from its sampled states (1.96 standard errors) and the AUC has none (NaN).
+    """
+    from robqunn import stats
+
+    rows = []
+    joined = auc.merge(per_seed, on=["seed", "model"])
+    for (model, attack), group in joined.groupby(["model", "attack"]):
+        first = group.iloc[0]
+        row = {"model": model, "ansatz": first["ansatz"], "layout": first["layout"], "attack": attack}
+        row |= {"n_seeds": len(group), "expressibility_kl": group["expressibility_kl"].mean()}
+        row["feature_effect"] = group["feature_effect"].mean()
+        if len(group) >= 2:
+            capability, robustness = stats.t_interval(group["entangling_capability"]), stats.t_interval(group["auc"])
+            row |= {
+                "entangling_capability": capability.mean,
+                "entangling_capability_ci": capability.high - capability.mean,
+            }
+            row |= {"auc": robustness.mean, "auc_ci_low": robustness.low, "auc_ci_high": robustness.high}
+        else:
+            row |= {"entangling_capability": first["entangling_capability"]}
+            row |= {"entangling_capability_ci": 1.96 * first["entangling_capability_sem"]}
+            row |= {"auc": first["auc"], "auc_ci_low": np.nan, "auc_ci_high": np.nan}
+        rows.append(row)
+    return pd.DataFrame(rows)
