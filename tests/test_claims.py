@@ -1,0 +1,136 @@
+"""Claims table: each verdict reached on a synthetic table built for it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from robqunn import claims
+from robqunn.config import ClaimsParams
+
+N = 1000
+PARAMS = ClaimsParams(low_eps=0.1, alike_margin=0.05)
+LAYOUT = "ent_rot"
+
+
+def table(white, cnn_to=None, to_cnn=None, seeds=(42,), spread=0.0):
+    """White-box accuracies at eps 0.1 by model short name ('cnn', 'full', ...), transfer both ways.
+
+    ``spread`` adds +-spread across seeds (seed i gets (i - mean) * spread), to make intervals wide.
+    """
+    rows = []
+    centre = (len(seeds) - 1) / 2
+
+    def add(source, target, accuracy):
+        for i, seed in enumerate(seeds):
+            value = min(1.0, max(0.0, accuracy + (i - centre) * spread))
+            kind = "white-box" if source == target else "transfer"
+            rows.append(
+                {"seed": seed, "source": source, "target": target, "kind": kind, "attack": "fgsm", "eps": 0.1}
+                | {"n_correct": round(value * N), "n_evaluated": N, "accuracy": round(value * N) / N}
+            )
+
+    def name(short):
+        return short if short == "cnn" else f"qunn-{short}-{LAYOUT}"
+
+    for model, accuracy in white.items():
+        add(name(model), name(model), accuracy)
+    for model, accuracy in (cnn_to or {}).items():
+        add("cnn", name(model), accuracy)
+    for model, accuracy in (to_cnn or {}).items():
+        add(name(model), "cnn", accuracy)
+    return pd.DataFrame(rows)
+
+
+def verdict(frame, claim):
+    row = frame[(frame["claim"] == claim) & (frame["layout"] == LAYOUT)]
+    assert len(row) == 1
+    return row["verdict"].iloc[0], row["evidence"].iloc[0]
+
+
+ANSATZE = {"none": 0.5, "full": 0.7, "linear": 0.55, "star": 0.55, "random": 0.3}
+
+
+class TestQunnBeatsCnn:
+    def test_supported_with_the_relative_gain(self):
+        got, evidence = verdict(claims.claims_table(table({"cnn": 0.2} | ANSATZE), PARAMS), "qunn_beats_cnn")
+        assert got == claims.SUPPORTED
+        assert "relative gain +50% to +250% (paper: up to +60%)" in evidence
+
+    def test_not_supported_when_a_qunn_is_clearly_weaker(self):
+        """random (0.3) is clearly below the CNN (0.4), though full (0.7) is clearly above."""
+        got, _ = verdict(claims.claims_table(table({"cnn": 0.4} | ANSATZE), PARAMS), "qunn_beats_cnn")
+        assert got == claims.NOT_SUPPORTED
+
+    def test_inconclusive_when_intervals_overlap(self):
+        white = {"cnn": 0.50, "full": 0.52, "random": 0.51}
+        got, _ = verdict(claims.claims_table(table(white), PARAMS), "qunn_beats_cnn")
+        assert got == claims.INCONCLUSIVE
+
+
+class TestRanking:
+    def test_full_most_random_least_supported(self):
+        got, _ = verdict(claims.claims_table(table({"cnn": 0.4} | ANSATZE), PARAMS), "full_most_random_least")
+        assert got == claims.SUPPORTED
+
+    def test_not_supported_when_random_beats_another(self):
+        white = ANSATZE | {"random": 0.6}
+        got, _ = verdict(claims.claims_table(table({"cnn": 0.4} | white), PARAMS), "full_most_random_least")
+        assert got == claims.NOT_SUPPORTED
+
+    def test_not_testable_without_random(self):
+        white = {k: v for k, v in ANSATZE.items() if k != "random"}
+        got, _ = verdict(claims.claims_table(table({"cnn": 0.4} | white), PARAMS), "full_most_random_least")
+        assert got == claims.NOT_TESTABLE
+
+
+class TestAlike:
+    def test_equal_accuracies_on_many_seeds_are_alike(self):
+        """linear == star on 5 seeds with small spread: the interval of the difference is within +-0.05."""
+        frame = claims.claims_table(table({"cnn": 0.4} | ANSATZE, seeds=(1, 2, 3, 4, 5), spread=0.01), PARAMS)
+        assert verdict(frame, "similar_entanglement_alike")[0] == claims.SUPPORTED
+
+    def test_one_seed_interval_too_wide_is_inconclusive(self):
+        """One seed, 1,000 digits: the difference's interval (+-0.044 around 0 at p = 0.55) fits in +-0.05,
+        but at p = 0.5 with a 0.02 gap it does not: inconclusive."""
+        white = {"cnn": 0.4} | ANSATZE | {"linear": 0.50, "star": 0.52}
+        assert (
+            verdict(claims.claims_table(table(white), PARAMS), "similar_entanglement_alike")[0] == claims.INCONCLUSIVE
+        )
+
+    def test_clearly_different_is_not_supported(self):
+        white = {"cnn": 0.4} | ANSATZE | {"linear": 0.3, "star": 0.6}
+        assert (
+            verdict(claims.claims_table(table(white), PARAMS), "similar_entanglement_alike")[0] == claims.NOT_SUPPORTED
+        )
+
+    def test_cnn_to_qunn_transfer_alike_across_ansatze(self):
+        cnn_to = {"full": 0.8, "random": 0.6}
+        frame = claims.claims_table(table({"cnn": 0.4, "full": 0.7, "random": 0.3}, cnn_to=cnn_to), PARAMS)
+        assert verdict(frame, "cnn_to_qunn_transfer_alike")[0] == claims.NOT_SUPPORTED
+
+
+class TestTransferDirection:
+    def test_qunn_to_cnn_weaker_supported(self):
+        frame = claims.claims_table(
+            table({"cnn": 0.4, "full": 0.7}, cnn_to={"full": 0.6}, to_cnn={"full": 0.8}), PARAMS
+        )
+        assert verdict(frame, "qunn_to_cnn_weaker")[0] == claims.SUPPORTED
+
+    def test_not_testable_without_transfer(self):
+        frame = claims.claims_table(table({"cnn": 0.4, "full": 0.7}), PARAMS)
+        assert verdict(frame, "qunn_to_cnn_weaker")[0] == claims.NOT_TESTABLE
+
+
+def test_one_row_per_claim_layout_attack():
+    """Five claims for each (layout, attack) of the table, each with the paper's words."""
+    frame = claims.claims_table(table({"cnn": 0.4} | ANSATZE), PARAMS)
+    assert len(frame) == 5 and set(frame["claim"]) == set(claims.PAPER)
+    assert frame["paper"].str.len().min() > 20
+
+
+@pytest.mark.parametrize("low_eps", [0.05, 0.2])
+def test_claims_use_the_low_eps(low_eps):
+    """No results at the claims' eps: every claim is not testable (never an error)."""
+    frame = claims.claims_table(table({"cnn": 0.4} | ANSATZE), ClaimsParams(low_eps, 0.05))
+    assert set(frame["verdict"]) == {claims.NOT_TESTABLE}
