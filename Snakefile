@@ -20,6 +20,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/soundness.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -46,6 +46,9 @@ class TestCommands:
             assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.svg").is_file()
         summary = tmp_path / "results" / "tables" / "seed42" / "summary.csv"
         assert set(pd.read_csv(summary)["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
+        checklist = pd.read_csv(tmp_path / "results" / "study" / "checklist.csv")
+        assert set(checklist["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
+        assert (tmp_path / "results" / "study" / "figures" / "whitebox_ci.png").is_file()
 
     def test_stage_commands(self, tiny_params_file, tmp_path, capsys):
         """prepare, features and train chained by hand, as a workflow would."""

@@ -378,12 +378,27 @@ class TestRanges:
             ("bench.n_images", 0, ">= 1"),
             ("bench.n_images_per_patch", 0, ">= 1"),
             ("bench.repeats", 0, ">= 1"),
+            ("checks.restarts", 1, ">= 2"),
+            ("checks.large_eps", 1.5, "<= 1.0"),
+            ("ansatz_metrics.n_samples", 1, ">= 2"),
+            ("claims.alike_margin", -0.1, ">= 0.0"),
         ],
     )
     def test_out_of_range(self, key, value, bound):
         """A value outside its range raises ParamsError with the key, bound and value."""
         with pytest.raises(ParamsError, match=f"'{key}' must be {bound}; got {value}"):
             params_with(key, value)
+
+    def test_spsa_samples_must_be_even(self):
+        """SPSA mirrors each perturbation, so its sample count is even."""
+        spsa = {"n_images": 2, "nb_iter": 3, "spsa_samples": 15, "learning_rate": 0.01, "delta": 0.01}
+        with pytest.raises(ParamsError, match="'checks.spsa.spsa_samples' must be an even number"):
+            params_with("checks.spsa", spsa)
+
+    def test_claims_low_eps_must_be_in_every_grid(self):
+        """The claims compare accuracies at low_eps, so every attack must have been run there."""
+        with pytest.raises(ParamsError, match=r"'claims.low_eps' must be in every attack's eps grid; got 0.07"):
+            params_with("claims.low_eps", 0.07)
 
     @pytest.mark.parametrize("seeds", [[-1], [42, -3]])
     def test_negative_seed(self, seeds):

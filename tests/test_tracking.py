@@ -113,6 +113,31 @@ def test_attack_run_is_child_of_matching_train_run(store):
     assert tracking.PARENT_MISSING_TAG not in got.data.tags
 
 
+def test_tag_runs_marks_the_latest_training_run_of_each_seed(store):
+    """A verdict decided later lands on the latest finished run per seed, not on older or other runs."""
+    runs = {}
+    for name, seed in (("old-42", 42), ("new-42", 42), ("new-7", 7), ("other-model", 42)):
+        model = "qunn" if name == "other-model" else "cnn"
+        tags = {"robqunn.stage": "train", "robqunn.model": model, "robqunn.seed": seed}
+        with tracking.tracked_run(name, experiment=EXPERIMENT, params={}, tags=tags) as run:
+            runs[name] = run.info.run_id
+        time.sleep(0.01)
+    match = {"robqunn.stage": "train", "robqunn.model": "cnn"}
+    assert tracking.tag_runs(EXPERIMENT, match, {"robqunn.soundness": "FLAG: x"}, [42, 7, 9]) == 2
+    c = client(store)
+    tagged = {name for name, run_id in runs.items() if "robqunn.soundness" in c.get_run(run_id).data.tags}
+    assert tagged == {"new-42", "new-7"}
+
+
+def test_stage_run_disabled_logs_nothing(store):
+    """With tracking off a stage's calls are no-ops and no experiment is created."""
+    with tracking.stage_run(False, EXPERIMENT, "r", {"a": 1}, {}) as run:
+        run.metrics({"m": 1.0})
+        run.tags({"t": "x"})
+        run.history("loss", [1.0])
+    assert client(store).get_experiment_by_name(EXPERIMENT) is None
+
+
 def test_attack_run_without_parent_is_top_level(store):
     """Without a matching finished run the attack run is top-level and tagged robqunn.parent_missing."""
     with pytest.raises(RuntimeError):

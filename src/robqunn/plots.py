@@ -88,3 +88,71 @@ def examples_figure(
         ax_row[0].set_ylabel("clean" if eps == 0 else f"eps {eps:g}", fontsize=8)
     fig.suptitle(title)
     return _save(fig, stem)
+
+
+def whitebox_ci_figure(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """White-box accuracy against eps with its 95% interval as a band, one panel per attack
+    (``summary``: robqunn.stats.summarize of the study's table)."""
+    white = summary[summary["kind"] == "white-box"]
+    return _ci_panels(white, "target", "white-box", stem)
+
+
+def transfer_ci_figure(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Transfer accuracy against eps with 95% bands: CNN-crafted examples on each QuNN (top row),
+    each QuNN's examples on the CNN (bottom row), one column per attack."""
+    transfer = summary[summary["kind"] == "transfer"]
+    rows = [
+        (transfer[transfer["source"] == CNN], "target", "crafted on CNN, evaluated on"),
+        (transfer[transfer["target"] == CNN], "source", "crafted on QuNN, evaluated on CNN"),
+    ]
+    return _ci_panels(transfer, None, "transfer", stem, rows)
+
+
+def _ci_panels(frame: pd.DataFrame, label: str | None, title: str, stem: str | Path, rows=None) -> list[Path]:
+    rows = rows or [(frame, label, title)]
+    attacks = sorted(frame["attack"].unique()) or ["-"]
+    fig, axes = plt.subplots(len(rows), len(attacks), figsize=(5 * len(attacks), 4.2 * len(rows)), squeeze=False)
+    for ax_row, (points, column, what) in zip(axes, rows, strict=True):
+        for ax, attack in zip(ax_row, attacks, strict=True):
+            for name, curve in points[points["attack"] == attack].groupby(column):
+                curve = curve.sort_values("eps")
+                line = ax.plot(curve["eps"], curve["accuracy"], label=name, **_line_style(name))[0]
+                ax.fill_between(curve["eps"], curve["ci_low"], curve["ci_high"], color=line.get_color(), alpha=0.15)
+            method = points["ci_method"].iloc[0] if len(points) else "no data"
+            ax.set(title=f"{attack.upper()}: {what}\n(95% CI: {method})", xlabel="eps (L-inf)", ylabel="accuracy")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        ax_row[0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def robustness_vs_entanglement_figure(frame: pd.DataFrame, attack: str, stem: str | Path) -> list[Path]:
+    """Robustness (area under the white-box accuracy-eps curve, with its interval across seeds when
+    there are several) against entangling capability, one point per QuNN circuit."""
+    rows = frame[frame["attack"] == attack]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for layout, group in rows.groupby("layout"):
+        yerr = np.abs(group[["auc_ci_low", "auc_ci_high"]].to_numpy().T - group["auc"].to_numpy())
+        ax.errorbar(
+            group["entangling_capability"],
+            group["auc"],
+            xerr=group["entangling_capability_ci"],
+            yerr=None if np.isnan(yerr).all() else yerr,
+            fmt="o" if layout == "rot_ent" else "s",
+            capsize=3,
+            label=f"layout {layout}",
+        )
+        for _, row in group.iterrows():
+            ax.annotate(
+                row["ansatz"],
+                (row["entangling_capability"], row["auc"]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    ax.set(xlabel="entangling capability (mean Meyer-Wallach Q)", ylabel=f"robustness: mean accuracy, {attack.upper()}")
+    ax.set_title("robustness against entangling capability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, stem)

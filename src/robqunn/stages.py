@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from robqunn.config import (
+    AnsatzMetricsParams,
     AttackName,
     AttackParams,
+    ChecksParams,
     CircuitParams,
+    ClaimsParams,
     DataParams,
     FgsmParams,
     MimParams,
@@ -345,6 +348,173 @@ def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Pa
     return written + [Path(table_csv).parent / name for name in tables]
 
 
+def checks(
+    settings: ChecksParams,
+    pgd: PgdParams,
+    batch_size: int,
+    seed: int,
+    model_name: str,
+    model_path: str | Path,
+    data: str | Path,
+    out: str | Path,
+    tracking: TrackingParams | None = None,
+) -> dict:
+    """The extra attacks of the soundness checks on one model (robqunn.soundness.extra_attacks),
+    written as JSON; with ``tracking``, an MLflow run, a child of the model's training run."""
+    from robqunn.models import load_model, logits_model
+    from robqunn.soundness import extra_attacks
+
+    ModelSpec.from_name(model_name)
+    dataset = load_dataset(data)
+    model = load_model(model_path)
+    run_params = {"model": model_name, "seed": seed, "checks": asdict(settings), "pgd": asdict(pgd)}
+    tags = {"robqunn.stage": "checks", "robqunn.model": model_name, "robqunn.seed": seed}
+    parent = {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_path)}
+    with _stage_run(tracking, f"checks {model_name} seed{seed}", run_params, tags, parent) as run:
+        x, y = dataset.x_test, dataset.y_test
+        records = extra_attacks(logits_model(model), model, x, y, settings, pgd, batch_size, seed, model_name)
+        save_json(out, records)
+        run.metrics(_check_accuracies(records))
+        run.artifact(out)
+    logger.info("%s (seed %d): extra attacks of the soundness checks -> %s", model_name, seed, out)
+    return records
+
+
+def _check_accuracies(records: dict) -> dict:
+    def accuracy(counts: dict) -> float:
+        return counts["n_correct"] / counts["n_evaluated"]
+
+    return {
+        "accuracy_large_eps": accuracy(records["large_eps"]),
+        "accuracy_pgd_one_run": accuracy(records["restarts"]["single"]),
+        "accuracy_pgd_restarts": accuracy(records["restarts"]["all"]),
+        "accuracy_spsa": accuracy(records["spsa"]["spsa"]),
+        "accuracy_pgd_on_spsa_digits": accuracy(records["spsa"]["pgd"]),
+    }
+
+
+def ansatz_metrics(
+    settings: AnsatzMetricsParams,
+    circuit: CircuitParams,
+    seed: int,
+    model_names: list[str],
+    data: str | Path,
+    out: str | Path,
+) -> pd.DataFrame:
+    """Expressibility, entangling capability and feature effect of every QuNN circuit of ``seed``, as CSV."""
+    import pandas as pd
+
+    from robqunn import ansatz_metrics as metrics
+    from robqunn.circuits import make_circuit_spec
+    from robqunn.quanv import extract_patches
+    from robqunn.seeding import derived_seed
+
+    images = load_dataset(data).x_test[: settings.n_images]
+    patches = extract_patches(images, circuit.kernel_size, circuit.stride)
+    rows = []
+    for spec in map(ModelSpec.from_name, model_names):
+        if spec.ansatz is None:
+            continue
+        circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed)
+        sampling_seed = derived_seed(seed, f"ansatz_metrics/{spec.name}")
+        values = metrics.ansatz_metrics(circuit_spec, settings.n_samples, settings.n_bins, patches, sampling_seed)
+        rows.append({"seed": seed, "model": spec.name} | values)
+    frame = pd.DataFrame(rows)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def aggregate(
+    claims_params: ClaimsParams,
+    checks_params: ChecksParams,
+    tables: list[str | Path],
+    check_records: list[str | Path],
+    ansatz_tables: list[str | Path],
+    out_dir: str | Path,
+    tracking: TrackingParams | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The study across seeds: the table of every seed, its means with 95% intervals, the soundness
+    checklist, the ansatz metrics against robustness and the claims table, with their figures.
+
+    With ``tracking``, an MLflow run holding them as artifacts, and every model's training runs get
+    the tag ``robqunn.soundness`` (PASS, or FLAG and the flagged checks).
+    """
+    import pandas as pd
+
+    from robqunn import plots
+    from robqunn.ansatz_metrics import metrics_table
+    from robqunn.claims import claims_table
+    from robqunn.evaluate import summary
+    from robqunn.soundness import checklist
+    from robqunn.stats import summarize
+
+    out_dir = Path(out_dir)
+    table = pd.concat([pd.read_csv(path) for path in tables], ignore_index=True)
+    records = [json.loads(Path(path).read_text()) for path in check_records]
+    auc = summary(table)
+    frames = {
+        "results": table,
+        "summary_ci": summarize(table),
+        "checklist": checklist(table, records, checks_params.large_eps_max_accuracy),
+        "claims": claims_table(table, claims_params),
+        "ansatz_metrics": metrics_table(pd.concat([pd.read_csv(p) for p in ansatz_tables]), auc),
+    }
+    written = []
+    for name, frame in frames.items():
+        written.append(out_dir / f"{name}.csv")
+        with atomic_path(written[-1]) as tmp:
+            frame.to_csv(tmp, index=False)
+    metrics = _study_metrics(frames)
+    save_json(out_dir / "metrics.json", metrics)
+    written.append(out_dir / "metrics.json")
+    written += plots.whitebox_ci_figure(frames["summary_ci"], out_dir / "figures" / "whitebox_ci")
+    written += plots.transfer_ci_figure(frames["summary_ci"], out_dir / "figures" / "transfer_ci")
+    for attack_name in sorted(frames["ansatz_metrics"]["attack"].unique()):
+        stem = out_dir / "figures" / f"robustness_vs_entanglement_{attack_name}"
+        written += plots.robustness_vs_entanglement_figure(frames["ansatz_metrics"], attack_name, stem)
+    _track_study(tracking, frames, written, sorted(int(seed) for seed in table["seed"].unique()))
+    return frames
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def _study_metrics(frames: dict) -> dict:
+    """Headline numbers for `dvc metrics show`: seeds, flags per check, claim verdicts."""
+    checklist, claims = frames["checklist"], frames["claims"]
+    flags = checklist[checklist["verdict"] == "FLAG"]
+    return {
+        "n_seeds": int(frames["results"]["seed"].nunique()),
+        "flags": int(len(flags)),
+        "flags_per_check": {
+            check: int((flags["check"] == check).sum()) for check in sorted(checklist["check"].unique())
+        },
+        "claims": {verdict: int(n) for verdict, n in claims["verdict"].value_counts().sort_index().items()},
+    }
+
+
+def _track_study(tracking: TrackingParams | None, frames: dict, written: list[Path], seeds: list[int]) -> None:
+    from robqunn.tracking import tag_runs
+
+    flagged = frames["checklist"][frames["checklist"]["verdict"] == "FLAG"]
+    tags = {"robqunn.stage": "study", "robqunn.flags": len(flagged)}
+    params = {"seeds": seeds}
+    with _stage_run(tracking, "study", params, tags) as run:
+        verdicts = frames["claims"]["verdict"].value_counts().to_dict()
+        run.metrics({f"claims_{k.replace(' ', '_')}": v for k, v in verdicts.items()} | {"flags": len(flagged)})
+        run.tags({f"robqunn.check.{r.model}.{_slug(r.check)}": r.verdict for r in frames["checklist"].itertuples()})
+        for path in written:
+            run.artifact(path)
+        if run.active:
+            for model in sorted(frames["checklist"]["model"].unique()):
+                checks_flagged = flagged[flagged["model"] == model]["check"].tolist()
+                value = "FLAG: " + "; ".join(checks_flagged) if checks_flagged else "PASS"
+                match = {"robqunn.stage": "train", "robqunn.model": model}
+                tag_runs(tracking.experiment, match, {"robqunn.soundness": value}, seeds)
+
+
 def circuit_diagrams(circuit: CircuitParams, seed: int, model_names: list[str], out_dir: str | Path) -> list[Path]:
     """A qml.draw_mpl diagram of each QuNN's circuit (``circuit_<ansatz>-<layout>.png``) for ``seed``."""
     from robqunn.circuits import draw_figure, make_circuit_spec
@@ -386,6 +556,27 @@ def study(params: Params, workdir: str | Path = ".") -> list[dict]:
         examples = files.adversarial_sets(params.attack, seed, names, [AttackName.PGD])
         report(table, examples, data, files.figures(seed))
         circuit_diagrams(params.circuit, seed, names, files.circuits(seed))
+        for name in names:
+            checks_args = (
+                params.checks,
+                params.attack.pgd,
+                params.attack.batch_size,
+                seed,
+                name,
+                files.model(seed, name),
+            )
+            checks(*checks_args, data, files.checks(seed, name), params.tracking)
+        ansatz_metrics(params.ansatz_metrics, params.circuit, seed, names, data, files.ansatz_metrics(seed))
+    seeds = params.study.seeds
+    aggregate(
+        params.claims,
+        params.checks,
+        [files.table(seed) for seed in seeds],
+        [files.checks(seed, name) for seed in seeds for name in names],
+        [files.ansatz_metrics(seed) for seed in seeds],
+        files.study(),
+        params.tracking,
+    )
     return metrics
 
 

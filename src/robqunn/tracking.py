@@ -371,3 +371,27 @@ def stage_run(
         return
     with tracked_run(run_name, experiment=experiment, params=params, tags=tags, parent_tags=parent_tags):
         yield StageRun(active=True)
+
+
+def tag_runs(experiment: str, match: Mapping[str, Any], tags: Mapping[str, Any], seeds: list[int]) -> int:
+    """Set ``tags`` on the latest FINISHED run of each of ``seeds`` whose tags match ``match``.
+
+    Used to mark a model's training runs with a verdict decided after them (the soundness checks).
+    Returns the number of runs tagged.
+    """
+    from mlflow.entities import RunTag
+    from mlflow.tracking import MlflowClient
+
+    uri = prepare_store()
+    client = MlflowClient(uri)
+    exp_id = experiment_id(experiment, uri)
+    batch = [RunTag(str(k), str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
+    tagged = 0
+    for seed in seeds:
+        run_id = find_parent(exp_id, {**match, "robqunn.seed": seed}, uri)
+        if run_id is None:
+            logger.warning("no finished run in %r with tags %s and seed %s to tag", experiment, dict(match), seed)
+            continue
+        _retry(lambda run=run_id: client.log_batch(run, tags=batch), f"tag run {run_id}")
+        tagged += 1
+    return tagged

@@ -18,12 +18,14 @@ wildcard_constraints:
 
 
 def get_final_output():
-    """Per seed: every model's training metrics, the results table and the figures."""
+    """Per seed: every model's training metrics, the results table and the figures; across seeds:
+    the study's intervals, checklist, ansatz metrics and claims."""
     return (
         expand("results/train/seed{seed}/{model}.json", seed=SEEDS, model=MODELS)
         + expand("results/tables/seed{seed}/results.parquet", seed=SEEDS)
         + expand("results/tables/seed{seed}/summary.csv", seed=SEEDS)
         + expand("results/circuits/seed{seed}/circuit_{qunn}.png", seed=SEEDS, qunn=QUNN_CIRCUITS)
+        + ["results/study/claims.csv"]
     )
 
 

@@ -1,0 +1,15 @@
+"""Snakemake job: the ansatz metrics of every QuNN circuit of one seed (robqunn.stages.ansatz_metrics)."""
+
+from robqunn.config import section_from_dict
+from robqunn.stages import ansatz_metrics
+from robqunn.workflow import log_to
+
+log_to(snakemake.log[0], snakemake.threads)
+ansatz_metrics(
+    section_from_dict("ansatz_metrics", snakemake.params.ansatz_metrics),
+    section_from_dict("circuit", snakemake.params.circuit),
+    int(snakemake.wildcards.seed),
+    snakemake.params.models,
+    snakemake.input.data,
+    snakemake.output.metrics,
+)
