@@ -104,6 +104,12 @@ class TestAlike:
             verdict(claims.claims_table(table(white), PARAMS), "similar_entanglement_alike")[0] == claims.NOT_SUPPORTED
         )
 
+    def test_small_but_clear_difference_is_still_alike(self):
+        """0.50 vs 0.52 on 5 seeds with no spread: clearly nonzero, but inside +-0.05: supported."""
+        white = {"cnn": 0.4} | ANSATZE | {"linear": 0.50, "star": 0.52}
+        frame = claims.claims_table(table(white, seeds=(1, 2, 3, 4, 5), spread=0.001), PARAMS)
+        assert verdict(frame, "similar_entanglement_alike")[0] == claims.SUPPORTED
+
     def test_cnn_to_qunn_transfer_alike_across_ansatze(self):
         cnn_to = {"full": 0.8, "random": 0.6}
         frame = claims.claims_table(table({"cnn": 0.4, "full": 0.7, "random": 0.3}, cnn_to=cnn_to), PARAMS)

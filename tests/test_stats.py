@@ -70,6 +70,13 @@ def test_intervals_compare():
     assert stats.Interval(0.65, 0.55, 0.75, "x").overlaps(low)
 
 
+def test_accuracy_interval_stays_in_zero_one():
+    """Seeds at 0, 0, 0.01: the t-interval reaches below 0; the accuracy's interval stops at 0."""
+    interval = stats.accuracy_interval([0, 0, 10], [1000, 1000, 1000])
+    assert stats.t_interval([0, 0, 0.01]).low < 0
+    assert interval.low == 0.0 and interval.high == pytest.approx(stats.t_interval([0, 0, 0.01]).high)
+
+
 def test_summarize_one_row_per_point_with_its_method():
     """One seed: Wilson over digits; three seeds: t over seeds."""
     rows = []

@@ -5,9 +5,10 @@ Every comparison is a difference of accuracies at ``claims.low_eps`` with its 95
 
 - "A beats B" claims: supported when every comparison is clearly positive (interval above 0);
   not supported when any is clearly negative; inconclusive otherwise (an interval contains 0).
-- "A and B are alike" claims: supported when every difference's interval lies inside
-  [-alike_margin, +alike_margin] (an equivalence test); not supported when any interval excludes 0;
-  inconclusive otherwise.
+- "A and B are alike" claims (an equivalence test): supported when every difference's interval
+  lies inside [-alike_margin, +alike_margin]; not supported when any interval lies entirely outside
+  it (clearly more different than the margin); inconclusive otherwise. A difference that is
+  statistically nonzero but smaller than the margin still counts as alike.
 
 Claims are decided per layout (rot_ent is the paper's circuit) and per attack.
 """
@@ -125,7 +126,7 @@ def _alike(at: _Points, names: dict[str, str], ansatze: list[str], margin: float
     differences = {
         f"{a} - {b}": stats.difference_interval(counts(a), counts(b)) for a, b in itertools.combinations(present, 2)
     }
-    if any(d.low > 0 or d.high < 0 for d in differences.values()):
+    if any(d.low > margin or d.high < -margin for d in differences.values()):
         verdict = NOT_SUPPORTED
     elif all(-margin <= d.low and d.high <= margin for d in differences.values()):
         verdict = SUPPORTED

@@ -17,6 +17,7 @@ proportions, which ignores that both models saw the same digits and is therefore
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -73,7 +74,9 @@ def accuracy_interval(n_correct: np.ndarray, n_evaluated: np.ndarray) -> Interva
     n_correct, n_evaluated = np.asarray(n_correct), np.asarray(n_evaluated)
     if len(n_correct) == 1:
         return wilson(int(n_correct[0]), int(n_evaluated[0]))
-    return t_interval(n_correct / n_evaluated)
+    interval = t_interval(n_correct / n_evaluated)
+    # An accuracy lies in [0, 1]; the t-interval of a few values near 0 or 1 can reach past it.
+    return dataclasses.replace(interval, low=max(0.0, interval.low), high=min(1.0, interval.high))
 
 
 def difference_interval(a: pd.DataFrame, b: pd.DataFrame) -> Interval:
