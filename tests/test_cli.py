@@ -144,8 +144,8 @@ class TestSlowRuns:
             assert float(acc) >= (0.85 if model == "cnn" else 0.80)
 
     def test_bench_workflow_tiny(self, tiny_params_file, capsys, monkeypatch):
-        """`robqunn bench workflow` runs the tiny study cold (20 jobs), again (nothing to do), and in one process."""
+        """`robqunn bench workflow` runs the tiny study cold (25 jobs), again (nothing to do), and in one process."""
         monkeypatch.chdir(REPO)
         assert main(["bench", "workflow", "--params", str(tiny_params_file)]) == 0
         out = capsys.readouterr().out
-        assert "20 of 20" in out and "nothing to be done" in out and "one-process study" in out
+        assert "25 of 25" in out and "nothing to be done" in out and "one-process study" in out
