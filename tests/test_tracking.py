@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from robqunn import tracking
+from robqunn.config import TrackingParams
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "robqunn-test"
@@ -131,7 +132,8 @@ def test_tag_runs_marks_the_latest_training_run_of_each_seed(store):
 
 def test_stage_run_disabled_logs_nothing(store):
     """With tracking off a stage's calls are no-ops and no experiment is created."""
-    with tracking.stage_run(False, EXPERIMENT, "r", {"a": 1}, {}) as run:
+    off = TrackingParams(enabled=False, experiment=EXPERIMENT)
+    with tracking.stage_run(off, "r", {"a": 1}, {}) as run:
         run.metrics({"m": 1.0})
         run.tags({"t": "x"})
         run.history("loss", [1.0])

@@ -48,17 +48,17 @@ def save_json(path: str | Path, payload: dict[str, Any]) -> None:
 
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes."""
-    return _file_digest(path, "sha256")
+    return file_digests(path, "sha256")["sha256"]
 
 
-def md5_file(path: str | Path) -> str:
-    """Hex MD5 of a file's bytes: the hash DVC records for a file output (``md5`` in dvc.lock)."""
-    return _file_digest(path, "md5")
+def file_digests(path: str | Path, *algorithms: str) -> dict[str, str]:
+    """Hex digests of a file's bytes for each hashlib ``algorithm``, in one read of the file.
 
-
-def _file_digest(path: str | Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
+    ``md5`` is the hash DVC records for a file output (``md5`` in dvc.lock).
+    """
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}

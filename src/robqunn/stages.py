@@ -36,7 +36,7 @@ from robqunn.config import (
 )
 from robqunn.data import load_dataset, prepare_dataset, save_dataset
 from robqunn.errors import DataError
-from robqunn.io import atomic_path, md5_file, save_json, save_npz, sha256_file
+from robqunn.io import atomic_path, file_digests, save_json, save_npz, sha256_file
 from robqunn.paths import StudyFiles
 from robqunn.tracking import stage_run
 
@@ -103,7 +103,7 @@ def train(
     provenance = data_provenance(data)
     run_params = {"model": model_name, "seed": seed, "data": provenance, "circuit": asdict(circuit)}
     run_params |= {"train": asdict(training_params)} | facts
-    with _stage_run(
+    with stage_run(
         tracking, f"train {model_name} seed{seed}", run_params, _train_tags(model_name, seed, facts, provenance)
     ) as run:
         labels = (dataset.y_train, dataset.y_test)
@@ -142,7 +142,8 @@ def data_provenance(data: str | Path) -> dict:
     """Which digits a run read: the file, its source (from the sidecar), its sha256 and its DVC md5."""
     sidecar = Path(data).with_suffix(".json")
     source = json.loads(sidecar.read_text()).get("source", "unknown") if sidecar.is_file() else "unknown"
-    return {"path": str(data), "source": source, "sha256": sha256_file(data), "dvc_md5": md5_file(data)}
+    digests = file_digests(data, "sha256", "md5")
+    return {"path": str(data), "source": source, "sha256": digests["sha256"], "dvc_md5": digests["md5"]}
 
 
 def _train_tags(model_name: str, seed: int, facts: dict, provenance: dict) -> dict:
@@ -151,12 +152,6 @@ def _train_tags(model_name: str, seed: int, facts: dict, provenance: dict) -> di
     if facts:
         tags["robqunn.entanglers_visible"] = facts["entanglers_visible"]
     return tags
-
-
-def _stage_run(tracking: TrackingParams | None, name: str, params: dict, tags: dict, parent_tags: dict | None = None):
-    enabled = tracking is not None and tracking.enabled
-    experiment = tracking.experiment if tracking is not None else ""
-    return stage_run(enabled, experiment, name, params, tags, parent_tags)
 
 
 FEATURE_CHECK_IMAGES = 8
@@ -244,7 +239,7 @@ def attack(
     tags = {"robqunn.stage": "attack", "robqunn.model": model_name, "robqunn.seed": seed, "robqunn.attack": name.value}
     parent = {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_path)}
     written, examples = [], {}
-    with _stage_run(tracking, f"{name.value} {model_name} seed{seed}", run_params, tags, parent) as run:
+    with stage_run(tracking, f"{name.value} {model_name} seed{seed}", run_params, tags, parent) as run:
         for eps in grid:
             started = time.perf_counter()
             run_seed = attack_seed(seed, model_name, name, eps)
@@ -370,7 +365,7 @@ def checks(
     run_params = {"model": model_name, "seed": seed, "checks": asdict(settings), "pgd": asdict(pgd)}
     tags = {"robqunn.stage": "checks", "robqunn.model": model_name, "robqunn.seed": seed}
     parent = {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_path)}
-    with _stage_run(tracking, f"checks {model_name} seed{seed}", run_params, tags, parent) as run:
+    with stage_run(tracking, f"checks {model_name} seed{seed}", run_params, tags, parent) as run:
         x, y = dataset.x_test, dataset.y_test
         records = extra_attacks(logits_model(model), model, x, y, settings, pgd, batch_size, seed, model_name)
         save_json(out, records)
@@ -501,7 +496,7 @@ def _track_study(tracking: TrackingParams | None, frames: dict, written: list[Pa
     flagged = frames["checklist"][frames["checklist"]["verdict"] == "FLAG"]
     tags = {"robqunn.stage": "study", "robqunn.flags": len(flagged)}
     params = {"seeds": seeds}
-    with _stage_run(tracking, "study", params, tags) as run:
+    with stage_run(tracking, "study", params, tags) as run:
         verdicts = frames["claims"]["verdict"].value_counts().to_dict()
         run.metrics({f"claims_{k.replace(' ', '_')}": v for k, v in verdicts.items()} | {"flags": len(flagged)})
         run.tags({f"robqunn.check.{r.model}.{_slug(r.check)}": r.verdict for r in frames["checklist"].itertuples()})

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from robqunn.config import TrackingParams
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -355,21 +357,21 @@ class StageRun:
 
 @contextlib.contextmanager
 def stage_run(
-    enabled: bool,
-    experiment: str,
+    settings: TrackingParams | None,
     run_name: str,
     params: Mapping[str, Any],
     tags: Mapping[str, Any],
     parent_tags: Mapping[str, Any] | None = None,
 ) -> Iterator[StageRun]:
-    """A :func:`tracked_run` when ``enabled``, else a :class:`StageRun` that logs nothing.
+    """A :func:`tracked_run` in ``settings.experiment`` when tracking is enabled, else a
+    :class:`StageRun` that logs nothing (``settings`` None: a stage called without tracking).
 
     MLflow is only imported when the run is tracked, so a job with tracking off pays nothing for it.
     """
-    if not enabled:
+    if settings is None or not settings.enabled:
         yield StageRun(active=False)
         return
-    with tracked_run(run_name, experiment=experiment, params=params, tags=tags, parent_tags=parent_tags):
+    with tracked_run(run_name, experiment=settings.experiment, params=params, tags=tags, parent_tags=parent_tags):
         yield StageRun(active=True)
 
 
