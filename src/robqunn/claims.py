@@ -40,27 +40,26 @@ def claims_table(table: pd.DataFrame, params: ClaimsParams) -> pd.DataFrame:
     for layout in sorted({q.layout.value for q in qunns}):
         names = {q.ansatz.value: q.name for q in qunns if q.layout.value == layout}
         for attack in sorted(table["attack"].unique()):
-            at = _Points(table, attack, params.low_eps)
-            if at.rows.empty:
-                for claim in PAPER:
-                    rows.append(
-                        {"claim": claim, "paper": PAPER[claim], "layout": layout, "attack": attack}
-                        | {"eps": params.low_eps, "verdict": NOT_TESTABLE, "evidence": "no results at this eps"}
-                    )
-                continue
-            decided = [
-                ("qunn_beats_cnn", _qunn_beats_cnn(at, names)),
-                ("full_most_random_least", _full_most_random_least(at, names)),
-                ("similar_entanglement_alike", _alike(at, names, ["linear", "star"], params.alike_margin, "white")),
-                ("cnn_to_qunn_transfer_alike", _alike(at, names, list(names), params.alike_margin, "transfer")),
-                ("qunn_to_cnn_weaker", _qunn_to_cnn_weaker(at, names)),
-            ]
-            for claim, (verdict, evidence) in decided:
+            for claim, (verdict, evidence) in _decide(_Points(table, attack, params.low_eps), names, params).items():
                 rows.append(
                     {"claim": claim, "paper": PAPER[claim], "layout": layout, "attack": attack}
                     | {"eps": params.low_eps, "verdict": verdict, "evidence": evidence}
                 )
     return pd.DataFrame(rows)
+
+
+def _decide(at: _Points, names: dict[str, str], params: ClaimsParams) -> dict[str, tuple[str, str]]:
+    """Verdict and evidence of every claim for one layout's QuNNs (``names``: ansatz -> model) and attack."""
+    if at.rows.empty:
+        return {claim: (NOT_TESTABLE, "no results at this eps") for claim in PAPER}
+    margin = params.alike_margin
+    return {
+        "qunn_beats_cnn": _qunn_beats_cnn(at, names),
+        "full_most_random_least": _full_most_random_least(at, names),
+        "similar_entanglement_alike": _alike(at, names, ["linear", "star"], margin, "white"),
+        "cnn_to_qunn_transfer_alike": _alike(at, names, list(names), margin, "transfer"),
+        "qunn_to_cnn_weaker": _qunn_to_cnn_weaker(at, names),
+    }
 
 
 class _Points:
