@@ -1,4 +1,5 @@
 from robqunn.config import AttackName, model_specs, params_from_dict
+from robqunn.paths import StudyFiles
 
 # The schema checked the structure; robqunn checks the values again, naming the valid choices,
 # before any job runs.
@@ -34,21 +35,11 @@ def get_models(wildcards):
     return expand("models/seed{seed}/{model}.keras", seed=wildcards.seed, model=MODELS)
 
 
-def adversarial_sets(seed, attacks):
-    """The adversarial set files of every model of one seed, for ``attacks``, every eps."""
-    return [
-        f"results/adversarial/seed{seed}/{model}/{attack}/eps{eps}.npz"
-        for model in MODELS
-        for attack in attacks
-        for eps in EPS[attack]
-    ]
-
-
 def get_adversarial_sets(wildcards):
-    """Every adversarial set of one seed: each model, attack and eps."""
-    return adversarial_sets(wildcards.seed, ATTACKS)
+    """Every adversarial set of one seed: each model, attack and eps (robqunn.paths spells the names)."""
+    return [str(p) for p in StudyFiles().adversarial_sets(PARAMS.attack, wildcards.seed, MODELS)]
 
 
 def get_pgd_sets(wildcards):
     """The PGD sets of every model of one seed (shown as digit grids)."""
-    return adversarial_sets(wildcards.seed, ["pgd"])
+    return [str(p) for p in StudyFiles().adversarial_sets(PARAMS.attack, wildcards.seed, MODELS, [AttackName.PGD])]
