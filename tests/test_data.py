@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from robqunn.config import DataParams, DataSource
-from robqunn.data import Dataset, load_dataset, prepare_dataset, read_idx, save_dataset
+from robqunn.data import Dataset, prepare_dataset, read_idx
 from robqunn.errors import DataError, ParamsError
 
 Arrays = dict[str, np.ndarray]
@@ -349,7 +349,7 @@ class TestSaveLoad:
     def test_writes_npz_and_sidecar(self, tmp_path: Path) -> None:
         """The sidecar holds the metadata, the npz's sha256, shapes and class counts."""
         path = tmp_path / "prepared" / "dataset.npz"
-        sidecar = save_dataset(small_dataset(), path, {"source": "test", "seed": 3})
+        sidecar = small_dataset().save(path, {"source": "test", "seed": 3})
         assert sorted(p.name for p in path.parent.iterdir()) == ["dataset.json", "dataset.npz"]
         assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert json.loads(path.with_suffix(".json").read_text()) == sidecar
@@ -363,10 +363,10 @@ class TestSaveLoad:
         assert sidecar["class_counts"] == {"train": [2] * 10, "test": [1] * 10}
 
     def test_round_trip(self, tmp_path: Path) -> None:
-        """load_dataset returns exactly what save_dataset wrote."""
+        """Dataset.load returns exactly what Dataset.save wrote."""
         dataset = small_dataset()
-        save_dataset(dataset, tmp_path / "d.npz", {})
-        loaded = load_dataset(tmp_path / "d.npz")
+        dataset.save(tmp_path / "d.npz", {})
+        loaded = Dataset.load(tmp_path / "d.npz")
         for key in ("x_train", "y_train", "x_test", "y_test"):
             np.testing.assert_array_equal(getattr(loaded, key), getattr(dataset, key))
             assert getattr(loaded, key).dtype == getattr(dataset, key).dtype
@@ -379,7 +379,7 @@ class TestSaveLoad:
 
         monkeypatch.setattr(np, "savez_compressed", explode)
         with pytest.raises(RuntimeError, match="disk full"):
-            save_dataset(small_dataset(), tmp_path / "d.npz", {})
+            small_dataset().save(tmp_path / "d.npz", {})
         assert list(tmp_path.iterdir()) == []
 
     def test_invalid_dataset_is_not_written(self, tmp_path: Path) -> None:
@@ -387,13 +387,13 @@ class TestSaveLoad:
         bad = small_dataset()
         bad = Dataset(bad.x_train.astype(np.float64), bad.y_train, bad.x_test, bad.y_test)
         with pytest.raises(DataError, match="x_train .* must be a float32 array; got float64"):
-            save_dataset(bad, tmp_path / "d.npz", {})
+            bad.save(tmp_path / "d.npz", {})
         assert list(tmp_path.iterdir()) == []
 
     def test_unserialisable_metadata_writes_nothing(self, tmp_path: Path) -> None:
         """Metadata that JSON cannot hold fails before the npz is written."""
         with pytest.raises(TypeError):
-            save_dataset(small_dataset(), tmp_path / "d.npz", {"when": object()})
+            small_dataset().save(tmp_path / "d.npz", {"when": object()})
         assert list(tmp_path.iterdir()) == []
 
     def test_load_missing_key(self, tmp_path: Path) -> None:
@@ -402,7 +402,7 @@ class TestSaveLoad:
         path = tmp_path / "partial.npz"
         np.savez(path, x_train=dataset.x_train, y_train=dataset.y_train, x_test=dataset.x_test)
         with pytest.raises(DataError, match=r"partial\.npz must hold arrays.*missing \['y_test'\]"):
-            load_dataset(path)
+            Dataset.load(path)
 
     def test_load_wrong_shape(self, tmp_path: Path) -> None:
         """A file with 27x27 test images is refused, naming the file and the shape."""
@@ -416,7 +416,7 @@ class TestSaveLoad:
             y_test=dataset.y_test,
         )
         with pytest.raises(DataError, match=r"x_test of dataset file .*shape\.npz .*got \(10, 27, 27\)"):
-            load_dataset(path)
+            Dataset.load(path)
 
     def test_load_pixels_out_of_range(self, tmp_path: Path) -> None:
         """Pixels above 1 (an unscaled file) are refused."""
@@ -430,15 +430,15 @@ class TestSaveLoad:
             y_test=dataset.y_test,
         )
         with pytest.raises(DataError, match=r"x_train of dataset file .*raw\.npz must be within"):
-            load_dataset(path)
+            Dataset.load(path)
 
     def test_load_missing_and_unreadable(self, tmp_path: Path) -> None:
         """A missing file and a file that is not an npz both raise DataError naming it."""
         with pytest.raises(DataError, match=r"must exist; got .*absent\.npz"):
-            load_dataset(tmp_path / "absent.npz")
+            Dataset.load(tmp_path / "absent.npz")
         (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
         with pytest.raises(DataError, match=r"junk\.npz must be a readable \.npz"):
-            load_dataset(tmp_path / "junk.npz")
+            Dataset.load(tmp_path / "junk.npz")
 
 
 class TestInputs:
@@ -468,5 +468,5 @@ class TestInputs:
     def test_save_path_must_be_npz(self, tmp_path: Path) -> None:
         """A path whose sidecar would overwrite it (.json) is refused."""
         with pytest.raises(DataError, match=r"must end in \.npz"):
-            save_dataset(small_dataset(), tmp_path / "d.json", {})
+            small_dataset().save(tmp_path / "d.json", {})
         assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from robqunn.artifacts import AdversarialSet
 from robqunn.errors import DataError
 from robqunn.evaluate import COLUMNS, evaluate_set, results_table, save_table, summary, transfer_targets
 
@@ -38,14 +39,17 @@ class TestTable:
 
     def test_evaluate_set_counts(self):
         """Accuracy is n_correct / n_evaluated of the argmax predictions."""
-        adversarial = {"x_adv": np.zeros((4, 28, 28)), "y": np.array([0, 1, 2, 3]), "source": "cnn"}
-        adversarial |= {"attack": "pgd", "eps": 0.1, "seed": 7}
+        x_adv, y = np.zeros((4, 28, 28), np.float32), np.array([0, 1, 2, 3])
+        adversarial = AdversarialSet(x_adv, y, source="cnn", attack="pgd", eps=0.1, seed=7, settings={})
         predictions = {"cnn": np.eye(10)[[0, 1, 5, 5]], "qunn-full-ent_rot": np.eye(10)[[0, 1, 2, 3]]}
         rows = evaluate_set(adversarial, {n: n for n in predictions}, lambda model, x: predictions[model])
         assert [(r["target"], r["kind"], r["n_correct"], r["accuracy"]) for r in rows] == [
             ("cnn", "white-box", 2, 0.5),
             ("qunn-full-ent_rot", "transfer", 4, 1.0),
         ]
+        assert {(r["seed"], r["source"], r["attack"], r["eps"], r["n_evaluated"]) for r in rows} == {
+            (7, "cnn", "pgd", 0.1, 4)
+        }
 
     def test_repeats_refused(self):
         """A repeated (seed, source, target, attack, eps) is an error."""

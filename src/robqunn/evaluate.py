@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robqunn.artifacts import AdversarialSet
 from robqunn.config import CNN
 from robqunn.errors import DataError
 from robqunn.io import atomic_path
 
 COLUMNS = ["seed", "source", "target", "kind", "attack", "eps", "n_correct", "n_evaluated", "accuracy"]
-ADVERSARIAL_KEYS = ("x_adv", "y", "source", "attack", "eps", "seed")
 
 
 def transfer_targets(source: str, models: list[str], between_qunns: bool) -> list[str]:
@@ -34,39 +34,26 @@ def transfer_targets(source: str, models: list[str], between_qunns: bool) -> lis
     return [source] + others
 
 
-def load_adversarial(path: str | Path) -> dict:
-    """An adversarial set written by stages.attack, with its provenance."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"adversarial set must exist; got {str(path)!r}")
-    with np.load(path) as f:
-        missing = sorted(set(ADVERSARIAL_KEYS) - set(f.files))
-        if missing:
-            raise DataError(f"adversarial set {path} must hold {missing}; they are missing")
-        return {key: f[key][()] if f[key].ndim == 0 else f[key] for key in ADVERSARIAL_KEYS}
-
-
-def evaluate_set(adversarial: dict, targets: Mapping[str, object], predict) -> list[dict]:
+def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], predict) -> list[dict]:
     """Rows for one adversarial set evaluated on each target model.
 
     Args:
-        adversarial: as returned by :func:`load_adversarial`.
         targets: target name -> model.
         predict: (model, x) -> class probabilities (models.predict).
     """
-    source = str(adversarial["source"])
+    source = adversarial.source
     rows = []
     for name, model in targets.items():
-        correct = int(np.sum(np.argmax(predict(model, adversarial["x_adv"]), axis=1) == adversarial["y"]))
-        n = len(adversarial["y"])
+        correct = int(np.sum(np.argmax(predict(model, adversarial.x_adv), axis=1) == adversarial.y))
+        n = len(adversarial.y)
         rows.append(
             {
-                "seed": int(adversarial["seed"]),
+                "seed": adversarial.seed,
                 "source": source,
                 "target": name,
                 "kind": "white-box" if name == source else "transfer",
-                "attack": str(adversarial["attack"]),
-                "eps": float(adversarial["eps"]),
+                "attack": adversarial.attack,
+                "eps": adversarial.eps,
                 "n_correct": correct,
                 "n_evaluated": n,
                 "accuracy": correct / n,
