@@ -1,4 +1,4 @@
-"""Tests of robqunn.circuits: the quanvolution circuit as SPEC.md fixes it."""
+"""Tests of robqunn.circuits: the quanvolution circuit as docs/design.md describes it."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def patches():
 
 
 class TestDecomposition:
-    """The gates of every ansatz, as listed in SPEC.md."""
+    """The gates of every ansatz, as listed in docs/design.md."""
 
     @pytest.mark.parametrize(
         "ansatz, pairs",
@@ -185,7 +185,7 @@ class TestCorrectness:
 
 
 class TestInvariance:
-    """SPEC.md's known property: under rot_ent, ZZ entanglers commute with the Z readout."""
+    """docs/design.md's invariance property: under rot_ent, ZZ entanglers commute with the Z readout."""
 
     @pytest.mark.parametrize(
         "ansatz, layout, visible",

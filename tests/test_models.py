@@ -533,7 +533,7 @@ class TestSaveLoad:
             load_model(folder)
 
 
-# --- invariance of rot_ent (SPEC.md) -------------------------------------------------------------
+# --- invariance of rot_ent (docs/design.md) --------------------------------------------------------
 
 
 class TestInvariance:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from robqunn import soundness
-from robqunn.config import ChecksParams, PgdParams, SpsaParams
+from robqunn.artifacts import ChecksRecord
+from robqunn.config import ChecksParams, PgdSteps, SpsaParams
 
 N = 1000
 
@@ -35,13 +36,13 @@ def record(model="m", large=0.0, single=0.2, restarts=0.2, spsa=0.5, pgd=0.5, n=
     def counts(accuracy):
         return {"n_correct": round(accuracy * n), "n_evaluated": n}
 
-    return {
-        "model": model,
-        "seed": 42,
-        "large_eps": {"eps": 0.5} | counts(large),
-        "restarts": {"eps": 0.1, "restarts": 5, "single": counts(single), "all": counts(restarts)},
-        "spsa": {"eps": 0.1, "spsa": counts(spsa), "pgd": counts(pgd)},
-    }
+    return ChecksRecord(
+        model=model,
+        seed=42,
+        large_eps={"eps": 0.5} | counts(large),
+        restarts={"eps": 0.1, "restarts": 5, "single": counts(single), "all": counts(restarts)},
+        spsa={"eps": 0.1, "spsa": counts(spsa), "pgd": counts(pgd)},
+    )
 
 
 def verdicts(table, records, max_accuracy=0.1):
@@ -118,19 +119,19 @@ class TestExtraAttacks:
     def settings(self, n_images=20):
         spsa = SpsaParams(n_images=3, nb_iter=5, spsa_samples=16, learning_rate=0.01, delta=0.01)
         checks = ChecksParams(n_images, 0.1, 0.5, 0.1, 3, spsa)
-        pgd = PgdParams(eps=(0.0, 0.1), nb_iter=5, eps_iter_fraction=0.25, rand_init=True)
-        return checks, pgd
+        return checks, PgdSteps(nb_iter=5, eps_iter_fraction=0.25, rand_init=True)
 
     def test_counts_and_seeding(self, trained, digits):
         model, logits = trained
         checks, pgd = self.settings()
         x, y = digits.x_test, digits.y_test
-        first = soundness.extra_attacks(logits, model, x, y, checks, pgd, 10, 7, "cnn")
-        assert first == soundness.extra_attacks(logits, model, x, y, checks, pgd, 10, 7, "cnn")
-        assert first["large_eps"]["n_evaluated"] == 20 and first["spsa"]["spsa"]["n_evaluated"] == 3
-        restarts = first["restarts"]
+        target = soundness.Target(logits, model, seed=7, name="cnn", batch_size=10)
+        first = soundness.extra_attacks(target, x, y, checks, pgd)
+        assert first == soundness.extra_attacks(target, x, y, checks, pgd)
+        assert first.large_eps["n_evaluated"] == 20 and first.spsa["spsa"]["n_evaluated"] == 3
+        restarts = first.restarts
         assert restarts["all"]["n_correct"] <= restarts["single"]["n_correct"]  # a digit must survive every run
-        assert first["large_eps"]["n_correct"] <= 2  # eps 0.5 breaks a plain CNN
+        assert first.large_eps["n_correct"] <= 2  # eps 0.5 breaks a plain CNN
 
     def test_spsa_stays_in_the_threat_model_and_lowers_the_margin(self, trained, digits):
         """SPSA examples lie in the eps-ball and [0, 1] (craft_spsa checks) and differ from the input."""

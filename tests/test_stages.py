@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import logging
 
-import numpy as np
 import pytest
 
 from robqunn import stages
-from robqunn.config import load_params
+from robqunn.artifacts import FeatureMaps
+from robqunn.config import AttackName, ModelSpec, load_params
 from robqunn.errors import DataError
-from robqunn.features import save_features
 from robqunn.models import load_model
 
 SEED = 42
+MAX_STAGE_PARAMETERS = 5  # a stage takes a few typed objects, never a long list of loose values
+STAGES = (
+    "prepare",
+    "features",
+    "train",
+    "attack",
+    "evaluate",
+    "figures",
+    "circuits",
+    "checks",
+    "ansatz_metrics",
+    "aggregate",
+)
 
 
 @pytest.fixture
@@ -29,8 +43,25 @@ def prepared(tiny, tmp_path):
     return path
 
 
+def trained(tiny, prepared, tmp_path, name: str):
+    """Features and training of ``name``; returns its Job and the metrics written."""
+    job = stages.Job(SEED, prepared, model=name, model_file=tmp_path / f"{name}.keras")
+    features = tmp_path / f"{name}.npz"
+    stages.features(tiny.circuit, job, features)
+    return job, stages.train(tiny.circuit, tiny.train, job, features, tmp_path / f"{name}.json")
+
+
+class TestSignatures:
+    """Every stage is one function with a few typed parameters."""
+
+    @pytest.mark.parametrize("name", STAGES)
+    def test_few_parameters(self, name):
+        """No stage function takes more than five parameters."""
+        assert len(inspect.signature(getattr(stages, name)).parameters) <= MAX_STAGE_PARAMETERS
+
+
 class TestPipeline:
-    """prepare -> features -> train, as the workflow runs them."""
+    """prepare -> features -> train -> attack, as the workflow runs them."""
 
     def test_prepare_is_deterministic(self, tiny, tmp_path):
         """Two preparations with one seed give byte-identical files (equal sha256)."""
@@ -42,40 +73,40 @@ class TestPipeline:
     @pytest.mark.parametrize("name", ["cnn", "qunn-full-ent_rot"])
     def test_features_then_train(self, tiny, prepared, tmp_path, name):
         """The stages write a loadable end-to-end model and metrics that describe it."""
-        features, model, metrics = tmp_path / "f.npz", tmp_path / "m.keras", tmp_path / "m.json"
-        stages.features(tiny.circuit, SEED, name, prepared, features)
-        result = stages.train(tiny.circuit, tiny.train, SEED, name, prepared, features, model, metrics)
-        saved = json.loads(metrics.read_text())
-        assert saved == json.loads(json.dumps(result))
+        job, result = trained(tiny, prepared, tmp_path, name)
+        saved = json.loads((tmp_path / f"{name}.json").read_text())
+        assert saved == result.as_dict()
         assert saved["model"] == name and len(saved["loss_per_epoch"]) == tiny.train.epochs
         assert saved["end_to_end_test_accuracy"] == saved["test_accuracy"]
-        assert load_model(model).output_shape == (None, 10)
+        assert load_model(job.model_file).output_shape == (None, 10)
 
     def test_circuit_facts_recorded(self, tiny, prepared, tmp_path):
         """A QuNN's metrics say how many entanglers it has and whether they reach the readout."""
-        features = tmp_path / "f.npz"
-        stages.features(tiny.circuit, SEED, "qunn-random-ent_rot", prepared, features)
-        metrics = stages.train(
-            tiny.circuit,
-            tiny.train,
-            SEED,
-            "qunn-random-ent_rot",
-            prepared,
-            features,
-            tmp_path / "m.keras",
-            tmp_path / "m.json",
-        )
-        assert metrics["n_entanglers"] == 1 and metrics["entanglers_visible"] is True
-        assert metrics["readout_terms"] == 7
+        _, metrics = trained(tiny, prepared, tmp_path, "qunn-random-ent_rot")
+        saved = metrics.as_dict()
+        assert saved["n_entanglers"] == 1 and saved["entanglers_visible"] is True
+        assert saved["readout_terms"] == 7
 
     def test_invisible_entanglers_warn(self, params, caplog):
         """rot_ent ZZ entanglers are reported in the log, not hidden."""
-        from robqunn.config import ModelSpec
+        from robqunn.circuits import circuit_facts
 
-        with caplog.at_level(logging.WARNING, logger="robqunn.stages"):
-            facts = stages.circuit_facts(params.circuit, ModelSpec.from_name("qunn-full-rot_ent"), SEED)
+        with caplog.at_level(logging.WARNING, logger="robqunn.circuits"):
+            facts = circuit_facts(params.circuit, ModelSpec.from_name("qunn-full-rot_ent"), SEED)
         assert facts["entanglers_visible"] is False and facts["n_entanglers"] == 6
         assert "do not change the readout" in caplog.text
+
+    def test_attack_writes_one_set_per_eps(self, tiny, prepared, tmp_path):
+        """The attack stage writes one checked set per eps, recording its source, attack and eps."""
+        from robqunn.artifacts import AdversarialSet
+
+        job, _ = trained(tiny, prepared, tmp_path, "cnn")
+        attack_job = stages.AttackJob.of(tiny.attack, AttackName.FGSM)
+        written = stages.attack(attack_job, job, tmp_path / "sets")
+        assert [p.name for p in written] == ["eps0.npz", "eps0.1.npz"]
+        loaded = AdversarialSet.load(written[1])
+        assert (loaded.source, loaded.attack, loaded.eps, loaded.seed) == ("cnn", "fgsm", 0.1, SEED)
+        assert len(loaded.y) == tiny.attack.n_images
 
 
 class TestRefusals:
@@ -83,36 +114,24 @@ class TestRefusals:
 
     def test_features_of_another_model(self, tiny, prepared, tmp_path):
         """Feature maps made for the CNN cannot train a QuNN."""
-        features = tmp_path / "f.npz"
-        stages.features(tiny.circuit, SEED, "cnn", prepared, features)
-        model = tmp_path / "m.keras"
-        with pytest.raises(DataError, match="must be for model 'qunn-full-ent_rot'"):
-            stages.train(
-                tiny.circuit, tiny.train, SEED, "qunn-full-ent_rot", prepared, features, model, tmp_path / "m.json"
-            )
-        assert not model.exists()
+        cnn = stages.Job(SEED, prepared, model="cnn")
+        stages.features(tiny.circuit, cnn, tmp_path / "f.npz")
+        qunn = stages.Job(SEED, prepared, model="qunn-full-ent_rot", model_file=tmp_path / "m.keras")
+        with pytest.raises(DataError, match="qunn-full-ent_rot"):
+            stages.train(tiny.circuit, tiny.train, qunn, tmp_path / "f.npz", tmp_path / "m.json")
+        assert not (tmp_path / "m.keras").exists()
 
     def test_features_that_do_not_match_the_circuit(self, tiny, prepared, tmp_path):
         """Feature maps whose values differ from the model's (e.g. other circuit params) are refused."""
-        good = tmp_path / "good.npz"
-        stages.features(tiny.circuit, SEED, "qunn-full-ent_rot", prepared, good)
-        with np.load(good) as f:
-            save_features(tmp_path / "bad.npz", "qunn-full-ent_rot", SEED, f["f_train"] + 0.01, f["f_test"])
+        job = stages.Job(SEED, prepared, model="qunn-full-ent_rot", model_file=tmp_path / "m.keras")
+        stages.features(tiny.circuit, job, tmp_path / "good.npz")
+        good = FeatureMaps.load(tmp_path / "good.npz", job.model, SEED)
+        dataclasses.replace(good, f_train=good.f_train + 0.01).save(tmp_path / "bad.npz")
         with pytest.raises(DataError, match="recompute the features"):
-            stages.train(
-                tiny.circuit,
-                tiny.train,
-                SEED,
-                "qunn-full-ent_rot",
-                prepared,
-                tmp_path / "bad.npz",
-                tmp_path / "m.keras",
-                tmp_path / "m.json",
-            )
+            stages.train(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
         assert not (tmp_path / "m.json").exists()
 
-    def test_bad_model_name(self, tiny, prepared, tmp_path):
-        """An unknown model name is refused with the valid forms."""
+    def test_bad_model_name(self, prepared):
+        """An unknown model name is refused with the valid forms, when the job is made."""
         with pytest.raises(ValueError, match="qunn-<ansatz>-<layout>"):
-            stages.features(tiny.circuit, SEED, "qunn-ring-rot_ent", prepared, tmp_path / "f.npz")
-        assert not (tmp_path / "f.npz").exists()
+            stages.Job(SEED, prepared, model="qunn-ring-rot_ent")

@@ -8,7 +8,7 @@
 - Entangling capability: the mean Meyer-Wallach Q = 2 (1 - mean_k Tr rho_k^2) of those states
   (0 for product states, 1 for GHZ states).
 - Feature effect: mean |<Z_j> with entanglers - <Z_j> without| on real patches: zero exactly when
-  the entanglers commute with the readout (the invariance property of SPEC.md).
+  the entanglers commute with the readout (docs/design.md, "The invariance property").
 
 The family: the quanvolution circuit's state before the readout, U(theta) RY(pi x)|0...0>, with the
 ansatz's angles theta (qml.Rot angles; the random ansatz's own angles) uniform in [0, 2 pi) and the

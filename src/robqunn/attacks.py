@@ -18,7 +18,7 @@ from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 from cleverhans.tf2.attacks.spsa import SPSAAdam, margin_logit_loss, projected_optimization
 
-from robqunn.config import AttackName, FgsmParams, MimParams, PgdParams, SpsaParams
+from robqunn.config import AttackName, FgsmParams, MimParams, PgdParams, PgdSteps, SpsaParams
 from robqunn.errors import RobqunnError
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
@@ -36,7 +36,7 @@ def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: Fg
     return fast_gradient_method(logits_fn, x, eps, np.inf, clip_min=PIXEL_MIN, clip_max=PIXEL_MAX, y=y, targeted=False)
 
 
-def pgd(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: PgdParams) -> tf.Tensor:
+def pgd(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: PgdParams | PgdSteps) -> tf.Tensor:
     """Projected gradient descent (Madry et al. 2018), optionally from a random point of the ball."""
     return projected_gradient_descent(
         logits_fn,
@@ -82,7 +82,7 @@ def craft(
     y: np.ndarray,
     attack: AttackName,
     eps: float,
-    settings: FgsmParams | PgdParams | MimParams,
+    settings: FgsmParams | PgdParams | PgdSteps | MimParams,
     batch_size: int,
     seed: int,
     source: str = "model",
@@ -91,7 +91,7 @@ def craft(
 
     Args:
         logits_fn: pixels -> pre-softmax logits (models.logits_model).
-        settings: the attack's hyper-parameters (AttackParams.of(attack)).
+        settings: the attack's hyper-parameters (AttackParams.of(attack); for PGD its steps suffice).
         batch_size: digits per attack call (memory only).
         seed: seeds TensorFlow's global generator, the only way to seed PGD's random start.
         source: the attacked model's name, for error messages.

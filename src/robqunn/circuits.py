@@ -1,4 +1,4 @@
-"""The quanvolution circuit, defined once in PennyLane (SPEC.md, "The quanvolution circuit, exactly").
+"""The quanvolution circuit, defined once in PennyLane (docs/design.md, "The quanvolution circuit").
 
 A patch of k*k pixels is encoded by RY(pi * x_k) on qubit k, an ansatz U acts, and <Z_k> is read out
 for every qubit. The ansatz is a layer of qml.Rot rotations and a pattern of ZZ entanglers
@@ -11,6 +11,7 @@ functions here, so there is one definition of the circuit to trust.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pennylane as qml
 
-from robqunn.config import Ansatz, CircuitParams, Layout
+from robqunn.config import Ansatz, CircuitParams, Layout, ModelSpec
 from robqunn.seeding import rng
+
+logger = logging.getLogger(__name__)
 
 # Pauli basis of a real single-qubit density matrix: RY(pi x)|0> has
 # rho = (I + cos(pi x) Z + sin(pi x) X) / 2, so only I, Z, X appear (never Y).
@@ -241,11 +244,36 @@ def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
 
     Compares the exact readout polynomial with and without the multi-qubit gates: equal coefficients
     mean equal features for every possible patch. With layout rot_ent the ZZ entanglers are diagonal
-    and commute with the Z readout, so this is False for none/full/linear/star (SPEC.md).
+    and commute with the Z readout, so this is False for none/full/linear/star (docs/design.md, "The invariance property").
     """
     with_gates = readout_coefficients(spec, keep_entanglers=True)
     without = readout_coefficients(spec, keep_entanglers=False)
     return not np.allclose(with_gates, without, atol=atol, rtol=0.0)
+
+
+def circuit_facts(params: CircuitParams, model: ModelSpec, seed: int) -> dict:
+    """What a reader must know about a QuNN's circuit ({} for the CNN): do its entanglers reach the readout?
+
+    Logs a warning when a circuit holds entanglers that cannot change its features.
+    """
+    if model.ansatz is None:
+        return {}
+    spec = make_circuit_spec(model.ansatz, model.layout, params, seed)
+    visible, n_entanglers = entanglers_visible(spec), count_entanglers(spec)
+    if n_entanglers and not visible:
+        logger.warning(
+            "%s: its %d entanglers do not change the readout (they commute with it); its features equal "
+            "those of the same circuit without entanglers",
+            model.name,
+            n_entanglers,
+        )
+    return {
+        "ansatz": model.ansatz.value,
+        "layout": model.layout.value,
+        "n_entanglers": n_entanglers,
+        "entanglers_visible": visible,
+        "readout_terms": len(readout_polynomial(spec)[0]),
+    }
 
 
 def example_patch(n_qubits: int) -> np.ndarray:

@@ -37,7 +37,7 @@ def extract_patches(images: np.ndarray, kernel_size: int, stride: int) -> np.nda
     """(N, H, W) images -> (N, H', W', k*k) patches, pixels of a patch in row-major order.
 
     Row-major order makes qubit 0 the top-left pixel, then top-right, bottom-left, bottom-right
-    for k = 2, as in SPEC.md.
+    for k = 2, as in docs/design.md.
     """
     if images.ndim != 3:
         raise ValueError(f"images must have shape (N, H, W); got {images.shape}")

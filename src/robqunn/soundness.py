@@ -13,7 +13,8 @@ t-interval over seeds, or with one seed the normal interval over digits), so noi
 raise a FLAG. A FLAG is evidence, not an error: it is reported and never stops the pipeline.
 
 :func:`extra_attacks` runs the attacks that checks 2, 3 and 5 need on one (seed, model) and returns
-their counts; :func:`checklist` decides every check from those counts and the results table.
+their counts (a robqunn.artifacts.ChecksRecord); :func:`checklist` decides every check from those
+counts and the results table.
 """
 
 from __future__ import annotations
@@ -25,57 +26,77 @@ import numpy as np
 import pandas as pd
 
 from robqunn import stats
-from robqunn.config import AttackName, ChecksParams, PgdParams
+from robqunn.artifacts import ChecksRecord
+from robqunn.config import AttackName, ChecksParams, PgdSteps, SpsaParams
 
 PASS, FLAG, NOT_RUN = "PASS", "FLAG", "NOT RUN"
 COUNT_KEYS = ["seed", "n_correct", "n_evaluated"]
 
 
-def extra_attacks(
-    logits_fn,
-    model,
-    x: np.ndarray,
-    y: np.ndarray,
-    checks: ChecksParams,
-    pgd: PgdParams,
-    batch_size: int,
-    seed: int,
-    source: str,
-) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The model under the extra attacks: its logits (what the attacks differentiate), its Keras model
+    (what decides a digit correct), the study seed every random start derives from, its name and the
+    digits per attack call."""
+
+    logits_fn: object
+    model: object
+    seed: int
+    name: str
+    batch_size: int
+
+    def correct(self, x_adv: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        from robqunn.models import predict
+
+        return np.argmax(predict(self.model, x_adv), axis=1) == labels
+
+    def pgd(self, digits: tuple[np.ndarray, np.ndarray], eps: float, steps: PgdSteps, purpose: str) -> np.ndarray:
+        """Which ``digits`` survive one seeded PGD run at ``eps``."""
+        from robqunn.attacks import craft
+
+        (x, y), seed = digits, self.run_seed(purpose)
+        return self.correct(
+            craft(self.logits_fn, x, y, AttackName.PGD, eps, steps, self.batch_size, seed, self.name), y
+        )
+
+    def spsa(self, digits: tuple[np.ndarray, np.ndarray], eps: float, settings: SpsaParams) -> np.ndarray:
+        """Which ``digits`` survive seeded SPSA at ``eps``."""
+        from robqunn.attacks import craft_spsa
+
+        (x, y), seed = digits, self.run_seed("spsa")
+        return self.correct(craft_spsa(self.logits_fn, x, y, eps, settings, seed, self.name), y)
+
+    def run_seed(self, purpose: str) -> int:
+        from robqunn.seeding import derived_seed
+
+        return derived_seed(self.seed, f"checks/{self.name}/{purpose}")
+
+
+def extra_attacks(target: Target, x: np.ndarray, y: np.ndarray, checks: ChecksParams, pgd: PgdSteps) -> ChecksRecord:
     """Counts of correct digits of one (seed, model) under the extra attacks: PGD at
     ``checks.large_eps``; at ``checks.eps`` one PGD run against ``checks.restarts`` runs (a digit
     survives the restarts only if every run leaves it correctly classified); SPSA, and PGD on the
-    same digits as its reference. Every random start is derived from ``seed``."""
-    from robqunn.attacks import craft, craft_spsa
-    from robqunn.models import predict
-    from robqunn.seeding import derived_seed
-
-    def correct(x_adv: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return np.argmax(predict(model, x_adv), axis=1) == labels
-
-    def run_pgd(images, labels, eps, purpose):
-        run_seed = derived_seed(seed, f"checks/{source}/{purpose}")
-        return craft(logits_fn, images, labels, AttackName.PGD, eps, pgd, batch_size, run_seed, source)
-
-    xs, ys = x[: checks.n_images], y[: checks.n_images]
-    large = correct(run_pgd(xs, ys, checks.large_eps, "large_eps"), ys)
-    restarts = np.stack([correct(run_pgd(xs, ys, checks.eps, f"restart{r}"), ys) for r in range(checks.restarts)])
-    x_spsa, y_spsa = x[: checks.spsa.n_images], y[: checks.spsa.n_images]
-    spsa_seed = derived_seed(seed, f"checks/{source}/spsa")
-    spsa = correct(craft_spsa(logits_fn, x_spsa, y_spsa, checks.eps, checks.spsa, spsa_seed, source), y_spsa)
-    pgd_on_spsa_digits = correct(run_pgd(x_spsa, y_spsa, checks.eps, "spsa_reference"), y_spsa)
-    return {
-        "model": source,
-        "seed": seed,
-        "large_eps": {"eps": checks.large_eps, **_counts(large)},
-        "restarts": {
+    same digits as its reference."""
+    digits, spsa_digits = (
+        (x[: checks.n_images], y[: checks.n_images]),
+        (x[: checks.spsa.n_images], y[: checks.spsa.n_images]),
+    )
+    large = target.pgd(digits, checks.large_eps, pgd, "large_eps")
+    restarts = np.stack([target.pgd(digits, checks.eps, pgd, f"restart{r}") for r in range(checks.restarts)])
+    spsa = target.spsa(spsa_digits, checks.eps, checks.spsa)
+    reference = target.pgd(spsa_digits, checks.eps, pgd, "spsa_reference")
+    return ChecksRecord(
+        model=target.name,
+        seed=target.seed,
+        large_eps={"eps": checks.large_eps, **_counts(large)},
+        restarts={
             "eps": checks.eps,
             "restarts": checks.restarts,
             "single": _counts(restarts[0]),
             "all": _counts(restarts.all(axis=0)),
         },
-        "spsa": {"eps": checks.eps, "spsa": _counts(spsa), "pgd": _counts(pgd_on_spsa_digits)},
-    }
+        spsa={"eps": checks.eps, "spsa": _counts(spsa), "pgd": _counts(reference)},
+    )
 
 
 def _counts(correct: np.ndarray) -> dict:
@@ -95,10 +116,10 @@ class Check:
     ci_high: float
 
 
-def checklist(table: pd.DataFrame, extra: list[dict], max_accuracy_at_large_eps: float) -> pd.DataFrame:
+def checklist(table: pd.DataFrame, extra: list[ChecksRecord], max_accuracy_at_large_eps: float) -> pd.DataFrame:
     """The five checks for every model of the results table (all seeds), from it and ``extra`` (the
     :func:`extra_attacks` records of every seed and model)."""
-    records = pd.DataFrame(extra)
+    records = pd.DataFrame([record.as_dict() for record in extra])
     rows = []
     for model in sorted(table["target"].unique()):
         mine = table[table["target"] == model]

@@ -1,22 +1,21 @@
-"""One function per pipeline stage: prepare data, compute feature maps, train a model.
+"""One function per pipeline stage, the same name everywhere (docs/design.md, "Stages").
 
-The `robqunn` CLI, the Snakemake scripts and dvc.yaml all run these functions, so the pipeline has
-one implementation whichever tool drives it. Each stage validates its inputs before any long work
-and writes its outputs atomically. TensorFlow and PennyLane are imported inside the stages that
-use them, so that a workflow job pays only for what it runs.
+The Snakemake scripts, the `robqunn` CLI (which dvc.yaml runs) and the benchmark's one-process
+baseline all call these functions, so the pipeline has one implementation whichever tool drives it.
+Each stage reads typed artifacts (robqunn.artifacts), validates them before any long work and
+writes its outputs atomically. TensorFlow and PennyLane are imported inside the stages that use
+them, so that a workflow job pays only for what it runs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from robqunn import paths, provenance
 from robqunn.config import (
     AnsatzMetricsParams,
     AttackName,
@@ -28,16 +27,15 @@ from robqunn.config import (
     FgsmParams,
     MimParams,
     ModelSpec,
-    Params,
     PgdParams,
+    PgdSteps,
     TrackingParams,
     TrainParams,
-    model_specs,
 )
-from robqunn.data import load_dataset, prepare_dataset, save_dataset
+from robqunn.data import Dataset, prepare_dataset
 from robqunn.errors import DataError
-from robqunn.io import atomic_path, file_digests, save_json, save_npz, sha256_file
-from robqunn.paths import StudyFiles
+from robqunn.io import atomic_path, save_json
+from robqunn.paths import eps_label
 from robqunn.tracking import stage_run
 
 if TYPE_CHECKING:
@@ -45,120 +43,153 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
+FEATURE_CHECK_IMAGES = 8  # training digits whose stored features are recomputed before training
+FEATURE_CHECK_ATOL = 1e-5  # stored features must match the model's, as the fast layer matches PennyLane
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a stage of one seed needs: the seed, the prepared digits, where to track and, for the
+    stages of one model, the model's name and its ``.keras`` file (written by train, read by attack
+    and checks)."""
+
+    seed: int
+    data: Path
+    tracking: TrackingParams | None = None
+    model: str | None = None
+    model_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            ModelSpec.from_name(self.model)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec.from_name(self.model)
+
+
+@dataclass(frozen=True)
+class AttackJob:
+    """One attack as the attack stage runs it: its hyper-parameters and how many digits, in what batches."""
+
+    name: AttackName
+    settings: FgsmParams | PgdParams | MimParams
+    n_images: int
+    batch_size: int
+
+    @classmethod
+    def of(cls, attack_params: AttackParams, name: AttackName | str) -> AttackJob:
+        name = AttackName(name)
+        return cls(name, attack_params.of(name), attack_params.n_images, attack_params.batch_size)
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """What the study across seeds reads: each seed's results table, checks records and ansatz metrics."""
+
+    tables: list[Path]
+    check_records: list[Path]
+    ansatz_tables: list[Path]
+
 
 def prepare(data: DataParams, seed: int, out: str | Path) -> dict:
     """Prepare the digits of the ``data`` section for ``seed``; returns the sidecar (with the sha256)."""
     dataset = prepare_dataset(data, seed)
-    metadata = {
-        "source": data.source.value,
-        "idx_dir": str(data.idx_dir) if data.idx_dir else None,
-        "seed": seed,
-    }
-    sidecar = save_dataset(dataset, out, metadata)
+    metadata = {"source": data.source.value, "idx_dir": str(data.idx_dir) if data.idx_dir else None, "seed": seed}
+    sidecar = dataset.save(out, metadata)
     logger.info("prepared %d train / %d test digits -> %s", len(dataset.y_train), len(dataset.y_test), out)
     return sidecar
 
 
-def features(circuit: CircuitParams, seed: int, model_name: str, data: str | Path, out: str | Path) -> None:
-    """Compute the frozen feature maps of ``model_name`` on the prepared digits."""
-    from robqunn.features import compute_features, save_features
+def features(circuit: CircuitParams, job: Job, out: str | Path) -> None:
+    """Compute the frozen feature maps of ``job.model`` on the prepared digits."""
+    from robqunn.artifacts import FeatureMaps
+    from robqunn.features import compute_features
     from robqunn.models import build_model
 
-    spec = ModelSpec.from_name(model_name)
-    dataset = load_dataset(data)
-    model = build_model(spec, circuit, seed)
-    f_train, f_test = compute_features(model, dataset.x_train), compute_features(model, dataset.x_test)
-    save_features(out, model_name, seed, f_train, f_test)
-    logger.info("feature maps %s of %s -> %s", f_train.shape[1:], model_name, out)
+    dataset = Dataset.load(job.data)
+    model = build_model(job.spec, circuit, job.seed)
+    maps = FeatureMaps(
+        job.model, job.seed, compute_features(model, dataset.x_train), compute_features(model, dataset.x_test)
+    )
+    maps.save(out)
+    logger.info("feature maps %s of %s -> %s", maps.f_train.shape[1:], job.model, out)
 
 
-def train(
-    circuit: CircuitParams,
-    training_params: TrainParams,
-    seed: int,
-    model_name: str,
-    data: str | Path,
-    feature_maps: str | Path,
-    model_out: str | Path,
-    metrics_out: str | Path,
-    tracking: TrackingParams | None = None,
-) -> dict:
-    """Train ``model_name`` on its feature maps; save the end-to-end model and its metrics.
+def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps: str | Path, metrics_out: str | Path):
+    """Train ``job.model`` on its feature maps; save the end-to-end model (``job.model_file``) and its metrics.
 
-    Before training, the feature file is checked against the model: its provenance must match, and
-    the end-to-end model must reproduce the stored features of a few training digits. With
-    ``tracking`` enabled the training is an MLflow run (params, per-epoch history, the model file),
-    the parent of the model's attack runs.
+    The feature file must be for this model and seed and must equal the features of the model built
+    from params. With tracking enabled the training is an MLflow run (params, per-epoch history, the
+    model file), the parent of the model's attack and checks runs.
+
+    Returns:
+        The :class:`robqunn.artifacts.TrainMetrics` written.
     """
-    from robqunn import train as training
-    from robqunn.features import load_features
-    from robqunn.models import build_model, save_model
+    from robqunn import train as training_loop
+    from robqunn.artifacts import FeatureMaps
+    from robqunn.circuits import circuit_facts
+    from robqunn.models import build_model
 
-    spec = ModelSpec.from_name(model_name)
-    dataset = load_dataset(data)
-    f_train, f_test = load_features(feature_maps, model_name, seed)
-    model = build_model(spec, circuit, seed)
-    _check_features_match(model, dataset.x_train, f_train, feature_maps)
-    facts = circuit_facts(circuit, spec, seed)
-    provenance = data_provenance(data)
-    run_params = {"model": model_name, "seed": seed, "data": provenance, "circuit": asdict(circuit)}
-    run_params |= {"train": asdict(training_params)} | facts
-    with stage_run(
-        tracking, f"train {model_name} seed{seed}", run_params, _train_tags(model_name, seed, facts, provenance)
-    ) as run:
-        labels = (dataset.y_train, dataset.y_test)
-        result = training.train(model, (f_train, f_test), labels, training_params, seed)
-        metrics = {
-            "model": model_name,
-            "seed": seed,
-            "data_sha256": provenance["sha256"],
-            "train_accuracy": result.train_accuracy,
-            "test_accuracy": result.test_accuracy,
-            "end_to_end_test_accuracy": training.accuracy(model, dataset.x_test, dataset.y_test),
-            "loss_per_epoch": result.loss,
-            "accuracy_per_epoch": result.accuracy,
-            "train_seconds": result.seconds,
-            **facts,
-        }
-        save_model(model, model_out)
-        save_json(metrics_out, metrics)
-        run.metrics(
-            {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "end_to_end_test_accuracy", "train_seconds")}
+    dataset = Dataset.load(job.data)
+    maps = FeatureMaps.load(feature_maps, job.model, job.seed)
+    model = build_model(job.spec, circuit, job.seed)
+    _check_features_match(model, dataset.x_train, maps.f_train, feature_maps)
+    facts = circuit_facts(circuit, job.spec, job.seed)
+    source = provenance.data_provenance(job.data)
+    run_params = {"model": job.model, "seed": job.seed, "data": source, "circuit": asdict(circuit)}
+    run_params |= {"train": asdict(training)} | facts
+    tags = provenance.train_tags(job.seed, job.model, facts, source)
+    with stage_run(job.tracking, f"train {job.model} seed{job.seed}", run_params, tags) as run:
+        result = training_loop.train(
+            model, (maps.f_train, maps.f_test), (dataset.y_train, dataset.y_test), training, job.seed
         )
-        run.history("loss", result.loss)
-        run.history("accuracy", result.accuracy)
-        run.tags({MODEL_SHA256_TAG: sha256_file(model_out)})
-        run.artifact(model_out)
-        run.artifact(metrics_out)
-    logger.info("%s (seed %d): test accuracy %.4f", model_name, seed, result.test_accuracy)
+        metrics = _train_metrics(
+            job, source, result, training_loop.accuracy(model, dataset.x_test, dataset.y_test), facts
+        )
+        _save_trained(model, metrics, job.model_file, metrics_out)
+        _log_training(run, metrics, job.model_file, metrics_out)
+    logger.info("%s (seed %d): test accuracy %.4f", job.model, job.seed, metrics.test_accuracy)
     return metrics
 
 
-MODEL_SHA256_TAG = "robqunn.model_sha256"  # links an attack run to the training run of its model
-EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
+def _train_metrics(job: Job, source: dict, result, end_to_end_accuracy: float, facts: dict):
+    from robqunn.artifacts import TrainMetrics
+
+    return TrainMetrics(
+        model=job.model,
+        seed=job.seed,
+        data_sha256=source["sha256"],
+        train_accuracy=result.train_accuracy,
+        test_accuracy=result.test_accuracy,
+        end_to_end_test_accuracy=end_to_end_accuracy,
+        loss_per_epoch=result.loss,
+        accuracy_per_epoch=result.accuracy,
+        train_seconds=result.seconds,
+        circuit=facts,
+    )
 
 
-def data_provenance(data: str | Path) -> dict:
-    """Which digits a run read: the file, its source (from the sidecar), its sha256 and its DVC md5."""
-    sidecar = Path(data).with_suffix(".json")
-    source = json.loads(sidecar.read_text()).get("source", "unknown") if sidecar.is_file() else "unknown"
-    digests = file_digests(data, "sha256", "md5")
-    return {"path": str(data), "source": source, "sha256": digests["sha256"], "dvc_md5": digests["md5"]}
+def _save_trained(model, metrics, model_file: Path, metrics_out: str | Path) -> None:
+    from robqunn.models import save_model
+
+    save_model(model, model_file)
+    metrics.save(metrics_out)
 
 
-def _train_tags(model_name: str, seed: int, facts: dict, provenance: dict) -> dict:
-    tags = {"robqunn.stage": "train", "robqunn.model": model_name, "robqunn.seed": seed}
-    tags |= {"robqunn.data_dvc_md5": provenance["dvc_md5"], "robqunn.data_sha256": provenance["sha256"]}
-    if facts:
-        tags["robqunn.entanglers_visible"] = facts["entanglers_visible"]
-    return tags
-
-
-FEATURE_CHECK_IMAGES = 8
-FEATURE_CHECK_ATOL = 1e-5
+def _log_training(run, metrics, model_file: Path, metrics_out: str | Path) -> None:
+    keys = ("train_accuracy", "test_accuracy", "end_to_end_test_accuracy", "train_seconds")
+    run.metrics({key: getattr(metrics, key) for key in keys})
+    run.history("loss", metrics.loss_per_epoch)
+    run.history("accuracy", metrics.accuracy_per_epoch)
+    run.tags(provenance.training_run_of(model_file))
+    run.artifact(model_file)
+    run.artifact(metrics_out)
 
 
 def _check_features_match(model, images, stored, path) -> None:
+    """The first stored training feature maps must equal the model's own: a stale file cannot train the wrong head."""
     from robqunn.features import compute_features
 
     fresh = compute_features(model, images[:FEATURE_CHECK_IMAGES])
@@ -170,112 +201,65 @@ def _check_features_match(model, images, stored, path) -> None:
         )
 
 
-def circuit_facts(circuit_params: CircuitParams, spec: ModelSpec, seed: int) -> dict:
-    """What a reader must know about a QuNN's circuit: do its entanglers reach the readout at all?"""
-    if spec.ansatz is None:
-        return {}
-    from robqunn.circuits import count_entanglers, entanglers_visible, make_circuit_spec, readout_polynomial
-
-    circuit = make_circuit_spec(spec.ansatz, spec.layout, circuit_params, seed)
-    visible = entanglers_visible(circuit)
-    n_entanglers = count_entanglers(circuit)
-    if n_entanglers and not visible:
-        logger.warning(
-            "%s: its %d entanglers do not change the readout (they commute with it); its features equal "
-            "those of the same circuit without entanglers",
-            spec.name,
-            n_entanglers,
-        )
-    return {
-        "ansatz": spec.ansatz.value,
-        "layout": spec.layout.value,
-        "n_entanglers": n_entanglers,
-        "entanglers_visible": visible,
-        "readout_terms": len(readout_polynomial(circuit)[0]),
-    }
-
-
 def attack(
-    settings: FgsmParams | PgdParams | MimParams,
-    n_images: int,
-    batch_size: int,
-    attack_name: str,
-    seed: int,
-    model_name: str,
-    model_path: str | Path,
-    data: str | Path,
-    out_dir: str | Path,
-    eps_values: tuple[float, ...] | None = None,
-    tracking: TrackingParams | None = None,
+    attack_job: AttackJob, job: Job, out_dir: str | Path, eps_values: tuple[float, ...] | None = None
 ) -> list[Path]:
     """Craft the adversarial sets of one (model, attack) on the first test digits, one file per eps.
 
-    Each set is checked against the threat model before it is written, as ``eps{eps}.npz`` in
-    ``out_dir``; the file records the source model, the attack, eps, the seed and the attack's
-    hyper-parameters. The model is loaded once for the whole eps grid (the grid of ``settings``
-    unless ``eps_values`` is given). With ``tracking`` enabled this is an MLflow run, a child of the
-    training run that wrote ``model_path``: the white-box accuracy per eps is logged both as
-    ``accuracy_eps_<eps>`` and as the history ``accuracy`` with step = round(1000 * eps), so the
-    MLflow UI draws the accuracy-vs-eps curve.
-
-    Args:
-        settings: the attack's hyper-parameters (AttackParams.of(attack_name)).
-        n_images: the first n test digits are attacked.
-        batch_size: digits per attack call (memory only).
+    Each set is checked against the threat model before it is written, as ``eps<eps>.npz`` in
+    ``out_dir``, recording the source model, the attack, eps, the seed and the attack's
+    hyper-parameters. The model is loaded once for the whole eps grid (the grid of the attack's
+    settings unless ``eps_values`` is given). With tracking enabled this is an MLflow run, a child
+    of the training run that wrote ``job.model_file``: the white-box accuracy per eps is logged as
+    ``accuracy_eps_<eps>`` and as the history ``accuracy`` with step = round(1000 * eps).
     """
+    from robqunn.models import load_model
+
+    dataset = Dataset.load(job.data)
+    x, y = dataset.x_test[: attack_job.n_images], dataset.y_test[: attack_job.n_images]
+    model = load_model(job.model_file)
+    grid = attack_job.settings.eps if eps_values is None else eps_values
+    name = attack_job.name.value
+    run_params = {"model": job.model, "seed": job.seed, "attack": name, "n_images": len(y)}
+    run_params |= {"batch_size": attack_job.batch_size, "data": provenance.data_provenance(job.data)}
+    run_params[name] = asdict(attack_job.settings) | {"eps": list(grid)}
+    tags = provenance.run_tags("attack", job.seed, job.model, attack=name)
+    parent = provenance.training_run_of(job.model_file)
+    with stage_run(job.tracking, f"{name} {job.model} seed{job.seed}", run_params, tags, parent) as run:
+        examples = {eps: _attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid}
+        if run.active:
+            x_adv = {eps: x_adv[:EXAMPLE_DIGITS] for eps, (_, x_adv) in examples.items()}
+            provenance.log_examples(run, x[:EXAMPLE_DIGITS], x_adv, f"{name} on {job.model}")
+    return [path for path, _ in examples.values()]
+
+
+def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run):
+    """Craft, check and save the set of one eps; log its white-box accuracy. Returns (path, x_adv)."""
+    from robqunn.artifacts import AdversarialSet
     from robqunn.attacks import craft
-    from robqunn.models import load_model, logits_model
+    from robqunn.models import logits_model
     from robqunn.train import accuracy
 
-    name = AttackName(attack_name)
-    ModelSpec.from_name(model_name)
-    dataset = load_dataset(data)
-    x, y = dataset.x_test[:n_images], dataset.y_test[:n_images]
-    model = load_model(model_path)
-    logits = logits_model(model)
-    grid = settings.eps if eps_values is None else eps_values
-    run_params = {"model": model_name, "seed": seed, "attack": name.value, "n_images": len(y), "batch_size": batch_size}
-    run_params |= {"data": data_provenance(data), name.value: asdict(settings) | {"eps": list(grid)}}
-    tags = {"robqunn.stage": "attack", "robqunn.model": model_name, "robqunn.seed": seed, "robqunn.attack": name.value}
-    parent = {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_path)}
-    written, examples = [], {}
-    with stage_run(tracking, f"{name.value} {model_name} seed{seed}", run_params, tags, parent) as run:
-        for eps in grid:
-            started = time.perf_counter()
-            run_seed = attack_seed(seed, model_name, name, eps)
-            x_adv = craft(logits, x, y, name, eps, settings, batch_size, run_seed, model_name)
-            written.append(Path(out_dir) / f"eps{eps:g}.npz")
-            save_npz(
-                written[-1],
-                x_adv=x_adv,
-                y=y,
-                source=np.array(model_name),
-                attack=np.array(name.value),
-                eps=np.array(eps),
-                seed=np.array(seed),
-                settings=np.array(json.dumps(asdict(settings))),
-            )
-            seconds = time.perf_counter() - started
-            if run.active:
-                score = accuracy(model, x_adv, y)
-                run.metrics({f"accuracy_eps_{eps:g}": score, f"seconds_eps_{eps:g}": seconds})
-                run.metrics({"accuracy": score}, step=round(1000 * eps))
-                examples[eps] = x_adv[:EXAMPLE_DIGITS]
-            logger.info("%s %s eps %g: %d adversarial digits -> %s", model_name, name.value, eps, len(y), written[-1])
-        if run.active:
-            _log_examples(run, x[:EXAMPLE_DIGITS], examples, f"{name.value} on {model_name}")
-    return written
+    (x, y), started = digits, time.perf_counter()
+    seed = attack_seed(job.seed, job.model, attack_job.name, eps)
+    x_adv = craft(
+        logits_model(model), x, y, attack_job.name, eps, attack_job.settings, attack_job.batch_size, seed, job.model
+    )
+    path = out_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
+    settings = asdict(attack_job.settings)
+    AdversarialSet(x_adv, y, job.model, attack_job.name.value, eps, job.seed, settings).save(path)
+    if run.active:
+        score, seconds = accuracy(model, x_adv, y), time.perf_counter() - started
+        run.metrics({f"accuracy_eps_{eps_label(eps)}": score, f"seconds_eps_{eps_label(eps)}": seconds})
+        run.metrics({"accuracy": score}, step=round(1000 * eps))
+    logger.info("%s %s eps %g: %d adversarial digits -> %s", job.model, attack_job.name.value, eps, len(y), path)
+    return path, x_adv
 
 
-def _log_examples(run, clean: np.ndarray, examples: dict[float, np.ndarray], title: str) -> None:
-    """The run's adversarial digits per eps as a figure artifact."""
-    import tempfile
+def _load_set(path: Path):
+    from robqunn.artifacts import AdversarialSet
 
-    from robqunn import plots
-
-    with tempfile.TemporaryDirectory() as folder:
-        for path in plots.examples_figure(clean, examples, title, Path(folder) / "examples"):
-            run.artifact(path)
+    return AdversarialSet.load(path)
 
 
 def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
@@ -297,22 +281,22 @@ def evaluate(
     Args:
         models: model name -> .keras file, for every model that may be a target.
     """
-    from robqunn.evaluate import evaluate_set, load_adversarial, results_table, save_table, transfer_targets
+    from robqunn.evaluate import evaluate_set, results_table, save_table, transfer_targets
     from robqunn.models import load_model, predict
 
     loaded = {name: load_model(path) for name, path in models.items()}
     rows = []
     for path in adversarial_sets:
-        adversarial = load_adversarial(path)
-        names = transfer_targets(str(adversarial["source"]), list(loaded), attack_params.transfer_between_qunns)
+        adversarial = _load_set(Path(path))
+        names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
     table = results_table(rows)
     save_table(table, table_csv, table_parquet)
     return table
 
 
-def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Path, out_dir: str | Path) -> list[Path]:
-    """Figures (Fig. 3a-e, example grids) in ``out_dir``; beside ``table_csv``, the summary table
+def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | Path, out_dir: str | Path) -> list[Path]:
+    """Fig. 3a-e and the example grids in ``out_dir``; beside ``table_csv``, the summary table
     (``summary.csv``) and the white-box curves in long form (``whitebox_curves.csv``, for `dvc plots`).
 
     Args:
@@ -321,82 +305,96 @@ def report(table_csv: str | Path, example_sets: list[str | Path], data: str | Pa
     import pandas as pd
 
     from robqunn import plots
-    from robqunn.evaluate import load_adversarial, summary, whitebox_curves
+    from robqunn.evaluate import summary, whitebox_curves
 
-    out_dir = Path(out_dir)
-    table = pd.read_csv(table_csv)
+    out_dir, table = Path(out_dir), pd.read_csv(table_csv)
     written = []
     for attack_name in sorted(table["attack"].unique()):
-        written += plots.whitebox_figure(table, attack_name, out_dir / f"fig3_whitebox_{attack_name}")
-    for direction in ("cnn_to_qunn", "qunn_to_cnn"):
-        written += plots.transfer_figure(table, direction, out_dir / f"fig3_transfer_{direction}")
-    x_clean = load_dataset(data).x_test[:EXAMPLE_DIGITS]
-    examples = [load_adversarial(p) for p in example_sets]
-    for source in sorted({str(a["source"]) for a in examples}):
-        sets = {float(a["eps"]): a["x_adv"][:EXAMPLE_DIGITS] for a in examples if str(a["source"]) == source}
-        attacks = "/".join(sorted({str(a["attack"]) for a in examples}))
-        written += plots.examples_figure(x_clean, sets, f"{attacks} on {source}", out_dir / f"examples_{source}")
-    tables = {"summary.csv": summary(table), "whitebox_curves.csv": whitebox_curves(table)}
+        stem = out_dir / paths.WHITEBOX_FIGURE_STEM.format(attack=attack_name)
+        written += plots.whitebox_figure(table, attack_name, stem)
+    for direction in paths.TRANSFER_DIRECTIONS:
+        stem = out_dir / paths.TRANSFER_FIGURE_STEM.format(direction=direction)
+        written += plots.transfer_figure(table, direction, stem)
+    written += _example_grids(example_sets, Dataset.load(data).x_test[:EXAMPLE_DIGITS], out_dir)
+    tables = {paths.SUMMARY_NAME: summary(table), paths.WHITEBOX_CURVES_NAME: whitebox_curves(table)}
     for name, frame in tables.items():
         with atomic_path(Path(table_csv).parent / name) as tmp:
             frame.to_csv(tmp, index=False)
     return written + [Path(table_csv).parent / name for name in tables]
 
 
-def checks(
-    settings: ChecksParams,
-    pgd: PgdParams,
-    batch_size: int,
-    seed: int,
-    model_name: str,
-    model_path: str | Path,
-    data: str | Path,
-    out: str | Path,
-    tracking: TrackingParams | None = None,
-) -> dict:
-    """The extra attacks of the soundness checks on one model (robqunn.soundness.extra_attacks),
-    written as JSON; with ``tracking``, an MLflow run, a child of the model's training run."""
+def _example_grids(example_sets: list[str | Path], x_clean, out_dir: Path) -> list[Path]:
+    from robqunn import plots
+
+    examples = [_load_set(Path(p)) for p in example_sets]
+    attacks = "/".join(sorted({a.attack for a in examples}))
+    written = []
+    for source in sorted({a.source for a in examples}):
+        sets = {a.eps: a.x_adv[:EXAMPLE_DIGITS] for a in examples if a.source == source}
+        stem = out_dir / paths.EXAMPLES_FIGURE_STEM.format(model=source)
+        written += plots.examples_figure(x_clean, sets, f"{attacks} on {source}", stem)
+    return written
+
+
+def circuits(circuit: CircuitParams, seed: int, model_names: list[str], out_dir: str | Path) -> list[Path]:
+    """A qml.draw_mpl diagram of each QuNN's circuit (``circuit_<ansatz>-<layout>.png``) for ``seed``."""
+    from robqunn.circuits import draw_figure, make_circuit_spec
+
+    written = []
+    for spec in _qunns(model_names):
+        name = paths.CIRCUIT_FIGURE_NAME.format(circuit=spec.name.removeprefix("qunn-"))
+        written.append(Path(out_dir) / name)
+        with atomic_path(written[-1]) as tmp:
+            draw_figure(make_circuit_spec(spec.ansatz, spec.layout, circuit, seed), tmp)
+    return written
+
+
+def _qunns(model_names: list[str]) -> list[ModelSpec]:
+    return [spec for spec in map(ModelSpec.from_name, model_names) if spec.ansatz is not None]
+
+
+def checks(settings: ChecksParams, pgd: PgdSteps, batch_size: int, job: Job, out: str | Path):
+    """The extra attacks of the soundness checks on one model (robqunn.soundness.extra_attacks), saved as a
+    :class:`robqunn.artifacts.ChecksRecord`; with tracking, an MLflow run, a child of the model's training run.
+
+    PGD runs with ``pgd``'s steps at the checks' own budgets (``settings.eps``, ``settings.large_eps``).
+    """
     from robqunn.models import load_model, logits_model
-    from robqunn.soundness import extra_attacks
+    from robqunn.soundness import Target, extra_attacks
 
-    ModelSpec.from_name(model_name)
-    dataset = load_dataset(data)
-    model = load_model(model_path)
-    run_params = {"model": model_name, "seed": seed, "checks": asdict(settings), "pgd": asdict(pgd)}
-    tags = {"robqunn.stage": "checks", "robqunn.model": model_name, "robqunn.seed": seed}
-    parent = {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_path)}
-    with stage_run(tracking, f"checks {model_name} seed{seed}", run_params, tags, parent) as run:
+    dataset = Dataset.load(job.data)
+    model = load_model(job.model_file)
+    run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "pgd": asdict(pgd)}
+    tags = provenance.run_tags("checks", job.seed, job.model)
+    parent = provenance.training_run_of(job.model_file)
+    with stage_run(job.tracking, f"checks {job.model} seed{job.seed}", run_params, tags, parent) as run:
         x, y = dataset.x_test, dataset.y_test
-        records = extra_attacks(logits_model(model), model, x, y, settings, pgd, batch_size, seed, model_name)
-        save_json(out, records)
-        run.metrics(_check_accuracies(records))
+        target = Target(logits_model(model), model, job.seed, job.model, batch_size)
+        record = extra_attacks(target, x, y, settings, pgd)
+        record.save(out)
+        run.metrics(_check_accuracies(record))
         run.artifact(out)
-    logger.info("%s (seed %d): extra attacks of the soundness checks -> %s", model_name, seed, out)
-    return records
+    logger.info("%s (seed %d): extra attacks of the soundness checks -> %s", job.model, job.seed, out)
+    return record
 
 
-def _check_accuracies(records: dict) -> dict:
+def _check_accuracies(record) -> dict:
     def accuracy(counts: dict) -> float:
         return counts["n_correct"] / counts["n_evaluated"]
 
     return {
-        "accuracy_large_eps": accuracy(records["large_eps"]),
-        "accuracy_pgd_one_run": accuracy(records["restarts"]["single"]),
-        "accuracy_pgd_restarts": accuracy(records["restarts"]["all"]),
-        "accuracy_spsa": accuracy(records["spsa"]["spsa"]),
-        "accuracy_pgd_on_spsa_digits": accuracy(records["spsa"]["pgd"]),
+        "accuracy_large_eps": accuracy(record.large_eps),
+        "accuracy_pgd_one_run": accuracy(record.restarts["single"]),
+        "accuracy_pgd_restarts": accuracy(record.restarts["all"]),
+        "accuracy_spsa": accuracy(record.spsa["spsa"]),
+        "accuracy_pgd_on_spsa_digits": accuracy(record.spsa["pgd"]),
     }
 
 
 def ansatz_metrics(
-    settings: AnsatzMetricsParams,
-    circuit: CircuitParams,
-    seed: int,
-    model_names: list[str],
-    data: str | Path,
-    out: str | Path,
+    settings: AnsatzMetricsParams, circuit: CircuitParams, job: Job, model_names: list[str], out: str | Path
 ) -> pd.DataFrame:
-    """Expressibility, entangling capability and feature effect of every QuNN circuit of ``seed``, as CSV."""
+    """Expressibility, entangling capability and feature effect of every QuNN circuit of ``job.seed``, as CSV."""
     import pandas as pd
 
     from robqunn import ansatz_metrics as metrics
@@ -404,16 +402,14 @@ def ansatz_metrics(
     from robqunn.quanv import extract_patches
     from robqunn.seeding import derived_seed
 
-    images = load_dataset(data).x_test[: settings.n_images]
+    images = Dataset.load(job.data).x_test[: settings.n_images]
     patches = extract_patches(images, circuit.kernel_size, circuit.stride)
     rows = []
-    for spec in map(ModelSpec.from_name, model_names):
-        if spec.ansatz is None:
-            continue
-        circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed)
-        sampling_seed = derived_seed(seed, f"ansatz_metrics/{spec.name}")
+    for spec in _qunns(model_names):
+        circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, job.seed)
+        sampling_seed = derived_seed(job.seed, f"ansatz_metrics/{spec.name}")
         values = metrics.ansatz_metrics(circuit_spec, settings.n_samples, settings.n_bins, patches, sampling_seed)
-        rows.append({"seed": seed, "model": spec.name} | values)
+        rows.append({"seed": job.seed, "model": spec.name} | values)
     frame = pd.DataFrame(rows)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
@@ -423,9 +419,7 @@ def ansatz_metrics(
 def aggregate(
     claims_params: ClaimsParams,
     checks_params: ChecksParams,
-    tables: list[str | Path],
-    check_records: list[str | Path],
-    ansatz_tables: list[str | Path],
+    inputs: StudyInputs,
     out_dir: str | Path,
     tracking: TrackingParams | None = None,
 ) -> dict[str, pd.DataFrame]:
@@ -435,148 +429,48 @@ def aggregate(
     With ``tracking``, an MLflow run holding them as artifacts, and every model's training runs get
     the tag ``robqunn.soundness`` (PASS, or FLAG and the flagged checks).
     """
+    frames = _study_frames(claims_params, checks_params, inputs)
+    out_dir, written = Path(out_dir), []
+    for name, frame in frames.items():
+        written.append(out_dir / paths.STUDY_TABLE_NAME.format(name=name))
+        with atomic_path(written[-1]) as tmp:
+            frame.to_csv(tmp, index=False)
+    written.append(out_dir / paths.STUDY_METRICS_NAME)
+    save_json(written[-1], provenance.study_metrics(frames))
+    written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name)
+    seeds = sorted(int(seed) for seed in frames["results"]["seed"].unique())
+    provenance.track_study(tracking, frames, written, seeds)
+    return frames
+
+
+def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inputs: StudyInputs) -> dict:
     import pandas as pd
 
-    from robqunn import plots
     from robqunn.ansatz_metrics import metrics_table
+    from robqunn.artifacts import ChecksRecord
     from robqunn.claims import claims_table
     from robqunn.evaluate import summary
     from robqunn.soundness import checklist
     from robqunn.stats import summarize
 
-    out_dir = Path(out_dir)
-    table = pd.concat([pd.read_csv(path) for path in tables], ignore_index=True)
-    records = [json.loads(Path(path).read_text()) for path in check_records]
-    auc = summary(table)
-    frames = {
+    table = pd.concat([pd.read_csv(path) for path in inputs.tables], ignore_index=True)
+    records = [ChecksRecord.load(path) for path in inputs.check_records]
+    ansatz = pd.concat([pd.read_csv(path) for path in inputs.ansatz_tables])
+    return {
         "results": table,
         "summary_ci": summarize(table),
         "checklist": checklist(table, records, checks_params.large_eps_max_accuracy),
         "claims": claims_table(table, claims_params),
-        "ansatz_metrics": metrics_table(pd.concat([pd.read_csv(p) for p in ansatz_tables]), auc),
+        "ansatz_metrics": metrics_table(ansatz, summary(table)),
     }
-    written = []
-    for name, frame in frames.items():
-        written.append(out_dir / f"{name}.csv")
-        with atomic_path(written[-1]) as tmp:
-            frame.to_csv(tmp, index=False)
-    metrics = _study_metrics(frames)
-    save_json(out_dir / "metrics.json", metrics)
-    written.append(out_dir / "metrics.json")
-    written += plots.whitebox_ci_figure(frames["summary_ci"], out_dir / "figures" / "whitebox_ci")
-    written += plots.transfer_ci_figure(frames["summary_ci"], out_dir / "figures" / "transfer_ci")
+
+
+def _study_figures(frames: dict, out_dir: Path) -> list[Path]:
+    from robqunn import plots
+
+    written = plots.whitebox_ci_figure(frames["summary_ci"], out_dir / paths.WHITEBOX_CI_STEM)
+    written += plots.transfer_ci_figure(frames["summary_ci"], out_dir / paths.TRANSFER_CI_STEM)
     for attack_name in sorted(frames["ansatz_metrics"]["attack"].unique()):
-        stem = out_dir / "figures" / f"robustness_vs_entanglement_{attack_name}"
+        stem = out_dir / paths.ROBUSTNESS_FIGURE_STEM.format(attack=attack_name)
         written += plots.robustness_vs_entanglement_figure(frames["ansatz_metrics"], attack_name, stem)
-    _track_study(tracking, frames, written, sorted(int(seed) for seed in table["seed"].unique()))
-    return frames
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
-
-
-def _study_metrics(frames: dict) -> dict:
-    """Headline numbers for `dvc metrics show`: seeds, flags per check, claim verdicts."""
-    checklist, claims = frames["checklist"], frames["claims"]
-    flags = checklist[checklist["verdict"] == "FLAG"]
-    return {
-        "n_seeds": int(frames["results"]["seed"].nunique()),
-        "flags": int(len(flags)),
-        "flags_per_check": {
-            check: int((flags["check"] == check).sum()) for check in sorted(checklist["check"].unique())
-        },
-        "claims": {verdict: int(n) for verdict, n in claims["verdict"].value_counts().sort_index().items()},
-    }
-
-
-def _track_study(tracking: TrackingParams | None, frames: dict, written: list[Path], seeds: list[int]) -> None:
-    from robqunn.tracking import tag_runs
-
-    flagged = frames["checklist"][frames["checklist"]["verdict"] == "FLAG"]
-    tags = {"robqunn.stage": "study", "robqunn.flags": len(flagged)}
-    params = {"seeds": seeds}
-    with stage_run(tracking, "study", params, tags) as run:
-        verdicts = frames["claims"]["verdict"].value_counts().to_dict()
-        run.metrics({f"claims_{k.replace(' ', '_')}": v for k, v in verdicts.items()} | {"flags": len(flagged)})
-        run.tags({f"robqunn.check.{r.model}.{_slug(r.check)}": r.verdict for r in frames["checklist"].itertuples()})
-        for path in written:
-            run.artifact(path)
-        if run.active:
-            for model in sorted(frames["checklist"]["model"].unique()):
-                checks_flagged = flagged[flagged["model"] == model]["check"].tolist()
-                value = "FLAG: " + "; ".join(checks_flagged) if checks_flagged else "PASS"
-                match = {"robqunn.stage": "train", "robqunn.model": model}
-                tag_runs(tracking.experiment, match, {"robqunn.soundness": value}, seeds)
-
-
-def circuit_diagrams(circuit: CircuitParams, seed: int, model_names: list[str], out_dir: str | Path) -> list[Path]:
-    """A qml.draw_mpl diagram of each QuNN's circuit (``circuit_<ansatz>-<layout>.png``) for ``seed``."""
-    from robqunn.circuits import draw_figure, make_circuit_spec
-
-    written = []
-    for spec in map(ModelSpec.from_name, model_names):
-        if spec.ansatz is None:
-            continue
-        written.append(Path(out_dir) / f"circuit_{spec.ansatz.value}-{spec.layout.value}.png")
-        with atomic_path(written[-1]) as tmp:
-            draw_figure(make_circuit_spec(spec.ansatz, spec.layout, circuit, seed), tmp)
     return written
-
-
-def study(params: Params, workdir: str | Path = ".") -> list[dict]:
-    """Every stage for every seed and model of ``params``, in ``workdir``; returns the training metrics."""
-    files = StudyFiles(Path(workdir))
-    names = [spec.name for spec in model_specs(params.study)]
-    metrics = []
-    for seed in params.study.seeds:
-        data = files.prepared(seed)
-        prepare(params.data, seed, data)
-        for name in names:
-            metrics.append(_study_model(params, files, seed, name))
-            for attack_name in AttackName:
-                settings = params.attack.of(attack_name)
-                stage_args = (settings, params.attack.n_images, params.attack.batch_size, attack_name.value, seed)
-                out_dir = files.adversarial_dir(seed, name, attack_name)
-                attack(*stage_args, name, files.model(seed, name), data, out_dir, tracking=params.tracking)
-        models = {name: files.model(seed, name) for name in names}
-        table = files.table(seed)
-        evaluate(
-            params.attack,
-            models,
-            files.adversarial_sets(params.attack, seed, names),
-            table,
-            table.with_suffix(".parquet"),
-        )
-        examples = files.adversarial_sets(params.attack, seed, names, [AttackName.PGD])
-        report(table, examples, data, files.figures(seed))
-        circuit_diagrams(params.circuit, seed, names, files.circuits(seed))
-        for name in names:
-            checks_args = (
-                params.checks,
-                params.attack.pgd,
-                params.attack.batch_size,
-                seed,
-                name,
-                files.model(seed, name),
-            )
-            checks(*checks_args, data, files.checks(seed, name), params.tracking)
-        ansatz_metrics(params.ansatz_metrics, params.circuit, seed, names, data, files.ansatz_metrics(seed))
-    seeds = params.study.seeds
-    aggregate(
-        params.claims,
-        params.checks,
-        [files.table(seed) for seed in seeds],
-        [files.checks(seed, name) for seed in seeds for name in names],
-        [files.ansatz_metrics(seed) for seed in seeds],
-        files.study(),
-        params.tracking,
-    )
-    return metrics
-
-
-def _study_model(params: Params, files: StudyFiles, seed: int, name: str) -> dict:
-    data, feature_maps = files.prepared(seed), files.features(seed, name)
-    features(params.circuit, seed, name, data, feature_maps)
-    model_out, metrics_out = files.model(seed, name), files.train_metrics(seed, name)
-    return train(params.circuit, params.train, seed, name, data, feature_maps, model_out, metrics_out, params.tracking)

@@ -264,12 +264,7 @@ def tracked_run(
     exp_id = experiment_id(experiment, uri)
     all_tags = {GIT_COMMIT_TAG: git_commit(), **{str(k): str(v) for k, v in tags.items()}}
     if parent_tags is not None:
-        parent = find_parent(exp_id, parent_tags, uri)
-        if parent is None:
-            logger.warning("no finished run in %r with tags %s: %s is top-level", experiment, parent_tags, run_name)
-            all_tags[PARENT_MISSING_TAG] = "true"
-        else:
-            all_tags["mlflow.parentRunId"] = parent
+        all_tags |= _parent_link(exp_id, parent_tags, uri, run_name, experiment)
     nested = mlflow.active_run() is not None and parent_tags is None
     run = _retry(
         lambda: mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=all_tags),
@@ -281,17 +276,33 @@ def tracked_run(
             _retry(lambda: mlflow.log_params(flat), "log params")
         yield run
     except BaseException as exc:
-        status = "FAILED" if isinstance(exc, Exception) else "KILLED"
-        try:
-            message = f"{type(exc).__name__}: {exc}"[:MAX_TAG_LENGTH]
-            _retry(lambda: mlflow.set_tag("error", message), "tag the error")
-        except Exception:
-            logger.exception("could not record the error of run %s", run_name)
-        with contextlib.suppress(Exception):
-            _end(status)  # logged there; the block's own exception matters more
+        _record_failure(exc, run_name)
         raise
     else:
         _end("FINISHED")
+
+
+def _parent_link(exp_id: str, parent_tags: Mapping[str, Any], uri: str, run_name: str, experiment: str) -> dict:
+    """The tag that makes a run the child of its parent, or the tag saying that no parent was found."""
+    parent = find_parent(exp_id, parent_tags, uri)
+    if parent is None:
+        logger.warning("no finished run in %r with tags %s: %s is top-level", experiment, parent_tags, run_name)
+        return {PARENT_MISSING_TAG: "true"}
+    return {"mlflow.parentRunId": parent}
+
+
+def _record_failure(exc: BaseException, run_name: str) -> None:
+    """End the active run FAILED (an exception) or KILLED (an interrupt), with the error as a tag."""
+    import mlflow
+
+    status = "FAILED" if isinstance(exc, Exception) else "KILLED"
+    try:
+        message = f"{type(exc).__name__}: {exc}"[:MAX_TAG_LENGTH]
+        _retry(lambda: mlflow.set_tag("error", message), "tag the error")
+    except Exception:
+        logger.exception("could not record the error of run %s", run_name)
+    with contextlib.suppress(Exception):
+        _end(status)  # logged there; the block's own exception matters more
 
 
 def _end(status: str) -> None:

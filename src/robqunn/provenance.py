@@ -1,0 +1,102 @@
+"""What the stages record in MLflow beside their outputs: where the data came from, which run is
+whose parent, and the study's verdicts.
+
+An attack or checks run finds its model's training run by the sha256 of the model file
+(:data:`MODEL_SHA256_TAG`), so the link holds whichever tool ran the jobs and in which order.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from robqunn.config import TrackingParams
+from robqunn.io import file_digests, sha256_file
+from robqunn.tracking import StageRun, stage_run, tag_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MODEL_SHA256_TAG = "robqunn.model_sha256"  # links an attack or checks run to the training run of its model
+
+
+def data_provenance(data: str | Path) -> dict:
+    """Which digits a run read: the file, its source (from the sidecar), its sha256 and its DVC md5."""
+    sidecar = Path(data).with_suffix(".json")
+    source = json.loads(sidecar.read_text()).get("source", "unknown") if sidecar.is_file() else "unknown"
+    digests = file_digests(data, "sha256", "md5")
+    return {"path": str(data), "source": source, "sha256": digests["sha256"], "dvc_md5": digests["md5"]}
+
+
+def run_tags(stage: str, seed: int, model: str, **extra: Any) -> dict:
+    """The tags that say which stage, seed and model a run belongs to."""
+    return {"robqunn.stage": stage, "robqunn.model": model, "robqunn.seed": seed} | {
+        f"robqunn.{key}": value for key, value in extra.items()
+    }
+
+
+def train_tags(seed: int, model: str, facts: dict, provenance: dict) -> dict:
+    """A training run's tags: its data's hashes and, for a QuNN, whether its entanglers act."""
+    extra = {"data_dvc_md5": provenance["dvc_md5"], "data_sha256": provenance["sha256"]}
+    if facts:
+        extra["entanglers_visible"] = facts["entanglers_visible"]
+    return run_tags("train", seed, model, **extra)
+
+
+def training_run_of(model_file: str | Path) -> dict:
+    """The tags of the training run that wrote ``model_file`` (the parent of its attack and checks runs)."""
+    return {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_file)}
+
+
+def log_examples(run: StageRun, clean: np.ndarray, examples: dict[float, np.ndarray], title: str) -> None:
+    """A run's adversarial digits per eps as a figure artifact."""
+    from robqunn import plots
+
+    with tempfile.TemporaryDirectory() as folder:
+        for path in plots.examples_figure(clean, examples, title, Path(folder) / "examples"):
+            run.artifact(path)
+
+
+def study_metrics(frames: dict[str, pd.DataFrame]) -> dict:
+    """Headline numbers for `dvc metrics show`: seeds, flags per check, claim verdicts."""
+    checklist, claims = frames["checklist"], frames["claims"]
+    flags = checklist[checklist["verdict"] == "FLAG"]
+    return {
+        "n_seeds": int(frames["results"]["seed"].nunique()),
+        "flags": int(len(flags)),
+        "flags_per_check": {
+            check: int((flags["check"] == check).sum()) for check in sorted(checklist["check"].unique())
+        },
+        "claims": {verdict: int(n) for verdict, n in claims["verdict"].value_counts().sort_index().items()},
+    }
+
+
+def track_study(tracking: TrackingParams | None, frames: dict, written: list[Path], seeds: list[int]) -> None:
+    """The study's MLflow run (verdicts as metrics and tags, every table and figure as artifacts); each
+    model's training runs get the tag ``robqunn.soundness``: PASS, or FLAG and the flagged checks."""
+    flagged = frames["checklist"][frames["checklist"]["verdict"] == "FLAG"]
+    tags = {"robqunn.stage": "study", "robqunn.flags": len(flagged)}
+    with stage_run(tracking, "study", {"seeds": seeds}, tags) as run:
+        verdicts = frames["claims"]["verdict"].value_counts().to_dict()
+        run.metrics({f"claims_{k.replace(' ', '_')}": v for k, v in verdicts.items()} | {"flags": len(flagged)})
+        run.tags({f"robqunn.check.{r.model}.{_slug(r.check)}": r.verdict for r in frames["checklist"].itertuples()})
+        for path in written:
+            run.artifact(path)
+        if run.active:
+            _tag_soundness(tracking.experiment, frames["checklist"], flagged, seeds)
+
+
+def _tag_soundness(experiment: str, checklist: pd.DataFrame, flagged: pd.DataFrame, seeds: list[int]) -> None:
+    for model in sorted(checklist["model"].unique()):
+        checks_flagged = flagged[flagged["model"] == model]["check"].tolist()
+        value = "FLAG: " + "; ".join(checks_flagged) if checks_flagged else "PASS"
+        match = {"robqunn.stage": "train", "robqunn.model": model}
+        tag_runs(experiment, match, {"robqunn.soundness": value}, seeds)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
