@@ -1,4 +1,4 @@
-# robqunn: adversarial robustness of quanvolutional neural networks (see README.md, SPEC).
+# robqunn: adversarial robustness of quanvolutional neural networks (see README.md and docs/design.md).
 # This file is the table of contents; the rules live in workflow/rules/ by stage.
 from snakemake.utils import min_version, validate
 
@@ -21,7 +21,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/soundness.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

@@ -1,7 +1,9 @@
-"""Where the study's files live, relative to a working directory.
+"""Where the study's files live: every path spelled once, as a pattern.
 
-The same layout is spelled as wildcard patterns in workflow/rules/*.smk and as templated paths in
-dvc.yaml; tests/test_dvc.py checks that the three agree for a given params.yaml.
+The patterns hold the placeholders ``{seed}``, ``{model}``, ``{attack}`` and ``{eps}``. The Snakemake
+rules use them as their wildcard patterns, ``robqunn.dvcfile`` fills them with DVC's template
+variables to write dvc.yaml, and :class:`StudyFiles` fills them with values for the stages and the
+CLI. The folders (``*_DIR``) are what a DVC stage over one seed writes.
 """
 
 from __future__ import annotations
@@ -9,57 +11,135 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import AttackName, AttackParams
+from robqunn.config import CNN, Ansatz, AttackName, AttackParams, Layout
+
+PREPARED = "data/prepared/seed{seed}.npz"
+PREPARED_SIDECAR = "data/prepared/seed{seed}.json"
+FEATURES_DIR = "data/features/seed{seed}"
+FEATURES = FEATURES_DIR + "/{model}.npz"
+MODELS_DIR = "models/seed{seed}"
+MODEL = MODELS_DIR + "/{model}.keras"
+TRAIN_METRICS_DIR = "results/train/seed{seed}"
+TRAIN_METRICS = TRAIN_METRICS_DIR + "/{model}.json"
+ADVERSARIAL_DIR = "results/adversarial/seed{seed}"
+ATTACK_DIR = ADVERSARIAL_DIR + "/{attack}"
+ATTACK_MODEL_DIR = ATTACK_DIR + "/{model}"
+ADVERSARIAL_NAME = "eps{eps}.npz"
+ADVERSARIAL = ATTACK_MODEL_DIR + "/" + ADVERSARIAL_NAME
+TABLES_DIR = "results/tables/seed{seed}"
+TABLE = TABLES_DIR + "/results.csv"
+TABLE_PARQUET = TABLES_DIR + "/results.parquet"
+SUMMARY_NAME = "summary.csv"
+SUMMARY = TABLES_DIR + "/" + SUMMARY_NAME
+WHITEBOX_CURVES_NAME = "whitebox_curves.csv"
+WHITEBOX_CURVES = TABLES_DIR + "/" + WHITEBOX_CURVES_NAME
+# Figures are named by their stem: each is written as .png and .svg.
+FIGURES_DIR = "results/figures/seed{seed}"
+WHITEBOX_FIGURE_STEM = "fig3_whitebox_{attack}"
+TRANSFER_FIGURE_STEM = "fig3_transfer_{direction}"
+EXAMPLES_FIGURE_STEM = "examples_{model}"
+WHITEBOX_FIGURE = FIGURES_DIR + "/" + WHITEBOX_FIGURE_STEM + ".png"
+TRANSFER_FIGURE = FIGURES_DIR + "/" + TRANSFER_FIGURE_STEM + ".png"
+EXAMPLES_FIGURE = FIGURES_DIR + "/" + EXAMPLES_FIGURE_STEM + ".png"
+CIRCUITS_DIR = "results/circuits/seed{seed}"
+CIRCUIT_FIGURE_NAME = "circuit_{circuit}.png"  # circuit: <ansatz>-<layout>
+CIRCUIT_FIGURE = CIRCUITS_DIR + "/" + CIRCUIT_FIGURE_NAME
+CHECKS_DIR = "results/checks/seed{seed}"
+CHECKS = CHECKS_DIR + "/{model}.json"
+ANSATZ_METRICS_DIR = "results/ansatz"
+ANSATZ_METRICS = ANSATZ_METRICS_DIR + "/seed{seed}.csv"
+STUDY_DIR = "results/study"
+STUDY_TABLES = ("results", "summary_ci", "checklist", "claims", "ansatz_metrics")  # each <name>.csv
+STUDY_TABLE_NAME = "{name}.csv"
+STUDY_METRICS_NAME = "metrics.json"
+STUDY_METRICS = STUDY_DIR + "/" + STUDY_METRICS_NAME
+STUDY_FIGURES_DIR = STUDY_DIR + "/figures"
+WHITEBOX_CI_STEM = "whitebox_ci"
+TRANSFER_CI_STEM = "transfer_ci"
+ROBUSTNESS_FIGURE_STEM = "robustness_vs_entanglement_{attack}"
+
+TRANSFER_DIRECTIONS = ("cnn_to_qunn", "qunn_to_cnn")
+
+
+def eps_label(eps: float) -> str:
+    """An eps as it appears in file names (``eps0.05.npz``)."""
+    return f"{eps:g}"
+
+
+def model_name_regex() -> str:
+    """The model names, as a regular expression built from the enums (Snakemake's wildcard constraint)."""
+    ansatze = "|".join(a.value for a in Ansatz)
+    layouts = "|".join(l.value for l in Layout)
+    return f"{CNN}|qunn-({ansatze})-({layouts})"
+
+
+def study_table(name: str) -> str:
+    """One of the study's tables (:data:`STUDY_TABLES`) as a path."""
+    return STUDY_DIR + "/" + STUDY_TABLE_NAME.format(name=name)
+
+
+def study_figure(stem: str, **values: object) -> str:
+    """One of the study's figures (a ``*_STEM`` above, filled in) as a .png path."""
+    return f"{STUDY_FIGURES_DIR}/{stem.format(**values)}.png"
 
 
 @dataclass(frozen=True)
 class StudyFiles:
-    """The files of a study rooted at ``root``."""
+    """The files of a study rooted at ``root``: the patterns above, filled in."""
 
     root: Path = Path(".")
 
+    def path(self, pattern: str, **values: object) -> Path:
+        return self.root / pattern.format(**values)
+
     def prepared(self, seed: int) -> Path:
-        return self.root / "data" / "prepared" / f"seed{seed}.npz"
+        return self.path(PREPARED, seed=seed)
 
     def features(self, seed: int, model: str) -> Path:
-        return self.root / "data" / "features" / f"seed{seed}" / f"{model}.npz"
+        return self.path(FEATURES, seed=seed, model=model)
 
     def model(self, seed: int, model: str) -> Path:
-        return self.root / "models" / f"seed{seed}" / f"{model}.keras"
+        return self.path(MODEL, seed=seed, model=model)
 
     def train_metrics(self, seed: int, model: str) -> Path:
-        return self.root / "results" / "train" / f"seed{seed}" / f"{model}.json"
+        return self.path(TRAIN_METRICS, seed=seed, model=model)
 
     def adversarial_dir(self, seed: int, model: str, attack: AttackName | str) -> Path:
-        return self.root / "results" / "adversarial" / f"seed{seed}" / model / AttackName(attack).value
+        """The folder of one (model, attack)'s sets, one ``eps<eps>.npz`` per eps."""
+        return self.path(ATTACK_MODEL_DIR, seed=seed, attack=AttackName(attack).value, model=model)
+
+    def adversarial(self, seed: int, model: str, attack: AttackName | str, eps: float) -> Path:
+        return self.path(ADVERSARIAL, seed=seed, attack=AttackName(attack).value, model=model, eps=eps_label(eps))
 
     def adversarial_sets(
         self, attack_params: AttackParams, seed: int, models: list[str], attacks: list[AttackName] | None = None
     ) -> list[Path]:
         """Every set the study crafts for ``models``: each attack (default: all) at each eps of its grid."""
         return [
-            self.adversarial_dir(seed, model, attack) / f"eps{eps:g}.npz"
+            self.adversarial(seed, model, attack, eps)
             for model in models
             for attack in attacks or list(AttackName)
             for eps in attack_params.of(attack).eps
         ]
 
     def table(self, seed: int) -> Path:
-        """The results table (.csv; the .parquet beside it)."""
-        return self.root / "results" / "tables" / f"seed{seed}" / "results.csv"
+        return self.path(TABLE, seed=seed)
+
+    def table_parquet(self, seed: int) -> Path:
+        return self.path(TABLE_PARQUET, seed=seed)
 
     def figures(self, seed: int) -> Path:
-        return self.root / "results" / "figures" / f"seed{seed}"
+        return self.path(FIGURES_DIR, seed=seed)
 
     def circuits(self, seed: int) -> Path:
-        return self.root / "results" / "circuits" / f"seed{seed}"
+        return self.path(CIRCUITS_DIR, seed=seed)
 
     def checks(self, seed: int, model: str) -> Path:
-        return self.root / "results" / "checks" / f"seed{seed}" / f"{model}.json"
+        return self.path(CHECKS, seed=seed, model=model)
 
     def ansatz_metrics(self, seed: int) -> Path:
-        return self.root / "results" / "ansatz" / f"seed{seed}.csv"
+        return self.path(ANSATZ_METRICS, seed=seed)
 
     def study(self) -> Path:
-        """The study across seeds."""
-        return self.root / "results" / "study"
+        """The folder of the study across seeds."""
+        return self.path(STUDY_DIR)

@@ -30,6 +30,22 @@ def log_to(path: str | Path, threads: int = 1) -> None:
     sys.excepthook = log_exception
 
 
+def job_of(smk, model_file: str | None = None):
+    """The :class:`robqunn.stages.Job` of a Snakemake job: its seed and model wildcards, its prepared
+    digits (``input.data``), its ``params.tracking`` section (None when the rule has none)."""
+    from robqunn.config import section_from_dict
+    from robqunn.stages import Job
+
+    tracking = getattr(smk.params, "tracking", None)
+    return Job(
+        seed=int(smk.wildcards.seed),
+        data=Path(smk.input.data),
+        tracking=None if tracking is None else section_from_dict("tracking", tracking),
+        model=getattr(smk.wildcards, "model", None),
+        model_file=None if model_file is None else Path(model_file),
+    )
+
+
 def quiet_tensorflow_retracing() -> None:
     """Hide TensorFlow's retracing warnings: cleverhans' compute_gradient is one tf.function that
     every (model, eps) retraces by design, so the warning says nothing actionable here."""

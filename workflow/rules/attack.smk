@@ -1,18 +1,18 @@
 # One rule per attack, one job per (seed, model): the job crafts the attack's whole eps grid, loading
-# TensorFlow and the model once (see README, "Why a job per (model, attack)"). The eps grid is in the
-# outputs, one file per eps, so the plan names every (model, attack, eps) set.
+# TensorFlow and the model once (docs/performance.md). The eps grid is in the outputs, one file per
+# eps, so the plan names every (model, attack, eps) set.
 for attack in ATTACKS:
 
     rule:
         name:
             f"attack_{attack}"
         input:
-            data="data/prepared/seed{seed}.npz",
-            model="models/seed{seed}/{model}.keras",
+            data=paths.PREPARED,
+            model=paths.MODEL,
         output:
-            sets=expand("results/adversarial/seed{{seed}}/{{model}}/{attack}/eps{eps}.npz", attack=attack, eps=EPS[attack]),
+            sets=expand(paths.ADVERSARIAL, attack=attack, eps=EPS[attack], allow_missing=True),
         log:
-            f"logs/attack/seed{{seed}}/{{model}}/{attack}.log",
+            f"logs/attack/seed{{seed}}/{attack}/{{model}}.log",
         params:
             attack=attack,
             settings=config["attack"][attack],

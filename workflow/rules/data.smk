@@ -1,12 +1,12 @@
-rule prepare_data:
+rule prepare:
     output:
-        data="data/prepared/seed{seed}.npz",
-        checksum="data/prepared/seed{seed}.json",
+        data=paths.PREPARED,
+        checksum=paths.PREPARED_SIDECAR,
     log:
-        "logs/prepare_data/seed{seed}.log",
+        "logs/prepare/seed{seed}.log",
     params:
         data=config["data"],
     conda:
         "../envs/robqunn.yaml"
     script:
-        "../scripts/prepare_data.py"
+        "../scripts/prepare.py"

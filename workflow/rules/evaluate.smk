@@ -3,8 +3,8 @@ rule evaluate:
         models=get_models,
         sets=get_adversarial_sets,
     output:
-        csv="results/tables/seed{seed}/results.csv",
-        parquet="results/tables/seed{seed}/results.parquet",
+        csv=paths.TABLE,
+        parquet=paths.TABLE_PARQUET,
     log:
         "logs/evaluate/seed{seed}.log",
     params:

@@ -1,13 +1,13 @@
-rule feature_maps:
+rule features:
     input:
-        data="data/prepared/seed{seed}.npz",
+        data=paths.PREPARED,
     output:
-        features="data/features/seed{seed}/{model}.npz",
+        features=paths.FEATURES,
     log:
-        "logs/feature_maps/seed{seed}/{model}.log",
+        "logs/features/seed{seed}/{model}.log",
     params:
         circuit=config["circuit"],
     conda:
         "../envs/robqunn.yaml"
     script:
-        "../scripts/feature_maps.py"
+        "../scripts/features.py"

@@ -1,26 +1,26 @@
 rule figures:
     input:
-        table="results/tables/seed{seed}/results.csv",
-        data="data/prepared/seed{seed}.npz",
+        table=paths.TABLE,
+        data=paths.PREPARED,
         examples=get_pgd_sets,
     output:
         whitebox=report(
-            expand("results/figures/seed{{seed}}/fig3_whitebox_{attack}.png", attack=ATTACKS),
+            expand(paths.WHITEBOX_FIGURE, attack=ATTACKS, allow_missing=True),
             caption="../report/whitebox.rst",
             category="Fig. 3a-c: white-box",
         ),
         transfer=report(
-            expand("results/figures/seed{{seed}}/fig3_transfer_{direction}.png", direction=TRANSFER_DIRECTIONS),
+            expand(paths.TRANSFER_FIGURE, direction=paths.TRANSFER_DIRECTIONS, allow_missing=True),
             caption="../report/transfer.rst",
             category="Fig. 3d-e: transfer",
         ),
         examples=report(
-            expand("results/figures/seed{{seed}}/examples_{model}.png", model=MODELS),
+            expand(paths.EXAMPLES_FIGURE, model=MODELS, allow_missing=True),
             caption="../report/examples.rst",
             category="Adversarial examples",
         ),
-        summary=report("results/tables/seed{seed}/summary.csv", caption="../report/summary.rst", category="Summary"),
-        curves="results/tables/seed{seed}/whitebox_curves.csv",
+        summary=report(paths.SUMMARY, caption="../report/summary.rst", category="Summary"),
+        curves=paths.WHITEBOX_CURVES,
     log:
         "logs/figures/seed{seed}.log",
     conda:
@@ -29,15 +29,15 @@ rule figures:
         "../scripts/figures.py"
 
 
-rule circuit_diagrams:
+rule circuits:
     output:
         diagrams=report(
-            expand("results/circuits/seed{{seed}}/circuit_{qunn}.png", qunn=QUNN_CIRCUITS),
+            expand(paths.CIRCUIT_FIGURE, circuit=QUNN_CIRCUITS, allow_missing=True),
             caption="../report/circuits.rst",
             category="Circuits",
         ),
     log:
-        "logs/circuit_diagrams/seed{seed}.log",
+        "logs/circuits/seed{seed}.log",
     params:
         circuit=config["circuit"],
         models=MODELS,

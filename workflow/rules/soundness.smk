@@ -1,14 +1,15 @@
 rule checks:
     input:
-        data="data/prepared/seed{seed}.npz",
-        model="models/seed{seed}/{model}.keras",
+        data=paths.PREPARED,
+        model=paths.MODEL,
     output:
-        records="results/checks/seed{seed}/{model}.json",
+        records=paths.CHECKS,
     log:
         "logs/checks/seed{seed}/{model}.log",
     params:
         checks=config["checks"],
-        pgd={key: value for key, value in config["attack"]["pgd"].items() if key != "eps"},
+        # PGD's steps, not its eps grid: the checks attack at their own budgets, so a new grid does not rerun them.
+        pgd_steps={key: value for key, value in config["attack"]["pgd"].items() if key != "eps"},
         batch_size=config["attack"]["batch_size"],
         tracking=config["tracking"],
     conda:
@@ -19,9 +20,9 @@ rule checks:
 
 rule ansatz_metrics:
     input:
-        data="data/prepared/seed{seed}.npz",
+        data=paths.PREPARED,
     output:
-        metrics="results/ansatz/seed{seed}.csv",
+        metrics=paths.ANSATZ_METRICS,
     log:
         "logs/ansatz_metrics/seed{seed}.log",
     params:
@@ -36,20 +37,24 @@ rule ansatz_metrics:
 
 rule aggregate:
     input:
-        tables=expand("results/tables/seed{seed}/results.csv", seed=SEEDS),
-        checks=expand("results/checks/seed{seed}/{model}.json", seed=SEEDS, model=MODELS),
-        ansatz=expand("results/ansatz/seed{seed}.csv", seed=SEEDS),
+        tables=expand(paths.TABLE, seed=SEEDS),
+        checks=expand(paths.CHECKS, seed=SEEDS, model=MODELS),
+        ansatz=expand(paths.ANSATZ_METRICS, seed=SEEDS),
     output:
-        results="results/study/results.csv",
-        summary=report("results/study/summary_ci.csv", caption="../report/summary_ci.rst", category="Study"),
-        checklist=report("results/study/checklist.csv", caption="../report/checklist.rst", category="Study"),
-        claims=report("results/study/claims.csv", caption="../report/claims.rst", category="Study"),
-        ansatz=report("results/study/ansatz_metrics.csv", caption="../report/ansatz_metrics.rst", category="Study"),
-        metrics="results/study/metrics.json",
-        whitebox=report("results/study/figures/whitebox_ci.png", caption="../report/whitebox_ci.rst", category="Study"),
-        transfer=report("results/study/figures/transfer_ci.png", caption="../report/transfer_ci.rst", category="Study"),
+        results=paths.study_table("results"),
+        summary=report(paths.study_table("summary_ci"), caption="../report/summary_ci.rst", category="Study"),
+        checklist=report(paths.study_table("checklist"), caption="../report/checklist.rst", category="Study"),
+        claims=report(paths.study_table("claims"), caption="../report/claims.rst", category="Study"),
+        ansatz=report(paths.study_table("ansatz_metrics"), caption="../report/ansatz_metrics.rst", category="Study"),
+        metrics=paths.STUDY_METRICS,
+        whitebox=report(
+            paths.study_figure(paths.WHITEBOX_CI_STEM), caption="../report/whitebox_ci.rst", category="Study"
+        ),
+        transfer=report(
+            paths.study_figure(paths.TRANSFER_CI_STEM), caption="../report/transfer_ci.rst", category="Study"
+        ),
         robustness=report(
-            expand("results/study/figures/robustness_vs_entanglement_{attack}.png", attack=ATTACKS),
+            [paths.study_figure(paths.ROBUSTNESS_FIGURE_STEM, attack=attack) for attack in ATTACKS],
             caption="../report/robustness_vs_entanglement.rst",
             category="Study",
         ),

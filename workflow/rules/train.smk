@@ -1,10 +1,10 @@
 rule train:
     input:
-        data="data/prepared/seed{seed}.npz",
-        features="data/features/seed{seed}/{model}.npz",
+        data=paths.PREPARED,
+        features=paths.FEATURES,
     output:
-        model="models/seed{seed}/{model}.keras",
-        metrics="results/train/seed{seed}/{model}.json",
+        model=paths.MODEL,
+        metrics=paths.TRAIN_METRICS,
     log:
         "logs/train/seed{seed}/{model}.log",
     params:

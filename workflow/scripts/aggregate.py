@@ -3,16 +3,14 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
-from robqunn.stages import aggregate
+from robqunn.stages import StudyInputs, aggregate
 from robqunn.workflow import log_to
 
 log_to(snakemake.log[0], snakemake.threads)
 aggregate(
     section_from_dict("claims", snakemake.params.claims),
     section_from_dict("checks", snakemake.params.checks),
-    list(snakemake.input.tables),
-    list(snakemake.input.checks),
-    list(snakemake.input.ansatz),
+    StudyInputs(list(snakemake.input.tables), list(snakemake.input.checks), list(snakemake.input.ansatz)),
     Path(snakemake.output.results).parent,
     section_from_dict("tracking", snakemake.params.tracking),
 )

@@ -2,14 +2,13 @@
 
 from robqunn.config import section_from_dict
 from robqunn.stages import ansatz_metrics
-from robqunn.workflow import log_to
+from robqunn.workflow import job_of, log_to
 
 log_to(snakemake.log[0], snakemake.threads)
 ansatz_metrics(
     section_from_dict("ansatz_metrics", snakemake.params.ansatz_metrics),
     section_from_dict("circuit", snakemake.params.circuit),
-    int(snakemake.wildcards.seed),
+    job_of(snakemake),
     snakemake.params.models,
-    snakemake.input.data,
     snakemake.output.metrics,
 )

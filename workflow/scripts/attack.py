@@ -2,20 +2,15 @@
 
 from pathlib import Path
 
-from robqunn.config import attack_settings_from_dict, section_from_dict
-from robqunn.stages import attack
-from robqunn.workflow import log_to
+from robqunn.config import AttackName, section_from_dict
+from robqunn.stages import AttackJob, attack
+from robqunn.workflow import job_of, log_to
 
 log_to(snakemake.log[0], snakemake.threads)
+name = AttackName(snakemake.params.attack)
+settings = section_from_dict(f"attack.{name.value}", snakemake.params.settings)
 attack(
-    attack_settings_from_dict(snakemake.params.attack, snakemake.params.settings),
-    snakemake.params.n_images,
-    snakemake.params.batch_size,
-    snakemake.params.attack,
-    int(snakemake.wildcards.seed),
-    snakemake.wildcards.model,
-    snakemake.input.model,
-    snakemake.input.data,
+    AttackJob(name, settings, snakemake.params.n_images, snakemake.params.batch_size),
+    job_of(snakemake, model_file=snakemake.input.model),
     Path(snakemake.output.sets[0]).parent,
-    tracking=section_from_dict("tracking", snakemake.params.tracking),
 )

@@ -1,13 +1,13 @@
-"""Snakemake job: the circuit diagram of every QuNN of one seed (robqunn.stages.circuit_diagrams)."""
+"""Snakemake job: the circuit diagram of every QuNN of one seed (robqunn.stages.circuits)."""
 
 from pathlib import Path
 
 from robqunn.config import section_from_dict
-from robqunn.stages import circuit_diagrams
+from robqunn.stages import circuits
 from robqunn.workflow import log_to
 
 log_to(snakemake.log[0], snakemake.threads)
-circuit_diagrams(
+circuits(
     section_from_dict("circuit", snakemake.params.circuit),
     int(snakemake.wildcards.seed),
     snakemake.params.models,

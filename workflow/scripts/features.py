@@ -2,13 +2,7 @@
 
 from robqunn.config import section_from_dict
 from robqunn.stages import features
-from robqunn.workflow import log_to
+from robqunn.workflow import job_of, log_to
 
 log_to(snakemake.log[0], snakemake.threads)
-features(
-    section_from_dict("circuit", snakemake.params.circuit),
-    int(snakemake.wildcards.seed),
-    snakemake.wildcards.model,
-    snakemake.input.data,
-    snakemake.output.features,
-)
+features(section_from_dict("circuit", snakemake.params.circuit), job_of(snakemake), snakemake.output.features)

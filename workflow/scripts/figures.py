@@ -1,12 +1,12 @@
-"""Snakemake job: Fig. 3a-e, example grids and the summary table of one seed (robqunn.stages.report)."""
+"""Snakemake job: Fig. 3a-e, example grids and the summary table of one seed (robqunn.stages.figures)."""
 
 from pathlib import Path
 
-from robqunn.stages import report
+from robqunn.stages import figures
 from robqunn.workflow import log_to
 
 log_to(snakemake.log[0], snakemake.threads)
-report(
+figures(
     snakemake.input.table,
     list(snakemake.input.examples),
     snakemake.input.data,

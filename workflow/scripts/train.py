@@ -2,17 +2,13 @@
 
 from robqunn.config import section_from_dict
 from robqunn.stages import train
-from robqunn.workflow import log_to
+from robqunn.workflow import job_of, log_to
 
 log_to(snakemake.log[0], snakemake.threads)
 train(
     section_from_dict("circuit", snakemake.params.circuit),
     section_from_dict("train", snakemake.params.train),
-    int(snakemake.wildcards.seed),
-    snakemake.wildcards.model,
-    snakemake.input.data,
+    job_of(snakemake, model_file=snakemake.output.model),
     snakemake.input.features,
-    snakemake.output.model,
     snakemake.output.metrics,
-    section_from_dict("tracking", snakemake.params.tracking),
 )
