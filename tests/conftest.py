@@ -91,3 +91,37 @@ def write_params(path: Path, changes: dict) -> Path:
 def tiny_params_file(tmp_path):
     """The real params.yaml shrunk to seconds: 200/100 digits, 2 ansaetze, 1 layout, 1 epoch."""
     return write_params(tmp_path / "params.yaml", TINY_CHANGES)
+
+
+def workflow_copy(folder: Path, changes: dict | None = None) -> Path:
+    """The Snakefile and workflow/ in ``folder`` with the repository's params.yaml, shrunk by ``changes``."""
+    import shutil
+
+    shutil.copy(REPO / "Snakefile", folder)
+    shutil.copytree(REPO / "workflow", folder / "workflow", symlinks=True)
+    shutil.copytree(REPO / "src", folder / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    write_params(folder / "params.yaml", changes or {})
+    return folder
+
+
+def snakemake(folder: Path, *args: str):
+    """Snakemake in ``folder``, with MLflow's default store (mlflow.db there)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=folder, capture_output=True, text=True, timeout=900, env=env
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory):
+    """The workflow run once, end to end, on the tiny params (about a minute on 2 cores).
+
+    MLFLOW_TRACKING_URI is unset, so the runs go to the default store, mlflow.db in the folder.
+    """
+    folder = workflow_copy(tmp_path_factory.mktemp("tiny"), TINY_CHANGES)
+    result = snakemake(folder, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder

@@ -11,68 +11,75 @@ import pytest
 from conftest import REPO, TINY_CHANGES, write_params
 from robqunn.cli import main
 
+STAGES = ("prepare", "features", "train", "attack", "evaluate", "figures", "circuits", "checks", "ansatz_metrics")
+STAGES += ("aggregate",)
+TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
+
 
 class TestCommands:
     """Each subcommand runs from the command line and prints what a user needs."""
 
     def test_help(self):
-        """`robqunn --help` lists the subcommands, without importing TensorFlow."""
+        """`robqunn --help` lists one subcommand per stage and the tools, without importing TensorFlow."""
+        code = "import sys; from robqunn.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
         out = subprocess.run(
-            [sys.executable, "-c", "import sys; from robqunn.cli import main; main(['--help'])"],
-            capture_output=True,
-            text=True,
+            [sys.executable, "-c", code + "print('tensorflow' in sys.modules)"], capture_output=True, text=True
         )
-        assert out.returncode == 0
-        for command in ("study", "prepare", "features", "train", "ansatz", "bench"):
-            assert command in out.stdout
+        assert out.returncode == 0 and out.stdout.rstrip().endswith("False")
+        listed = {line.split()[0] for line in out.stdout.splitlines() if line.startswith("    ") and line.split()}
+        assert set(STAGES) | {"ansatz", "bench", "dvc-yaml"} <= listed and "study" not in listed
 
-    def test_study_tiny(self, tiny_params_file, tmp_path, capsys):
-        """`robqunn study` prepares, computes features and trains every model of the params."""
-        assert main(["study", "--params", str(tiny_params_file), "--workdir", str(tmp_path)]) == 0
+    def test_no_abbreviations(self, tiny_params_file, capsys):
+        """An abbreviated option is refused instead of being taken for another (argparse's prefix matching)."""
+        with pytest.raises(SystemExit):
+            main(["prepare", "--param", str(tiny_params_file)])
+        assert "unrecognized arguments: --param" in capsys.readouterr().err
+
+    def test_stages_of_the_tiny_study(self, tiny_params_file, tmp_path, capsys):
+        """Each stage command of dvc.yaml, run by hand in its order, writes the study's files."""
+        from robqunn import dvcfile
+
+        common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path)]
+        for stage in dvcfile.STAGES:
+            for arguments in stage.arguments((42,)):
+                assert main([*arguments, *common]) == 0, arguments
         out = capsys.readouterr().out
-        for name in ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"):
-            assert name in out
+        for name in TINY_MODELS:
+            assert f"{name}: test accuracy" in out
             assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
-            assert (tmp_path / "data" / "features" / "seed42" / f"{name}.npz").is_file()
-        assert (tmp_path / "data" / "prepared" / "seed42.json").is_file()
         table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
         # 3 models x 3 attacks x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
         assert len(table) == 3 * 3 * 2 + 4 * 3 * 2
-        assert set(table["kind"]) == {"white-box", "transfer"}
         clean = table[table["eps"] == 0]
         assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
         figures = tmp_path / "results" / "figures" / "seed42"
         for stem in ("fig3_whitebox_pgd", "fig3_transfer_cnn_to_qunn", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
             assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.svg").is_file()
-        summary = tmp_path / "results" / "tables" / "seed42" / "summary.csv"
-        assert set(pd.read_csv(summary)["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
         checklist = pd.read_csv(tmp_path / "results" / "study" / "checklist.csv")
-        assert set(checklist["model"]) == {"cnn", "qunn-full-ent_rot", "qunn-random-ent_rot"}
-        assert (tmp_path / "results" / "study" / "figures" / "whitebox_ci.png").is_file()
+        assert set(checklist["model"]) == set(TINY_MODELS)
 
-    def test_stage_commands(self, tiny_params_file, tmp_path, capsys):
-        """prepare, features and train chained by hand, as a workflow would."""
-        common = ["--params", str(tiny_params_file)]
-        data, features = tmp_path / "d.npz", tmp_path / "f.npz"
-        assert main(["prepare", *common, "--out", str(data)]) == 0
-        assert main(["features", *common, "--model", "cnn", "--data", str(data), "--out", str(features)]) == 0
-        args = ["--model", "cnn", "--data", str(data), "--features", str(features)]
-        outputs = ["--out", str(tmp_path / "m.keras"), "--metrics", str(tmp_path / "m.json")]
-        assert main(["train", *common, *args, *outputs]) == 0
-        assert "cnn: test accuracy" in capsys.readouterr().out
-        attack = ["--model", "cnn", "--model-file", str(tmp_path / "m.keras"), "--data", str(data)]
-        assert (
-            main(["attack", *common, *attack, "--attack", "pgd", "--eps", "0", "0.2", "--out-dir", str(tmp_path)]) == 0
-        )
-        sets = [tmp_path / "eps0.npz", tmp_path / "eps0.2.npz"]
-        (tmp_path / "m.keras").rename(tmp_path / "cnn.keras")
-        table = tmp_path / "table.csv"
-        models = ["--models", str(tmp_path / "cnn.keras")]
-        assert main(["evaluate", *common, *models, "--sets", *map(str, sets), "--out", str(table)]) == 0
-        assert len(pd.read_csv(table)) == 2 and (tmp_path / "table.parquet").is_file()
-        plot = ["--table", str(table), "--examples", str(sets[1]), "--data", str(data), "--out-dir", str(tmp_path)]
-        assert main(["plot", *common, *plot]) == 0
-        assert (tmp_path / "fig3_whitebox_pgd.png").is_file() and (tmp_path / "examples_cnn.png").is_file()
+    def test_one_model_and_attack(self, tiny_params_file, tmp_path, capsys):
+        """--model, --attack and --eps narrow a command to one model, one attack, a few budgets."""
+        common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path), "--model", "cnn"]
+        assert main(["prepare", *common[:4]]) == 0
+        assert main(["features", *common]) == 0 and main(["train", *common]) == 0
+        assert main(["attack", *common, "--attack", "pgd", "--eps", "0", "0.2"]) == 0
+        written = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "results").rglob("*.npz"))
+        assert written == [
+            "results/adversarial/seed42/pgd/cnn/eps0.2.npz",
+            "results/adversarial/seed42/pgd/cnn/eps0.npz",
+        ]
+        assert not (tmp_path / "models" / "seed42" / "qunn-full-ent_rot.keras").exists()
+
+    def test_dvc_yaml_check(self, tmp_path, caplog):
+        """`robqunn dvc-yaml --check` passes on the repository and fails on a stale file, naming it."""
+        params = ["--params", str(REPO / "params.yaml")]
+        assert main(["dvc-yaml", "--check", *params, "--workdir", str(REPO)]) == 0
+        (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+        assert main(["dvc-yaml", "--check", *params, "--workdir", str(tmp_path)]) == 2
+        assert "dvc.yaml must be what `robqunn dvc-yaml` writes" in caplog.text
+        assert main(["dvc-yaml", *params, "--workdir", str(tmp_path)]) == 0
+        assert main(["dvc-yaml", "--check", *params, "--workdir", str(tmp_path)]) == 0
 
     @pytest.mark.parametrize("layout, visible", [("rot_ent", False), ("ent_rot", True)])
     def test_ansatz(self, layout, visible, tmp_path, capsys):
@@ -121,31 +128,23 @@ class TestErrors:
     def test_bad_params_key(self, tmp_path, caplog):
         """An invalid ansatz in params.yaml is named with the valid choices."""
         bad = write_params(tmp_path / "params.yaml", {("study", "ansatze"): ["full", "ring"]})
-        assert main(["study", "--params", str(bad), "--workdir", str(tmp_path)]) == 2
+        assert main(["prepare", "--params", str(bad), "--workdir", str(tmp_path)]) == 2
         assert "study.ansatze" in caplog.text and "'ring'" in caplog.text
         assert not (tmp_path / "data").exists()
 
     def test_missing_params_file(self, tmp_path, caplog):
         """A missing params file is named."""
-        assert main(["study", "--params", str(tmp_path / "nope.yaml")]) == 2
+        assert main(["prepare", "--params", str(tmp_path / "nope.yaml")]) == 2
         assert "nope.yaml" in caplog.text
 
 
 @pytest.mark.slow
 class TestSlowRuns:
-    """The whole default study from the command line (about four minutes); the workflow benchmark."""
-
-    def test_default_study(self, tmp_path, capsys):
-        """Every model of the default params trains; CNN >= 0.85 and every QuNN >= 0.80."""
-        assert main(["study", "--params", str(REPO / "params.yaml"), "--workdir", str(tmp_path)]) == 0
-        rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
-        assert len(rows) == 11
-        for _, model, acc, _ in rows:
-            assert float(acc) >= (0.85 if model == "cnn" else 0.80)
+    """The workflow benchmark on the tiny params (the default study runs in tests/test_workflow.py)."""
 
     def test_bench_workflow_tiny(self, tiny_params_file, capsys, monkeypatch):
-        """`robqunn bench workflow` runs the tiny study cold (25 jobs), again (nothing to do), and in one process."""
+        """`robqunn bench workflow` runs the tiny study cold, again (nothing to do), and in one process."""
         monkeypatch.chdir(REPO)
         assert main(["bench", "workflow", "--params", str(tiny_params_file)]) == 0
         out = capsys.readouterr().out
-        assert "25 of 25" in out and "nothing to be done" in out and "one-process study" in out
+        assert "25 of 25" in out and "nothing to be done" in out and "every stage in one process" in out

@@ -1,4 +1,4 @@
-"""Tests of the Snakemake workflow: schema in step with the package, dry run, tiny real run."""
+"""Tests of the Snakemake workflow: the params schema, dry runs, a tiny real run, the default study (slow)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,28 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import jsonschema
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CHANGES, write_params
+from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
 from robqunn import config
 
-SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "params.schema.yaml").read_text())
+SCHEMA_FILE = REPO / "workflow" / "schemas" / "params.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
 SECTION_CLASSES = {
     "study": config.StudyParams,
     "data": config.DataParams,
     "circuit": config.CircuitParams,
     "train": config.TrainParams,
     "attack": config.AttackParams,
+    "attack.fgsm": config.FgsmParams,
+    "attack.pgd": config.PgdParams,
+    "attack.mim": config.MimParams,
     "checks": config.ChecksParams,
+    "checks.spsa": config.SpsaParams,
     "ansatz_metrics": config.AnsatzMetricsParams,
     "claims": config.ClaimsParams,
     "tracking": config.TrackingParams,
@@ -32,23 +35,25 @@ SECTION_CLASSES = {
 }
 
 
+def schema_node(key: str) -> dict:
+    """The schema node of a dotted section key ("attack.pgd"), or of a $defs name ("pgd_steps")."""
+    if key in SCHEMA["$defs"]:
+        return SCHEMA["$defs"][key]
+    node = SCHEMA
+    for part in key.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def schema_keys(node: dict, rule: str) -> set[str]:
+    """The keys an object node lists under ``rule`` ("properties" or "required"), its $ref included."""
+    keys = set(node.get(rule, {}))
+    if "$ref" in node:
+        keys |= schema_keys(SCHEMA["$defs"][node["$ref"].removeprefix("#/$defs/")], rule)
+    return keys
+
+
 PGD_CHANGED = {"eps": [0.0, 0.1, 0.2], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True}
-
-
-def workflow_copy(tmp_path, changes=None):
-    """The Snakefile and workflow/ in a fresh folder with (possibly shrunk) params.yaml."""
-    shutil.copy(REPO / "Snakefile", tmp_path)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    write_params(tmp_path / "params.yaml", changes or {})
-    return tmp_path
-
-
-def snakemake(folder, *args):
-    """Snakemake in ``folder``, with MLflow's default store (mlflow.db there)."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=folder, capture_output=True, text=True, timeout=600, env=env
-    )
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -57,40 +62,64 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 class TestSchema:
-    """workflow/schemas/params.schema.yaml and robqunn.config describe the same params."""
+    """src/robqunn/params.schema.yaml is the one definition of params.yaml, for Snakemake and robqunn.config."""
+
+    def test_one_file(self):
+        """workflow/schemas/params.schema.yaml is a relative symlink to the package's schema."""
+        package_schema = os.path.join(os.path.dirname(config.__file__), "params.schema.yaml")
+        assert SCHEMA_FILE.is_symlink()
+        assert not os.path.isabs(os.readlink(SCHEMA_FILE))
+        assert os.path.samefile(SCHEMA_FILE, package_schema)
+
+    def test_schema_is_valid(self):
+        """The schema is itself a valid Draft 2020-12 schema."""
+        jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
     def test_default_params_valid(self):
         """The repository's params.yaml satisfies the schema."""
         jsonschema.validate(yaml.safe_load((REPO / "params.yaml").read_text()), SCHEMA)
 
-    @pytest.mark.parametrize("section, cls", SECTION_CLASSES.items())
+    @pytest.mark.parametrize("section, cls", [*SECTION_CLASSES.items(), ("pgd_steps", config.PgdSteps)])
     def test_same_keys(self, section, cls):
         """Each schema section lists exactly the fields of its dataclass, all required."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        assert set(SCHEMA["properties"][section]["properties"]) == fields
-        assert set(SCHEMA["properties"][section]["required"]) == fields
-
-    @pytest.mark.parametrize(
-        "attack, cls", [("fgsm", config.FgsmParams), ("pgd", config.PgdParams), ("mim", config.MimParams)]
-    )
-    def test_same_attack_keys(self, attack, cls):
-        """Each attack's schema lists exactly the fields of its dataclass."""
-        section = SCHEMA["properties"]["attack"]["properties"][attack]
-        assert set(section["properties"]) == set(section["required"]) == {f.name for f in dataclasses.fields(cls)}
+        node = schema_node(section)
+        assert schema_keys(node, "properties") == schema_keys(node, "required") == fields
 
     def test_same_sections(self):
         """The schema's top-level sections are the Params fields."""
         assert set(SCHEMA["properties"]) == {f.name for f in dataclasses.fields(config.Params)}
 
     @pytest.mark.parametrize(
+        "key, enum",
+        [("study.ansatze", config.Ansatz), ("study.layouts", config.Layout), ("data.source", config.DataSource)],
+    )
+    def test_same_choices(self, key, enum):
+        """The schema's choices are the values of robqunn's enums, in order."""
+        section, name = key.split(".")
+        node = SCHEMA["properties"][section]["properties"][name]
+        assert node.get("items", node)["enum"] == [member.value for member in enum]
+
+    @pytest.mark.parametrize("section", SECTION_CLASSES)
+    def test_section_from_dict_knows_every_section(self, section):
+        """section_from_dict builds each object node of the schema into its dataclass."""
+        raw = yaml.safe_load((REPO / "params.yaml").read_text())
+        for part in section.split("."):
+            raw = raw[part]
+        assert isinstance(config.section_from_dict(section, raw), SECTION_CLASSES[section])
+
+    @pytest.mark.parametrize(
         "section, key, value",
         [
             ("study", "ansatze", ["ring"]),
+            ("study", "seeds", [2**32]),
             ("circuit", "kernel_size", 4),
             ("data", "source", "web"),
             ("train", "lr", 1),
             ("attack", "fgsm", {"eps": [0.1, 0.2]}),
             ("attack", "fgsm", {"eps": [0.0, 1.5]}),
+            ("attack", "pgd", PGD_CHANGED | {"typo": 1}),
+            ("attack", "pgd", {"eps": [0.0], "nb_iter": 10, "eps_iter_fraction": 0.25}),
             ("tracking", "experiment", ""),
             ("checks", "restarts", 1),
             ("claims", "low_eps", 0),
@@ -105,20 +134,26 @@ class TestSchema:
         with pytest.raises(config.ParamsError):
             config.params_from_dict(raw)
 
+    def test_pgd_steps_without_eps(self):
+        """$defs/pgd_steps is attack.pgd without eps; an eps there is refused."""
+        steps = {k: v for k, v in PGD_CHANGED.items() if k != "eps"}
+        validator = jsonschema.Draft202012Validator(SCHEMA)
+        assert validator.evolve(schema=SCHEMA["$defs"]["pgd_steps"]).is_valid(steps)
+        assert not validator.evolve(schema=SCHEMA["$defs"]["pgd_steps"]).is_valid(PGD_CHANGED)
+
+    def test_snakemake_reads_the_symlink(self):
+        """Snakemake's validate, as the Snakefile calls it, follows the symlink and applies the schema."""
+        from snakemake.exceptions import WorkflowError
+        from snakemake.utils import validate
+
+        raw = yaml.safe_load((REPO / "params.yaml").read_text())
+        validate(raw, str(SCHEMA_FILE))
+        raw["attack"]["pgd"]["typo"] = 1
+        with pytest.raises(WorkflowError, match="typo"):
+            validate(raw, str(SCHEMA_FILE))
+
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
-
-
-@pytest.fixture(scope="module")
-def tiny_workflow(tmp_path_factory):
-    """The workflow run once, end to end, on the tiny params (about a minute on 2 cores).
-
-    MLFLOW_TRACKING_URI is unset, so the runs go to the default store, mlflow.db in the folder.
-    """
-    folder = workflow_copy(tmp_path_factory.mktemp("tiny"), TINY_CHANGES)
-    result = snakemake(folder, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder
 
 
 class TestSnakemake:
@@ -130,11 +165,11 @@ class TestSnakemake:
         assert result.returncode == 0, result.stderr
         counts = job_counts(result.stdout + result.stderr)
         attacks = {"attack_fgsm": 11, "attack_pgd": 11, "attack_mim": 11}
-        expected = {"prepare_data": 1, "feature_maps": 11, "train": 11, "evaluate": 1, "figures": 1}
+        expected = {"prepare": 1, "features": 11, "train": 11, "evaluate": 1, "figures": 1}
         study = {"checks": 11, "ansatz_metrics": 1, "aggregate": 1}
-        assert counts == expected | attacks | study | {"circuit_diagrams": 1, "all": 1}
+        assert counts == expected | attacks | study | {"circuits": 1, "all": 1}
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
-            assert f"results/adversarial/seed42/qunn-star-rot_ent/mim/eps{eps}.npz" in result.stdout
+            assert f"results/adversarial/seed42/mim/qunn-star-rot_ent/eps{eps}.npz" in result.stdout
 
     def test_lint_has_no_findings(self):
         """`snakemake --lint` on the repository's workflow finds nothing to fix."""
@@ -218,8 +253,8 @@ class TestSnakemake:
             ),
             (
                 {("study", "ansatze"): ["full", "random", "linear"]},
-                {"feature_maps": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1, "checks": 1}
-                | {"evaluate": 1, "figures": 1, "circuit_diagrams": 1, "ansatz_metrics": 1, "aggregate": 1},
+                {"features": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1, "checks": 1}
+                | {"evaluate": 1, "figures": 1, "circuits": 1, "ansatz_metrics": 1, "aggregate": 1},
             ),
         ],
         ids=["pgd-eps", "one-more-ansatz"],
@@ -251,100 +286,17 @@ class TestProfiles:
             assert "mem_mb=6000" in output and "runtime=60" in output  # attack_pgd's resources
 
 
-def snakemake_outputs(folder) -> set[str]:
-    """Every file the Snakemake DAG would write (`snakemake --summary`), logs excluded."""
-    result = snakemake(folder, "--summary")
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith("output_file")
-    return {line.split("\t")[0] for line in lines[1:]}
+@pytest.mark.slow
+class TestDefaultStudy:
+    """The default study end to end through Snakemake (about six minutes on 2 cores)."""
 
-
-def dvc_outputs(folder) -> set[str]:
-    """Every out (files and folders, metrics and plots included) of the stages of dvc.yaml."""
-    from dvc.repo import Repo
-
-    with Repo(str(folder)) as repo:
-        return {out.def_path for stage in repo.index.stages for out in stage.outs}
-
-
-def dvc_project(tmp_path, changes):
-    """dvc.yaml, the package sources it depends on and the params, in a fresh git + DVC project."""
-    folder = workflow_copy(tmp_path, changes)
-    shutil.copy(REPO / "dvc.yaml", folder)
-    shutil.copytree(REPO / "src", folder / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-    for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
-        subprocess.run(command, cwd=folder, check=True, capture_output=True)
-    shutil.copytree(REPO / ".dvc" / "plots", folder / ".dvc" / "plots")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "add", "-A"], cwd=folder, check=True, capture_output=True)
-    subprocess.run([*git, "commit", "-qm", "study"], cwd=folder, check=True, capture_output=True)
-    return folder
-
-
-def dvc(folder, *args):
-    """`dvc` in ``folder``, with `robqunn` on PATH and MLflow's default store (mlflow.db there)."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=folder, capture_output=True, text=True, timeout=900, env=env
-    )
-
-
-@pytest.fixture(scope="module")
-def repro(tmp_path_factory):
-    """`dvc repro` of the tiny study in a fresh project (about two minutes on 2 cores)."""
-    folder = dvc_project(tmp_path_factory.mktemp("dvc"), TINY_CHANGES)
-    result = dvc(folder, "repro")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return folder
-
-
-class TestDvc:
-    """dvc.yaml describes the Snakemake workflow's outputs and reproduces its results."""
-
-    @pytest.mark.parametrize(
-        "changes", [{}, TINY_CHANGES, {("study", "seeds"): [1, 2]}], ids=["default", "tiny", "2-seeds"]
-    )
-    def test_same_outputs_as_snakemake(self, tmp_path, changes):
-        """Each Snakemake output is, or lies in, exactly one DVC out, and each DVC out holds one or more."""
-        folder = dvc_project(tmp_path, changes)
-        files, outs = snakemake_outputs(folder), dvc_outputs(folder)
-
-        def covering(file):
-            return [out for out in outs if file == out or file.startswith(out.rstrip("/") + "/")]
-
-        assert {file: covering(file) for file in files if len(covering(file)) != 1} == {}
-        assert {out for out in outs if not any(covering(file) == [out] for file in files)} == set()
-
-    def test_repro_gives_the_snakemake_table(self, repro, tiny_workflow):
-        """The same tiny params give the same results table through DVC as through Snakemake."""
-        table = pd.read_csv(repro / "results" / "tables" / "seed42" / "results.csv")
-        expected = pd.read_csv(tiny_workflow / "results" / "tables" / "seed42" / "results.csv")
-        keys = ["seed", "source", "target", "attack", "eps", "kind"]
-        pd.testing.assert_frame_equal(table[keys], expected[keys])
-        assert (table["accuracy"] - expected["accuracy"]).abs().max() <= 0.02  # at most 2 of 100 digits
-
-    def test_status_clean_metrics_plots_params(self, repro):
-        """After repro: status is clean, metrics and plots show, and a changed knob shows in params diff."""
-        status = dvc(repro, "status")
-        assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
-        metrics = dvc(repro, "metrics", "show")
-        assert metrics.returncode == 0 and "test_accuracy" in metrics.stdout, metrics.stderr
-        plots = dvc(repro, "plots", "show", "-o", "dvc_plots")
-        assert plots.returncode == 0, plots.stderr
-        html = (repro / "dvc_plots" / "index.html").read_text()
-        assert "whitebox_curves.csv" in html and "qunn-full-ent_rot" in html
-        write_params(repro / "params.yaml", TINY_CHANGES | {("train", "epochs"): 2})
-        diff = dvc(repro, "params", "diff")
-        assert diff.returncode == 0 and "train.epochs" in diff.stdout, diff.stdout
-        assert "train_qunn@42-full-ent_rot" in dvc(repro, "status").stdout
-
-    def test_repro_logs_every_job_to_mlflow(self, repro):
-        """Training, attack and checks stages log one run each to the default store, and the study one."""
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(f"sqlite:///{repro / 'mlflow.db'}")
-        experiment = client.get_experiment_by_name("robqunn")
-        runs = client.search_runs([experiment.experiment_id], max_results=1000)
-        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1) + 1
+    def test_default_study(self, tmp_path):
+        """Every model of the default params trains; CNN >= 0.85 and every QuNN >= 0.80; 11 models in the table."""
+        folder = workflow_copy(tmp_path)
+        result = snakemake(folder, "--cores", "2")
+        assert result.returncode == 0, result.stderr[-3000:]
+        for path in (folder / "results" / "train" / "seed42").glob("*.json"):
+            metrics = yaml.safe_load(path.read_text())
+            assert metrics["test_accuracy"] >= (0.85 if metrics["model"] == "cnn" else 0.80), path.name
+        table = pd.read_csv(folder / "results" / "tables" / "seed42" / "results.csv")
+        assert table["target"].nunique() == 11

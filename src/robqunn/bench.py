@@ -182,9 +182,9 @@ def bench_workflow(project: Path, params_file: Path, cores: int) -> list[RunTimi
     """Time the Snakemake workflow of ``project`` on ``params_file`` in a fresh folder.
 
     Measured: a cold run (``snakemake --cores N`` from nothing), a re-run with nothing to do, and,
-    as the baseline of the same run, ``robqunn study``: every stage in one process, so it pays
-    TensorFlow's import and the model loading once rather than once per job. Their ratio is the
-    price of the job granularity. MLflow runs go to a store in the temporary folder.
+    as the baseline of the same run, :func:`one_process_study`: every stage in one process, so it
+    pays TensorFlow's import and the model loading once rather than once per job. Their ratio is
+    the price of the job granularity. MLflow runs go to a store in the temporary folder.
     """
     import tempfile
 
@@ -197,12 +197,25 @@ def bench_workflow(project: Path, params_file: Path, cores: int) -> list[RunTimi
         shutil.copytree(project / "workflow", workflow / "workflow")
         shutil.copy(params_file, workflow / "params.yaml")
         snakemake = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
-        cli = [sys.executable, "-m", "robqunn.cli", "study", "--params", str(workflow / "params.yaml")]
+        code = f"from robqunn.bench import one_process_study; one_process_study({str(workflow / 'params.yaml')!r})"
         return [
             _timed(f"snakemake --cores {cores}, cold", snakemake, workflow, env, COLD_RUN_TARGET_S),
             _timed(f"snakemake --cores {cores}, nothing to do", snakemake, workflow, env, NO_OP_TARGET_S),
-            _timed("robqunn study (one process, baseline)", cli, study, env, None),
+            _timed("every stage in one process (baseline)", [sys.executable, "-c", code], study, env, None),
         ]
+
+
+def one_process_study(params_file: str | Path) -> None:
+    """Every stage of the study in this process, in dvc.yaml's order, in the current folder: the
+    workflow benchmark's baseline (the `robqunn` commands that dvc.yaml runs, without a process each)."""
+    from robqunn import cli, dvcfile
+    from robqunn.config import load_params
+
+    seeds = load_params(params_file).study.seeds
+    for stage in dvcfile.STAGES:
+        for arguments in stage.arguments(seeds):
+            if cli.main([*arguments, "--params", str(params_file)]) != 0:
+                raise RuntimeError(f"robqunn {' '.join(arguments)} failed (its log says why)")
 
 
 def _timed(what: str, command: list[str], cwd: Path, env: dict, target: float | None) -> RunTiming:

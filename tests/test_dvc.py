@@ -1,0 +1,179 @@
+"""Tests of the DVC pipeline: dvc.yaml is generated from robqunn.paths, describes the Snakemake workflow's
+outputs, reproduces its results, and reruns what a change of the package affects."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
+from robqunn import dvcfile, stages
+
+TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
+STAGE_NAMES = [stage.name for stage in dvcfile.STAGES]
+
+
+def snakemake_outputs(folder: Path) -> set[str]:
+    """Every file the Snakemake DAG would write (`snakemake --summary`), logs excluded."""
+    result = snakemake(folder, "--summary")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("output_file")
+    return {line.split("\t")[0] for line in lines[1:]}
+
+
+def dvc_outputs(folder: Path) -> set[str]:
+    """Every out (files and folders, metrics and plots included) of the stages of dvc.yaml."""
+    from dvc.repo import Repo
+
+    with Repo(str(folder)) as repo:
+        return {out.def_path for stage in repo.index.stages for out in stage.outs}
+
+
+def git(folder: Path, *args: str) -> None:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+    subprocess.run(command, cwd=folder, check=True, capture_output=True)
+
+
+def dvc_project(folder: Path, changes: dict) -> Path:
+    """dvc.yaml, the package sources it depends on and the params, in a fresh git + DVC project."""
+    workflow_copy(folder, changes)
+    shutil.copy(REPO / "dvc.yaml", folder)
+    git(folder, "init", "-q")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=folder, check=True, capture_output=True)
+    shutil.copytree(REPO / ".dvc" / "plots", folder / ".dvc" / "plots")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", "study")
+    return folder
+
+
+def dvc(folder: Path, *args: str):
+    """`dvc` in ``folder``, with `robqunn` on PATH and MLflow's default store (mlflow.db there)."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=folder, capture_output=True, text=True, timeout=900, env=env
+    )
+
+
+def changed_stages(folder: Path) -> set[str]:
+    """The stages `dvc status` reports as changed, without their matrix items (``train@42`` -> ``train``)."""
+    status = dvc(folder, "status")
+    assert status.returncode == 0, status.stderr
+    return {name.split("@")[0] for name in re.findall(r"^(\S+):\s*$", status.stdout, flags=re.M)}
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory):
+    """`dvc repro` of the tiny study in a fresh project (about two minutes on 2 cores)."""
+    folder = dvc_project(tmp_path_factory.mktemp("dvc"), TINY_CHANGES)
+    result = dvc(folder, "repro")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return folder
+
+
+class TestGenerated:
+    """dvc.yaml is written from robqunn.paths and the stage list, and names its stages as everything else does."""
+
+    def test_committed_file_is_current(self):
+        """The repository's dvc.yaml is exactly what `robqunn dvc-yaml` writes."""
+        assert dvcfile.is_current(REPO / "dvc.yaml")
+
+    def test_one_name_per_stage(self):
+        """DVC stages, stage functions, Snakemake rules and workflow scripts share one name per stage."""
+        rules = set(
+            re.findall(
+                r"^rule (\w+):", "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk")), re.M
+            )
+        )
+        scripts = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
+        assert all(callable(getattr(stages, name)) for name in STAGE_NAMES)
+        assert rules | {"attack"} == set(STAGE_NAMES) == scripts
+
+    def test_every_stage_depends_on_the_package(self):
+        """Each stage lists the package among its dependencies, so a code change is a change of the stage."""
+        pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+        assert list(pipeline) == STAGE_NAMES
+        assert all(dvcfile.PACKAGE in stage["deps"] for stage in pipeline.values())
+
+    def test_commands_take_only_matrix_items(self):
+        """Commands carry only the matrix items (a seed, an attack) and read every other knob from params.yaml."""
+        for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values():
+            assert set(re.findall(r"\$\{([^}]*)\}", stage["cmd"])) <= {"item.seed", "item.attack"}
+
+
+class TestOutputs:
+    """dvc.yaml describes the Snakemake workflow's outputs."""
+
+    @pytest.mark.parametrize(
+        "changes", [{}, TINY_CHANGES, {("study", "seeds"): [1, 2]}], ids=["default", "tiny", "2-seeds"]
+    )
+    def test_same_outputs_as_snakemake(self, tmp_path, changes):
+        """Each Snakemake output is, or lies in, exactly one DVC out, and each DVC out holds one or more."""
+        folder = dvc_project(tmp_path, changes)
+        files, outs = snakemake_outputs(folder), dvc_outputs(folder)
+
+        def covering(file):
+            return [out for out in outs if file == out or file.startswith(out.rstrip("/") + "/")]
+
+        assert {file: covering(file) for file in files if len(covering(file)) != 1} == {}
+        assert {out for out in outs if not any(covering(file) == [out] for file in files)} == set()
+
+
+class TestRepro:
+    """`dvc repro` reproduces the Snakemake results and reruns what a change affects."""
+
+    def test_repro_gives_the_snakemake_table(self, repro, tiny_workflow):
+        """The same tiny params give the same results table through DVC as through Snakemake."""
+        table = pd.read_csv(repro / "results" / "tables" / "seed42" / "results.csv")
+        expected = pd.read_csv(tiny_workflow / "results" / "tables" / "seed42" / "results.csv")
+        keys = ["seed", "source", "target", "attack", "eps", "kind"]
+        pd.testing.assert_frame_equal(table[keys], expected[keys])
+        assert (table["accuracy"] - expected["accuracy"]).abs().max() <= 0.02  # at most 2 of 100 digits
+
+    def test_status_clean_metrics_plots_params(self, repro):
+        """After repro: status is clean, metrics and plots show, and a changed knob shows in params diff."""
+        status = dvc(repro, "status")
+        assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
+        metrics = dvc(repro, "metrics", "show")
+        assert metrics.returncode == 0 and "test_accuracy" in metrics.stdout, metrics.stderr
+        plots = dvc(repro, "plots", "show", "-o", "dvc_plots")
+        assert plots.returncode == 0, plots.stderr
+        html = (repro / "dvc_plots" / "index.html").read_text()
+        assert "whitebox_curves.csv" in html and "qunn-full-ent_rot" in html
+        changed = tmp_copy(repro, "epochs")
+        write_params(changed / "params.yaml", TINY_CHANGES | {("train", "epochs"): 2})
+        diff = dvc(changed, "params", "diff")
+        assert diff.returncode == 0 and "train.epochs" in diff.stdout, diff.stdout
+        assert changed_stages(changed) == {"train"}
+
+    def test_editing_a_module_marks_the_stages_changed(self, repro):
+        """An edit of a core module (the quanvolution layer) makes `dvc status` report the stages changed."""
+        changed = tmp_copy(repro, "edit")
+        with open(changed / "src" / "robqunn" / "quanv.py", "a") as module:
+            module.write("\n# an edit\n")
+        assert set(STAGE_NAMES) == changed_stages(changed)
+
+    def test_repro_logs_every_job_to_mlflow(self, repro):
+        """Training, attack and checks log one run per model (and attack), and the study one."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{repro / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name("robqunn")
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1) + 1
+
+
+def tmp_copy(folder: Path, name: str) -> Path:
+    """A copy of the reproduced project beside it (modification times kept), to change without touching it."""
+    copy = folder.parent / f"{folder.name}-{name}"
+    shutil.copytree(folder, copy, symlinks=True)
+    return copy
