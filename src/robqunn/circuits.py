@@ -244,7 +244,8 @@ def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
 
     Compares the exact readout polynomial with and without the multi-qubit gates: equal coefficients
     mean equal features for every possible patch. With layout rot_ent the ZZ entanglers are diagonal
-    and commute with the Z readout, so this is False for none/full/linear/star (docs/design.md, "The invariance property").
+    and commute with the Z readout, so this is False for none/full/linear/star (docs/design.md, "The
+    invariance property").
     """
     with_gates = readout_coefficients(spec, keep_entanglers=True)
     without = readout_coefficients(spec, keep_entanglers=False)
