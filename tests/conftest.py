@@ -67,6 +67,7 @@ TINY_CHANGES = {
     ("attack", "fgsm"): {"eps": [0.0, 0.1]},
     ("attack", "pgd"): {"eps": [0.0, 0.1], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True},
     ("attack", "mim"): {"eps": [0.0, 0.1], "nb_iter": 5, "eps_iter_fraction": 0.4, "decay_factor": 1.0},
+    ("exact", "eps"): [0.0, 0.1],
     ("claims", "low_eps"): 0.1,
     ("checks", "n_images"): 50,
     ("checks", "restarts"): 2,

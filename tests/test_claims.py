@@ -140,3 +140,13 @@ def test_claims_use_the_low_eps(low_eps):
     """No results at the claims' eps: every claim is not testable (never an error)."""
     frame = claims.claims_table(table({"cnn": 0.4} | ANSATZE), ClaimsParams(low_eps, 0.05))
     assert set(frame["verdict"]) == {claims.NOT_TESTABLE}
+
+
+class TestBasis:
+    def test_exact_rows_are_the_ground_truth(self):
+        """A claim decided on attack 'exact' is labelled the ground truth; an attack's, an upper bound."""
+        frame = table({"cnn": 0.2} | ANSATZE)
+        both = pd.concat([frame, frame.assign(attack="exact")], ignore_index=True)
+        decided = claims.claims_table(both, PARAMS).drop_duplicates("attack").set_index("attack")["basis"]
+        assert decided["exact"] == "exact robust accuracy (ground truth)"
+        assert decided["fgsm"] == "attack accuracy (an upper bound)"

@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO, TINY_CHANGES, write_params
 from robqunn.cli import main
 
-STAGES = ("prepare", "features", "train", "attack", "evaluate", "figures", "circuits", "checks", "ansatz_metrics")
-STAGES += ("aggregate",)
+STAGES = ("prepare", "features", "train", "attack", "exact", "evaluate", "figures", "circuits", "checks")
+STAGES += ("ansatz_metrics", "aggregate")
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
 
 
@@ -48,8 +48,8 @@ class TestCommands:
             assert f"{name}: test accuracy" in out
             assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
         table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
-        # 3 models x 3 attacks x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
-        assert len(table) == 3 * 3 * 2 + 4 * 3 * 2
+        # 3 models x (3 attacks + exact) x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
+        assert len(table) == 3 * 4 * 2 + 4 * 4 * 2
         clean = table[table["eps"] == 0]
         assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
         figures = tmp_path / "results" / "figures" / "seed42"

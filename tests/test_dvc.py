@@ -163,13 +163,13 @@ class TestRepro:
         assert set(STAGE_NAMES) == changed_stages(changed)
 
     def test_repro_logs_every_job_to_mlflow(self, repro):
-        """Training, attack and checks log one run per model (and attack), and the study one."""
+        """Training, attack, exact and checks log one run per model (and attack), and the study one."""
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{repro / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("robqunn")
         runs = client.search_runs([experiment.experiment_id], max_results=1000)
-        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1) + 1
+        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
 
 
 def tmp_copy(folder: Path, name: str) -> Path:

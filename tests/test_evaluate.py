@@ -8,14 +8,21 @@ import pytest
 
 from robqunn.artifacts import AdversarialSet
 from robqunn.errors import DataError
-from robqunn.evaluate import COLUMNS, evaluate_set, results_table, save_table, summary, transfer_targets
+from robqunn.evaluate import COLUMNS, attack_gaps, evaluate_set, results_table, save_table, summary, transfer_targets
 
 MODELS = ["cnn", "qunn-full-ent_rot", "qunn-none-rot_ent"]
 
 
 def row(source, target, attack, eps, correct, n=100, seed=42):
     kind = "white-box" if source == target else "transfer"
-    return dict(zip(COLUMNS, [seed, source, target, kind, attack, eps, correct, n, correct / n], strict=True))
+    values = [seed, source, target, kind, attack, eps, correct, n, correct / n, np.nan, pd.NA]
+    return dict(zip(COLUMNS, values, strict=True))
+
+
+def evaluated(attack: str, correct: list[bool], source="cnn", target="cnn", eps=0.1) -> dict:
+    """A row as evaluate_set returns it, with its digits' correctness."""
+    digits = np.array(correct)
+    return row(source, target, attack, eps, int(digits.sum()), n=len(digits)) | {"correct": digits}
 
 
 class TestTransferTargets:
@@ -60,7 +67,35 @@ class TestTable:
         """Both files hold the same table."""
         table = results_table([row("cnn", "cnn", "pgd", 0.0, 90), row("cnn", "cnn", "pgd", 0.1, 50)])
         save_table(table, tmp_path / "t.csv", tmp_path / "t.parquet")
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), pd.read_parquet(tmp_path / "t.parquet"))
+        from_csv = pd.read_csv(tmp_path / "t.csv", dtype={"n_missed": "Int64"})
+        pd.testing.assert_frame_equal(from_csv, pd.read_parquet(tmp_path / "t.parquet"))
+
+
+class TestAttackGaps:
+    """Each white-box attack row beside its model's exact robust accuracy."""
+
+    def test_gap_and_missed_digits(self):
+        """Gap = attack accuracy - exact accuracy; missed = digits standing under the attack, broken by exact."""
+        rows = attack_gaps(
+            [evaluated("pgd", [True, True, False, True]), evaluated("exact", [True, False, False, False])]
+        )
+        table = results_table(rows).set_index("attack")
+        assert table.loc["pgd", "attack_gap"] == pytest.approx(0.5) and table.loc["pgd", "n_missed"] == 2
+        assert pd.isna(table.loc["exact", "attack_gap"]) and pd.isna(table.loc["exact", "n_missed"])
+
+    @pytest.mark.parametrize(
+        "other",
+        [
+            {"eps": 0.2},
+            {"source": "qunn-full-ent_rot", "target": "qunn-full-ent_rot"},
+            {"target": "qunn-full-ent_rot"},
+        ],
+        ids=["other-eps", "other-model", "transfer"],
+    )
+    def test_no_gap_without_its_exact_row(self, other):
+        """Rows of another eps, another model, or transfer get no gap."""
+        rows = attack_gaps([evaluated("pgd", [True, False], **other), evaluated("exact", [False, False])])
+        assert all(pd.isna(r["attack_gap"]) for r in rows)
 
 
 class TestSummary:

@@ -22,6 +22,7 @@ STAGES = (
     "features",
     "train",
     "attack",
+    "exact",
     "evaluate",
     "figures",
     "circuits",

@@ -166,7 +166,7 @@ class TestSnakemake:
         counts = job_counts(result.stdout + result.stderr)
         attacks = {"attack_fgsm": 11, "attack_pgd": 11, "attack_mim": 11}
         expected = {"prepare": 1, "features": 11, "train": 11, "evaluate": 1, "figures": 1}
-        study = {"checks": 11, "ansatz_metrics": 1, "aggregate": 1}
+        study = {"exact": 11, "checks": 11, "ansatz_metrics": 1, "aggregate": 1}
         assert counts == expected | attacks | study | {"circuits": 1, "all": 1}
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
             assert f"results/adversarial/seed42/mim/qunn-star-rot_ent/eps{eps}.npz" in result.stdout
@@ -190,7 +190,7 @@ class TestSnakemake:
             assert 0.0 <= metrics["test_accuracy"] <= 1.0
             assert (folder / "logs" / "train" / "seed42" / f"{model}.log").read_text().count("test accuracy") == 1
         table = pd.read_parquet(folder / "results" / "tables" / "seed42" / "results.parquet")
-        assert len(table) == 3 * 3 * 2 + 4 * 3 * 2  # white-box + CNN <-> QuNN transfer, 3 attacks x 2 eps
+        assert len(table) == 3 * 4 * 2 + 4 * 4 * 2  # white-box + CNN <-> QuNN transfer, (3 attacks + exact) x 2 eps
         assert table["accuracy"].between(0, 1).all()
         figures = folder / "results" / "figures" / "seed42"
         for name in ("fig3_whitebox_pgd", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
@@ -200,13 +200,33 @@ class TestSnakemake:
         checklist = pd.read_csv(study / "checklist.csv")
         assert len(checklist) == 5 * len(TINY_MODELS) and set(checklist["verdict"]) <= {"PASS", "FLAG"}
         claims = pd.read_csv(study / "claims.csv")
-        assert len(claims) == 5 * 3  # five claims x three attacks, one layout
+        assert len(claims) == 5 * 4  # five claims x (three attacks + exact), one layout
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
         assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"}
         assert ansatz["entangling_capability"].between(0, 1).all()
         summary = pd.read_csv(study / "summary_ci.csv")
         assert (summary["ci_low"] <= summary["accuracy"]).all() and (summary["accuracy"] <= summary["ci_high"]).all()
+
+    def test_exact_is_the_ground_truth(self, tiny_workflow):
+        """Exact robust accuracy: the clean accuracy at eps 0, never above an attack's (certified lower bound),
+        every attack gap >= 0 where no digit is undecided, and its worst cases flip what it counts non-robust."""
+        table = pd.read_csv(tiny_workflow / "results" / "tables" / "seed42" / "results.csv")
+        white = table[table["kind"] == "white-box"]
+        for model in TINY_MODELS:
+            exact = pd.read_csv(tiny_workflow / "results" / "exact" / "seed42" / f"{model}.csv").set_index("eps")
+            rows = white[white["target"] == model]
+            clean = rows[(rows["eps"] == 0) & (rows["attack"] == "pgd")]["accuracy"].item()
+            assert exact.loc[0.0, "robust_accuracy_lower"] <= clean <= exact.loc[0.0, "robust_accuracy_upper"]
+            if exact.loc[0.0, "undecided"] == 0:  # margins within exact.tolerance of 0 stay undecided
+                assert exact.loc[0.0, "robust_accuracy_upper"] == clean
+            for row in rows[rows["attack"] != "exact"].itertuples():
+                assert row.accuracy >= exact.loc[row.eps, "robust_accuracy_lower"], (model, row.attack, row.eps)
+                assert row.n_missed >= 0
+                if exact.loc[row.eps, "undecided"] == 0:
+                    assert row.attack_gap >= 0, (model, row.attack, row.eps)
+            worst = rows[rows["attack"] == "exact"].set_index("eps")["accuracy"]
+            assert (worst == exact["robust_accuracy_upper"].loc[worst.index]).all()  # non-robust digits flip
 
     def test_nothing_to_do_then_report(self, tiny_workflow):
         """A second run has nothing to do; the HTML report holds the figures and their captions."""
@@ -226,17 +246,21 @@ class TestSnakemake:
         client = MlflowClient(f"sqlite:///{tiny_workflow / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("robqunn")
         runs = client.search_runs([experiment.experiment_id], max_results=1000)
-        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1) + 1
+        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
         assert {run.info.status for run in runs} == {"FINISHED"}
         assert sum(run.data.tags["robqunn.stage"] == "study" for run in runs) == 1
         train = {run.data.tags["robqunn.model"]: run for run in runs if run.data.tags["robqunn.stage"] == "train"}
         assert set(train) == set(TINY_MODELS)
         for run in runs:
             tags = run.data.tags
-            if tags["robqunn.stage"] in ("attack", "checks"):
+            if tags["robqunn.stage"] in ("attack", "checks", "exact"):
                 assert tags["mlflow.parentRunId"] == train[tags["robqunn.model"]].info.run_id
             if tags["robqunn.stage"] == "attack":
-                assert {"accuracy_eps_0", "accuracy_eps_0.1"} <= set(run.data.metrics)
+                assert {"accuracy_eps_0", "accuracy_eps_0.1", "attack_gap_eps_0.1", "n_missed_eps_0.1"} <= set(
+                    run.data.metrics
+                )
+            if tags["robqunn.stage"] == "exact":
+                assert {"exact_accuracy_eps_0", "exact_accuracy_eps_0.1", "undecided_eps_0.1"} <= set(run.data.metrics)
         cnn = train["cnn"]
         assert len(client.get_metric_history(cnn.info.run_id, "loss")) == 1  # one epoch
         assert train["qunn-full-ent_rot"].data.tags["robqunn.entanglers_visible"] == "True"
@@ -253,7 +277,7 @@ class TestSnakemake:
             ),
             (
                 {("study", "ansatze"): ["full", "random", "linear"]},
-                {"features": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1, "checks": 1}
+                {"features": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1, "checks": 1, "exact": 1}
                 | {"evaluate": 1, "figures": 1, "circuits": 1, "ansatz_metrics": 1, "aggregate": 1},
             ),
         ],

@@ -1,7 +1,7 @@
 """The pipeline's files as typed values: one frozen dataclass per kind, which saves and loads itself.
 
 - :class:`FeatureMaps`: ``data/features/seed{seed}/{model}.npz``, the frozen layer's output.
-- :class:`AdversarialSet`: ``results/adversarial/seed{seed}/{model}/{attack}/eps{eps}.npz``.
+- :class:`AdversarialSet`: ``results/adversarial/seed{seed}/{attack}/{model}/eps{eps}.npz``.
 - :class:`TrainMetrics`: ``results/train/seed{seed}/{model}.json`` (also a DVC metrics file).
 - :class:`ChecksRecord`: ``results/checks/seed{seed}/{model}.json``, the soundness checks' extra attacks.
 - ``robqunn.data.Dataset``: the prepared digits, built on :class:`NpzArtifact` like the first two.
@@ -33,13 +33,13 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from robqunn.config import AttackName
+from robqunn.config import EXACT, AttackName
 from robqunn.errors import DataError
 from robqunn.io import save_json, save_npz
 
 IMAGE_SHAPE = (28, 28)
 N_CLASSES = 10
-ATTACKS = tuple(a.value for a in AttackName)
+ATTACKS = tuple(a.value for a in AttackName) + (EXACT,)  # the exact verification's worst cases are a set too
 # dtype names that stand for a whole kind of dtype; any other name is an exact numpy dtype.
 _DTYPE_KINDS = {"float": "f", "int": "iu", "str": "U"}
 # What np.load and reading an archive member raise on a file that is not a readable .npz.

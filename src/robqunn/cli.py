@@ -9,13 +9,14 @@ libraries are imported by the subcommand that needs them, so `robqunn --help` an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import Ansatz, AttackName, Layout, Params, load_params, model_specs
+from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_params, model_specs
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
 from robqunn.workflow import quiet_tensorflow_retracing
@@ -80,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     attack = command("attack", _attack, "craft adversarial sets, one file per (model, attack, eps)", models=True)
     attack.add_argument("--attack", action="append", choices=[a.value for a in AttackName], help="default: all")
     attack.add_argument("--eps", type=float, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
+    exact = command("exact", _exact, "exact robust accuracy of each model, and its worst-case sets", models=True)
+    exact.add_argument("--eps", type=float, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
     command("evaluate", _evaluate, "evaluate every adversarial set white-box and by transfer: the results table")
     command("figures", _figures, "Fig. 3a-e, adversarial-example grids and the summary table of a seed")
     command("circuits", _circuits, "a diagram of every QuNN circuit of the study")
@@ -106,8 +109,9 @@ def _tool_commands(command) -> None:
     bench = command("bench", _bench, "benchmarks")
     bench.add_argument(
         "target",
-        choices=["quanv", "attack", "workflow"],
+        choices=["quanv", "attack", "exact", "workflow"],
         help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN; "
+        "exact: exact verification vs PGD; "
         "workflow: a cold and a no-op Snakemake run of the study vs every stage in one process",
     )
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
@@ -146,9 +150,19 @@ def _attack(ctx: Context) -> None:
                 print(path)
 
 
+def _exact(ctx: Context) -> None:
+    settings = ctx.params.exact
+    if ctx.args.eps is not None:
+        settings = dataclasses.replace(settings, eps=tuple(ctx.args.eps))
+    for model in ctx.models:
+        out, sets = ctx.files.exact_table(ctx.seed, model), ctx.files.adversarial_dir(ctx.seed, model, EXACT)
+        print(_stages().exact(settings, ctx.params.attack.n_images, ctx.job(model), out, sets).to_string(index=False))
+
+
 def _evaluate(ctx: Context) -> None:
     models = {name: ctx.files.model(ctx.seed, name) for name in ctx.models}
     sets = ctx.files.adversarial_sets(ctx.params.attack, ctx.seed, ctx.models)
+    sets += ctx.files.exact_sets(ctx.params.exact, ctx.seed, ctx.models)
     table_csv, table_parquet = ctx.files.table(ctx.seed), ctx.files.table_parquet(ctx.seed)
     table = _stages().evaluate(ctx.params.attack, models, sets, table_csv, table_parquet)
     print(table.to_string(index=False))
@@ -215,6 +229,8 @@ def _bench(ctx: Context) -> None:
         print(bench.format_timings(bench.bench_quanv(ctx.params, ctx.seed)))
     elif ctx.args.target == "attack":
         print(bench.format_attack_timings(bench.bench_attack(ctx.params, ctx.seed)))
+    elif ctx.args.target == "exact":
+        print(bench.format_exact_timings(bench.bench_exact(ctx.params, ctx.seed)))
     else:
         print(bench.format_workflow_timings(bench.bench_workflow(Path("."), ctx.args.params, ctx.args.cores)))
 

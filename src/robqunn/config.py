@@ -62,6 +62,9 @@ class AttackName(str, Enum):
     MIM = "mim"
 
 
+EXACT = "exact"  # the attack name of the exact worst-case sets (robqunn.exact), beside the AttackName attacks
+
+
 class Layout(str, Enum):
     """Order of the rotation layer and the entanglers."""
 
@@ -204,6 +207,17 @@ class AttackParams:
 
 
 @dataclass(frozen=True)
+class ExactParams:
+    """Exact robust accuracy (robqunn.exact): the eps grid, the branch-and-bound budget per digit, the
+    tolerance of a decided margin, and the digits per verification call (memory only)."""
+
+    eps: EpsGrid
+    budget: int
+    tolerance: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class SpsaParams:
     """cleverhans' SPSA (Uesato et al. 2018): gradient-free, one digit at a time."""
 
@@ -271,6 +285,7 @@ class Params:
     circuit: CircuitParams
     train: TrainParams
     attack: AttackParams
+    exact: ExactParams
     checks: ChecksParams
     ansatz_metrics: AnsatzMetricsParams
     claims: ClaimsParams
@@ -556,14 +571,14 @@ def _check_data(data: DataParams) -> None:
 
 
 def _check_low_eps_in_grids(params: Params) -> None:
-    """The claims compare accuracies at low_eps, so every attack must have run there."""
+    """The claims compare accuracies at low_eps, so every attack and the exact verification must have run there."""
     low_eps = params.claims.low_eps
-    for attack in AttackName:
-        grid = params.attack.of(attack).eps
+    grids = {f"attack.{attack.value}.eps": params.attack.of(attack).eps for attack in AttackName}
+    for key, grid in (grids | {"exact.eps": params.exact.eps}).items():
         if low_eps not in grid:
             raise ParamsError(
                 f"params key 'claims.low_eps' must be in every attack's eps grid; got {low_eps}, "
-                f"not in attack.{attack.value}.eps {list(grid)}"
+                f"not in {key} {list(grid)}"
             )
 
 

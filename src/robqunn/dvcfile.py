@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from robqunn import paths
-from robqunn.config import AttackName
+from robqunn.config import EXACT, AttackName
 
 PACKAGE = "src/robqunn"
 DVC_YAML = "dvc.yaml"
@@ -105,7 +105,16 @@ STAGES = (
         matrix=PER_SEED_AND_ATTACK,
     ),
     DvcStage(
-        "evaluate", (paths.MODELS_DIR, paths.ADVERSARIAL_DIR), ("study", "attack"), (paths.TABLE, paths.TABLE_PARQUET)
+        "exact",
+        (paths.PREPARED, paths.MODELS_DIR),
+        ("study", "exact", "attack.n_images"),
+        (paths.EXACT_DIR, paths.ATTACK_DIR.replace("{attack}", EXACT)),
+    ),
+    DvcStage(
+        "evaluate",
+        (paths.MODELS_DIR, paths.ADVERSARIAL_DIR),
+        ("study", "attack", "exact"),
+        (paths.TABLE, paths.TABLE_PARQUET),
     ),
     DvcStage(
         "figures",

@@ -2,7 +2,9 @@
 
 One row per (seed, source, target, attack, eps): the source model crafted the set, the target model
 is evaluated on it (source == target: white-box; otherwise: transfer). Counts are kept beside the
-accuracy so that later statistics can use them.
+accuracy so that later statistics can use them. Attack ``exact`` is the exact verification's worst case
+(robqunn.exact): its white-box accuracy is the exact robust accuracy, and every white-box row of an attack
+carries its gap to it (an attack's accuracy is only an upper bound on robustness).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from robqunn.artifacts import AdversarialSet
-from robqunn.config import CNN
+from robqunn.config import CNN, EXACT
 from robqunn.errors import DataError
 from robqunn.io import atomic_path
 
 COLUMNS = ["seed", "source", "target", "kind", "attack", "eps", "n_correct", "n_evaluated", "accuracy"]
+COLUMNS += ["attack_gap", "n_missed"]  # white-box rows of an attack: beside the exact robust accuracy
 
 
 def transfer_targets(source: str, models: list[str], between_qunns: bool) -> list[str]:
@@ -44,8 +47,8 @@ def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], pre
     source = adversarial.source
     rows = []
     for name, model in targets.items():
-        correct = int(np.sum(np.argmax(predict(model, adversarial.x_adv), axis=1) == adversarial.y))
-        n = len(adversarial.y)
+        digits = np.argmax(predict(model, adversarial.x_adv), axis=1) == adversarial.y
+        correct, n = int(np.sum(digits)), len(adversarial.y)
         rows.append(
             {
                 "seed": adversarial.seed,
@@ -57,14 +60,32 @@ def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], pre
                 "n_correct": correct,
                 "n_evaluated": n,
                 "accuracy": correct / n,
+                "correct": digits,
             }
         )
     return rows
 
 
+def attack_gaps(rows: list[dict]) -> list[dict]:
+    """``rows`` (of :func:`evaluate_set`) with, on every white-box row of an attack that has its model's
+    exact row at the same eps: ``attack_gap`` = attack accuracy - exact robust accuracy, and ``n_missed``,
+    the digits the attack left standing although the exact worst case breaks them. Other rows: missing."""
+    exact = {(r["seed"], r["source"], r["eps"]): r for r in rows if r["attack"] == EXACT and r["kind"] == "white-box"}
+    for row in rows:
+        match = None if row["attack"] == EXACT or row["kind"] != "white-box" else exact.get(_point(row))
+        row["attack_gap"] = np.nan if match is None else row["accuracy"] - match["accuracy"]
+        row["n_missed"] = pd.NA if match is None else int(np.sum(row["correct"] & ~match["correct"]))
+    return rows
+
+
+def _point(row: dict) -> tuple:
+    return row["seed"], row["source"], row["eps"]
+
+
 def results_table(rows: list[dict]) -> pd.DataFrame:
     """The tidy table, sorted, one row per (seed, source, target, attack, eps)."""
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values(["seed", "attack", "source", "target", "eps"])
+    table = table.astype({"n_missed": "Int64"})
     duplicated = table.duplicated(["seed", "source", "target", "attack", "eps"])
     if duplicated.any():
         raise DataError(

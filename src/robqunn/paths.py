@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import CNN, Ansatz, AttackName, AttackParams, Layout
+from robqunn.config import CNN, EXACT, Ansatz, AttackName, AttackParams, ExactParams, Layout
 
 PREPARED = "data/prepared/seed{seed}.npz"
 PREPARED_SIDECAR = "data/prepared/seed{seed}.json"
@@ -26,6 +26,8 @@ ATTACK_DIR = ADVERSARIAL_DIR + "/{attack}"
 ATTACK_MODEL_DIR = ATTACK_DIR + "/{model}"
 ADVERSARIAL_NAME = "eps{eps}.npz"
 ADVERSARIAL = ATTACK_MODEL_DIR + "/" + ADVERSARIAL_NAME
+EXACT_DIR = "results/exact/seed{seed}"
+EXACT_TABLE = EXACT_DIR + "/{model}.csv"
 TABLES_DIR = "results/tables/seed{seed}"
 TABLE = TABLES_DIR + "/results.csv"
 TABLE_PARQUET = TABLES_DIR + "/results.parquet"
@@ -38,9 +40,11 @@ FIGURES_DIR = "results/figures/seed{seed}"
 WHITEBOX_FIGURE_STEM = "fig3_whitebox_{attack}"
 TRANSFER_FIGURE_STEM = "fig3_transfer_{direction}"
 EXAMPLES_FIGURE_STEM = "examples_{model}"
+ATTACK_GAP_FIGURE_STEM = "attack_gap"
 WHITEBOX_FIGURE = FIGURES_DIR + "/" + WHITEBOX_FIGURE_STEM + ".png"
 TRANSFER_FIGURE = FIGURES_DIR + "/" + TRANSFER_FIGURE_STEM + ".png"
 EXAMPLES_FIGURE = FIGURES_DIR + "/" + EXAMPLES_FIGURE_STEM + ".png"
+ATTACK_GAP_FIGURE = FIGURES_DIR + "/" + ATTACK_GAP_FIGURE_STEM + ".png"
 CIRCUITS_DIR = "results/circuits/seed{seed}"
 CIRCUIT_FIGURE_NAME = "circuit_{circuit}.png"  # circuit: <ansatz>-<layout>
 CIRCUIT_FIGURE = CIRCUITS_DIR + "/" + CIRCUIT_FIGURE_NAME
@@ -71,6 +75,10 @@ def model_name_regex() -> str:
     ansatze = "|".join(a.value for a in Ansatz)
     layouts = "|".join(l.value for l in Layout)
     return f"{CNN}|qunn-({ansatze})-({layouts})"
+
+
+def _attack_name(attack: AttackName | str) -> str:
+    return EXACT if attack == EXACT else AttackName(attack).value
 
 
 def study_table(name: str) -> str:
@@ -105,11 +113,12 @@ class StudyFiles:
         return self.path(TRAIN_METRICS, seed=seed, model=model)
 
     def adversarial_dir(self, seed: int, model: str, attack: AttackName | str) -> Path:
-        """The folder of one (model, attack)'s sets, one ``eps<eps>.npz`` per eps."""
-        return self.path(ATTACK_MODEL_DIR, seed=seed, attack=AttackName(attack).value, model=model)
+        """The folder of one (model, attack)'s sets, one ``eps<eps>.npz`` per eps (attack: one of
+        AttackName, or ``exact`` for the worst-case sets of the exact verification)."""
+        return self.path(ATTACK_MODEL_DIR, seed=seed, attack=_attack_name(attack), model=model)
 
     def adversarial(self, seed: int, model: str, attack: AttackName | str, eps: float) -> Path:
-        return self.path(ADVERSARIAL, seed=seed, attack=AttackName(attack).value, model=model, eps=eps_label(eps))
+        return self.path(ADVERSARIAL, seed=seed, attack=_attack_name(attack), model=model, eps=eps_label(eps))
 
     def adversarial_sets(
         self, attack_params: AttackParams, seed: int, models: list[str], attacks: list[AttackName] | None = None
@@ -121,6 +130,13 @@ class StudyFiles:
             for attack in attacks or list(AttackName)
             for eps in attack_params.of(attack).eps
         ]
+
+    def exact_sets(self, exact: ExactParams, seed: int, models: list[str]) -> list[Path]:
+        """The worst-case sets of the exact verification of ``models``, one per eps of its grid."""
+        return [self.adversarial(seed, model, EXACT, eps) for model in models for eps in exact.eps]
+
+    def exact_table(self, seed: int, model: str) -> Path:
+        return self.path(EXACT_TABLE, seed=seed, model=model)
 
     def table(self, seed: int) -> Path:
         return self.path(TABLE, seed=seed)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from robqunn.config import CNN  # noqa: E402
+from robqunn.config import CNN, EXACT  # noqa: E402
 
 FORMATS = ("png", "svg")
 
@@ -47,12 +47,51 @@ def _curves(ax, rows: pd.DataFrame, label_column: str, title: str) -> None:
 
 
 def whitebox_figure(table: pd.DataFrame, attack: str, stem: str | Path) -> list[Path]:
-    """Fig. 3a-c: white-box accuracy of every model under one attack."""
-    rows = table[(table["kind"] == "white-box") & (table["attack"] == attack)]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    _curves(ax, rows, "target", f"white-box {attack.upper()}")
+    """Fig. 3a-c: white-box accuracy of every model under one attack (dashed), beside its exact robust
+    accuracy (solid, same colour) where the table has it: the attack's curve can only lie on or above it."""
+    white = table[table["kind"] == "white-box"]
+    rows, exact = white[white["attack"] == attack], white[white["attack"] == EXACT]
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    for index, (model, curve) in enumerate(rows.groupby("target")):
+        style = _model_colour(model, index)
+        ground_truth = exact[exact["target"] == model]
+        if not ground_truth.empty:
+            ax.plot(*_mean_curve(ground_truth), label=model, **style)
+        ax.plot(*_mean_curve(curve), linestyle="--", label=None if not ground_truth.empty else model, **style)
+    ax.set(title=f"white-box {attack.upper()} (dashed); exact robust accuracy (solid)", xlabel="eps (L-inf)")
+    ax.set(ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, stem)
+
+
+def attack_gap_figure(table: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """The attack gap (attack accuracy - exact robust accuracy) against eps, one panel per attack, one line
+    per model: how far each attack's accuracy overstates the model's robustness."""
+    rows = table.dropna(subset=["attack_gap"])
+    attacks = sorted(rows["attack"].unique()) or ["none"]
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.5 * len(attacks), 4), squeeze=False, sharey=True)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        for index, (model, curve) in enumerate(rows[rows["attack"] == attack].groupby("target")):
+            gap = curve.groupby("eps")["attack_gap"].mean()
+            ax.plot(gap.index, gap.to_numpy(), label=model, **_model_colour(model, index))
+        ax.set(title=f"{attack.upper()} - exact", xlabel="eps (L-inf)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy gap to the exact robust accuracy")
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, stem)
+
+
+def _model_colour(model: str, index: int) -> dict:
+    """The CNN thick black, each QuNN its own colour."""
+    if model == CNN:
+        return {"color": "black", "linewidth": 2.5}
+    return {"color": plt.get_cmap("tab20")(index % 20), "marker": "o", "markersize": 3}
+
+
+def _mean_curve(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    mean = rows.groupby("eps")["accuracy"].mean()
+    return mean.index.to_numpy(), mean.to_numpy()
 
 
 def transfer_figure(table: pd.DataFrame, direction: str, stem: str | Path) -> list[Path]:

@@ -16,7 +16,8 @@ import numpy as np
 
 from robqunn.config import TrackingParams
 from robqunn.io import file_digests, sha256_file
-from robqunn.tracking import StageRun, stage_run, tag_runs
+from robqunn.paths import eps_label
+from robqunn.tracking import StageRun, log_to_run, stage_run, tag_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +78,8 @@ def study_metrics(frames: dict[str, pd.DataFrame]) -> dict:
 
 def track_study(tracking: TrackingParams | None, frames: dict, written: list[Path], seeds: list[int]) -> None:
     """The study's MLflow run (verdicts as metrics and tags, every table and figure as artifacts); each
-    model's training runs get the tag ``robqunn.soundness``: PASS, or FLAG and the flagged checks."""
+    model's training runs get the tag ``robqunn.soundness``: PASS, or FLAG and the flagged checks; each
+    attack run its gaps to the exact robust accuracy (``attack_gap_eps_<eps>``, ``n_missed_eps_<eps>``)."""
     flagged = frames["checklist"][frames["checklist"]["verdict"] == "FLAG"]
     tags = {"robqunn.stage": "study", "robqunn.flags": len(flagged)}
     with stage_run(tracking, "study", {"seeds": seeds}, tags) as run:
@@ -88,6 +90,7 @@ def track_study(tracking: TrackingParams | None, frames: dict, written: list[Pat
             run.artifact(path)
         if run.active:
             _tag_soundness(tracking.experiment, frames["checklist"], flagged, seeds)
+            _log_attack_gaps(tracking.experiment, frames["results"])
 
 
 def _tag_soundness(experiment: str, checklist: pd.DataFrame, flagged: pd.DataFrame, seeds: list[int]) -> None:
@@ -96,6 +99,14 @@ def _tag_soundness(experiment: str, checklist: pd.DataFrame, flagged: pd.DataFra
         value = "FLAG: " + "; ".join(checks_flagged) if checks_flagged else "PASS"
         match = {"robqunn.stage": "train", "robqunn.model": model}
         tag_runs(experiment, match, {"robqunn.soundness": value}, seeds)
+
+
+def _log_attack_gaps(experiment: str, table: pd.DataFrame) -> None:
+    rows = table.dropna(subset=["attack_gap"])
+    for (seed, model, attack), group in rows.groupby(["seed", "source", "attack"]):
+        metrics = {f"attack_gap_eps_{eps_label(r.eps)}": r.attack_gap for r in group.itertuples()}
+        metrics |= {f"n_missed_eps_{eps_label(r.eps)}": r.n_missed for r in group.itertuples()}
+        log_to_run(experiment, run_tags("attack", int(seed), model, attack=attack), metrics)
 
 
 def _slug(text: str) -> str:

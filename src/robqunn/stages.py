@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from robqunn import paths, provenance
 from robqunn.config import (
+    EXACT,
     AnsatzMetricsParams,
     AttackName,
     AttackParams,
@@ -24,6 +25,7 @@ from robqunn.config import (
     CircuitParams,
     ClaimsParams,
     DataParams,
+    ExactParams,
     FgsmParams,
     MimParams,
     ModelSpec,
@@ -269,6 +271,67 @@ def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float)
     return derived_seed(seed, f"attack/{model_name}/{attack_name.value}/{eps!r}")
 
 
+def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path, sets_dir: str | Path) -> pd.DataFrame:
+    """Exact robust accuracy of ``job.model`` on its first ``n_images`` test digits (the attacks' digits),
+    over the eps grid of ``settings`` (robqunn.exact), as a table with one row per eps; the worst-case
+    examples are written as adversarial sets of attack ``exact`` in ``sets_dir``, one per eps, so that
+    they are evaluated white-box and transferred like any attack.
+
+    A model the decomposition does not cover is refused before any work. With tracking enabled this is
+    an MLflow run, a child of the model's training run, with ``exact_accuracy_eps_<eps>`` (the upper
+    bound: equal to the lower one when every digit is decided) and the undecided count per eps.
+    """
+    import pandas as pd
+
+    from robqunn.exact import decompose
+    from robqunn.models import load_model
+
+    dataset = Dataset.load(job.data)
+    digits = dataset.x_test[:n_images], dataset.y_test[:n_images]
+    model = load_model(job.model_file)
+    decompose(model)
+    run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
+    tags = provenance.run_tags("exact", job.seed, job.model)
+    parent = provenance.training_run_of(job.model_file)
+    with stage_run(job.tracking, f"exact {job.model} seed{job.seed}", run_params, tags, parent) as run:
+        rows = [_exact_one_eps(settings, job, model, digits, eps, Path(sets_dir), run) for eps in settings.eps]
+        table = pd.DataFrame(rows)
+        with atomic_path(table_out) as tmp:
+            table.to_csv(tmp, index=False)
+        run.artifact(table_out)
+    return table
+
+
+def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, sets_dir: Path, run) -> dict:
+    """Verify every digit at one eps, save the worst cases as a set, log and return the table's row."""
+    from robqunn.artifacts import AdversarialSet
+    from robqunn.attacks import check_threat_model
+    from robqunn.exact import verify
+
+    (x, y), started = digits, time.perf_counter()
+    result = verify(model, x, y, eps, settings.budget, settings.tolerance, settings.batch_size)
+    check_threat_model(x, result.x_worst, eps, f"model {job.model!r}, exact worst cases, eps {eps}")
+    path = sets_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
+    AdversarialSet(result.x_worst, y, job.model, EXACT, eps, job.seed, asdict(settings)).save(path)
+    row = {"eps": eps, "robust_accuracy_lower": result.accuracy_lower, "robust_accuracy_upper": result.accuracy_upper}
+    row |= {"undecided": int(result.undecided.sum()), "n_evaluated": len(y)}
+    label, seconds = eps_label(eps), time.perf_counter() - started
+    run.metrics({f"exact_accuracy_eps_{label}": row["robust_accuracy_upper"], f"seconds_eps_{label}": seconds})
+    run.metrics(
+        {f"exact_accuracy_lower_eps_{label}": row["robust_accuracy_lower"], f"undecided_eps_{label}": row["undecided"]}
+    )
+    logger.info(
+        "%s exact eps %g: robust accuracy in [%.4f, %.4f], %d undecided -> %s",
+        job.model,
+        eps,
+        row["robust_accuracy_lower"],
+        row["robust_accuracy_upper"],
+        row["undecided"],
+        path,
+    )
+    return row
+
+
 def evaluate(
     attack_params: AttackParams,
     models: dict[str, str | Path],
@@ -276,12 +339,13 @@ def evaluate(
     table_csv: str | Path,
     table_parquet: str | Path,
 ) -> pd.DataFrame:
-    """Evaluate every adversarial set on its source (white-box) and its transfer targets.
+    """Evaluate every adversarial set on its source (white-box) and its transfer targets; beside each white-box
+    attack row, its gap to the exact robust accuracy (robqunn.evaluate.attack_gaps).
 
     Args:
         models: model name -> .keras file, for every model that may be a target.
     """
-    from robqunn.evaluate import evaluate_set, results_table, save_table, transfer_targets
+    from robqunn.evaluate import attack_gaps, evaluate_set, results_table, save_table, transfer_targets
     from robqunn.models import load_model, predict
 
     loaded = {name: load_model(path) for name, path in models.items()}
@@ -290,14 +354,15 @@ def evaluate(
         adversarial = _load_set(Path(path))
         names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
-    table = results_table(rows)
+    table = results_table(attack_gaps(rows))
     save_table(table, table_csv, table_parquet)
     return table
 
 
 def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | Path, out_dir: str | Path) -> list[Path]:
-    """Fig. 3a-e and the example grids in ``out_dir``; beside ``table_csv``, the summary table
-    (``summary.csv``) and the white-box curves in long form (``whitebox_curves.csv``, for `dvc plots`).
+    """Fig. 3a-e (with the exact robust accuracy), the attack gaps and the example grids in ``out_dir``;
+    beside ``table_csv``, the summary table (``summary.csv``) and the white-box curves in long form
+    (``whitebox_curves.csv``, for `dvc plots`).
 
     Args:
         example_sets: adversarial sets to show as digit grids (one grid per source model).
@@ -309,9 +374,10 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
 
     out_dir, table = Path(out_dir), pd.read_csv(table_csv)
     written = []
-    for attack_name in sorted(table["attack"].unique()):
+    for attack_name in sorted(set(table["attack"]) - {EXACT}):
         stem = out_dir / paths.WHITEBOX_FIGURE_STEM.format(attack=attack_name)
         written += plots.whitebox_figure(table, attack_name, stem)
+    written += plots.attack_gap_figure(table, out_dir / paths.ATTACK_GAP_FIGURE_STEM)
     for direction in paths.TRANSFER_DIRECTIONS:
         stem = out_dir / paths.TRANSFER_FIGURE_STEM.format(direction=direction)
         written += plots.transfer_figure(table, direction, stem)

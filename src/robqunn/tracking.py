@@ -408,3 +408,20 @@ def tag_runs(experiment: str, match: Mapping[str, Any], tags: Mapping[str, Any],
         _retry(lambda run=run_id: client.log_batch(run, tags=batch), f"tag run {run_id}")
         tagged += 1
     return tagged
+
+
+def log_to_run(experiment: str, match: Mapping[str, Any], metrics: Mapping[str, float]) -> bool:
+    """Log ``metrics`` to the latest FINISHED run whose tags match ``match``: numbers of a run that a later
+    stage decides (an attack's gap to the exact robust accuracy). Returns whether such a run was found."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    uri = prepare_store()
+    run_id = find_parent(experiment_id(experiment, uri), match, uri)
+    if run_id is None:
+        logger.warning("no finished run in %r with tags %s to log %s to", experiment, dict(match), sorted(metrics))
+        return False
+    now = int(time.time() * 1000)
+    batch = [Metric(str(k), float(v), now, 0) for k, v in metrics.items()]
+    _retry(lambda: MlflowClient(uri).log_batch(run_id, metrics=batch), f"log metrics to run {run_id}")
+    return True

@@ -1,5 +1,5 @@
 from robqunn import paths
-from robqunn.config import AttackName, model_specs, params_from_dict
+from robqunn.config import EXACT, AttackName, model_specs, params_from_dict
 from robqunn.paths import StudyFiles
 
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.
@@ -10,6 +10,7 @@ QUNN_CIRCUITS = [name.removeprefix("qunn-") for name in MODELS if name != "cnn"]
 ATTACKS = [attack.value for attack in AttackName]
 # Each attack's eps grid as it appears in file names (eps0.05.npz).
 EPS = {attack: [paths.eps_label(eps) for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
+EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]
 
 
 wildcard_constraints:
@@ -23,6 +24,7 @@ def get_final_output():
     return (
         expand(paths.TRAIN_METRICS, seed=SEEDS, model=MODELS)
         + expand(paths.TABLE_PARQUET, seed=SEEDS)
+        + expand(paths.EXACT_TABLE, seed=SEEDS, model=MODELS)
         + expand(paths.SUMMARY, seed=SEEDS)
         + expand(paths.CIRCUIT_FIGURE, seed=SEEDS, circuit=QUNN_CIRCUITS)
         + [paths.study_table("claims")]
@@ -35,8 +37,10 @@ def get_models(wildcards):
 
 
 def get_adversarial_sets(wildcards):
-    """Every adversarial set of one seed: each model, attack and eps."""
-    return [str(p) for p in StudyFiles().adversarial_sets(PARAMS.attack, wildcards.seed, MODELS)]
+    """Every adversarial set of one seed: each model, attack and eps, and the exact worst cases."""
+    files = StudyFiles()
+    sets = files.adversarial_sets(PARAMS.attack, wildcards.seed, MODELS)
+    return [str(p) for p in sets + files.exact_sets(PARAMS.exact, wildcards.seed, MODELS)]
 
 
 def get_pgd_sets(wildcards):

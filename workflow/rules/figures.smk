@@ -14,6 +14,11 @@ rule figures:
             caption="../report/transfer.rst",
             category="Fig. 3d-e: transfer",
         ),
+        gaps=report(
+            paths.ATTACK_GAP_FIGURE,
+            caption="../report/attack_gap.rst",
+            category="Fig. 3a-c: white-box",
+        ),
         examples=report(
             expand(paths.EXAMPLES_FIGURE, model=MODELS, allow_missing=True),
             caption="../report/examples.rst",

@@ -1,0 +1,16 @@
+"""Snakemake job: exact robust accuracy of one model over the eps grid, and its worst cases (robqunn.stages.exact)."""
+
+from pathlib import Path
+
+from robqunn.config import section_from_dict
+from robqunn.stages import exact
+from robqunn.workflow import job_of, log_to
+
+log_to(snakemake.log[0], snakemake.threads)
+exact(
+    section_from_dict("exact", snakemake.params.exact),
+    snakemake.params.n_images,
+    job_of(snakemake, model_file=snakemake.input.model),
+    snakemake.output.table,
+    Path(snakemake.output.sets[0]).parent,
+)
