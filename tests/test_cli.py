@@ -71,6 +71,13 @@ class TestCommands:
         ]
         assert not (tmp_path / "models" / "seed42" / "qunn-full-ent_rot.keras").exists()
 
+    def test_exact_refuses_a_bad_eps_before_any_work(self, tiny_params_file, tmp_path, caplog):
+        """`robqunn exact --eps 2` names eps and writes nothing."""
+        common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path), "--model", "cnn"]
+        assert main(["exact", *common, "--eps", "0", "2"]) == 2
+        assert "eps must be a finite number in [0, 1]; got 2.0" in caplog.text
+        assert not (tmp_path / "results").exists()
+
     def test_dvc_yaml_check(self, tmp_path, caplog):
         """`robqunn dvc-yaml --check` passes on the repository and fails on a stale file, naming it."""
         params = ["--params", str(REPO / "params.yaml")]

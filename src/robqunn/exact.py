@@ -321,7 +321,7 @@ def verify(
             since the float32 model may round them either way.
         batch_size: digits solved together (memory only, not results).
     """
-    _check_eps(eps)
+    check_eps(eps)
     _check_settings(budget, tolerance, batch_size)
     decomposition = decompose(model)
     x, y = _checked_digits(x, y, decomposition.image_shape)
@@ -337,7 +337,8 @@ def verify(
     return _result(model, decomposition, (x, y, float(eps)), x_worst, margin_lower, tolerance)
 
 
-def _check_eps(eps: float) -> None:
+def check_eps(eps: float) -> None:
+    """An L-infinity budget for pixels in [0, 1]: a finite number in [0, 1] (ExactError otherwise)."""
     number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
     if not number or not math.isfinite(eps) or not 0.0 <= eps <= 1.0:
         raise ExactError(f"eps must be a finite number in [0, 1]; got {eps!r}")

@@ -283,9 +283,11 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
     """
     import pandas as pd
 
-    from robqunn.exact import decompose
+    from robqunn.exact import check_eps, decompose
     from robqunn.models import load_model
 
+    for eps in settings.eps:
+        check_eps(eps)
     dataset = Dataset.load(job.data)
     digits = dataset.x_test[:n_images], dataset.y_test[:n_images]
     model = load_model(job.model_file)
