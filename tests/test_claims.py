@@ -146,7 +146,8 @@ class TestBasis:
     def test_exact_rows_are_the_ground_truth(self):
         """A claim decided on attack 'exact' is labelled the ground truth; an attack's, an upper bound."""
         frame = table({"cnn": 0.2} | ANSATZE)
-        both = pd.concat([frame, frame.assign(attack="exact")], ignore_index=True)
-        decided = claims.claims_table(both, PARAMS).drop_duplicates("attack").set_index("attack")["basis"]
+        every = pd.concat([frame, frame.assign(attack="exact"), frame.assign(attack="worst_case")], ignore_index=True)
+        decided = claims.claims_table(every, PARAMS).drop_duplicates("attack").set_index("attack")["basis"]
         assert decided["exact"] == "exact robust accuracy (ground truth)"
+        assert decided["worst_case"] == "worst case over the attacks (an upper bound)"
         assert decided["fgsm"] == "attack accuracy (an upper bound)"

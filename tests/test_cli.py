@@ -48,8 +48,9 @@ class TestCommands:
             assert f"{name}: test accuracy" in out
             assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
         table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
-        # 3 models x (3 attacks + exact) x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN transfer.
-        assert len(table) == 3 * 4 * 2 + 4 * 4 * 2
+        # 3 models x (3 attacks, exact, worst case) x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN
+        # transfer of (3 attacks, exact).
+        assert len(table) == 3 * 5 * 2 + 4 * 4 * 2
         clean = table[table["eps"] == 0]
         assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
         figures = tmp_path / "results" / "figures" / "seed42"

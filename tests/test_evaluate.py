@@ -8,7 +8,16 @@ import pytest
 
 from robqunn.artifacts import AdversarialSet
 from robqunn.errors import DataError
-from robqunn.evaluate import COLUMNS, attack_gaps, evaluate_set, results_table, save_table, summary, transfer_targets
+from robqunn.evaluate import (
+    COLUMNS,
+    attack_gaps,
+    evaluate_set,
+    results_table,
+    save_table,
+    summary,
+    transfer_targets,
+    worst_case,
+)
 
 MODELS = ["cnn", "qunn-full-ent_rot", "qunn-none-rot_ent"]
 
@@ -69,6 +78,33 @@ class TestTable:
         save_table(table, tmp_path / "t.csv", tmp_path / "t.parquet")
         from_csv = pd.read_csv(tmp_path / "t.csv", dtype={"n_missed": "Int64"})
         pd.testing.assert_frame_equal(from_csv, pd.read_parquet(tmp_path / "t.parquet"))
+
+
+class TestWorstCase:
+    """A digit counts as robust only if it survives every attack run on it (RobustBench's rule)."""
+
+    def test_survivors_of_every_attack(self):
+        """The worst case keeps the digits every attack left standing, is <= each attack digit by digit and
+        >= the exact robust accuracy, and gets its own gap to the exact row."""
+        attacks = [evaluated("fgsm", [True, True, False, True]), evaluated("pgd", [True, False, True, True])]
+        exact = evaluated("exact", [True, False, False, False])
+        (worst,) = worst_case(attacks + [exact])
+        assert worst["attack"] == "worst_case" and worst["correct"].tolist() == [True, False, False, True]
+        assert all((worst["correct"] <= row["correct"]).all() for row in attacks)
+        assert worst["accuracy"] == 0.5 >= exact["accuracy"]
+        table = results_table(attack_gaps(attacks + [exact, worst])).set_index("attack")
+        assert table.loc["worst_case", "attack_gap"] == pytest.approx(0.25) and table.loc["worst_case", "n_missed"] == 1
+
+    def test_one_row_per_model_and_eps(self):
+        """Other eps, other models and transfer rows make their own worst cases, or none (transfer)."""
+        rows = [evaluated("pgd", [True], eps=0.1), evaluated("pgd", [False], eps=0.2)]
+        rows += [evaluated("fgsm", [True], source="qunn-full-ent_rot", target="qunn-full-ent_rot")]
+        rows += [evaluated("pgd", [False], target="qunn-full-ent_rot")]
+        assert sorted((r["source"], r["eps"], r["accuracy"]) for r in worst_case(rows)) == [
+            ("cnn", 0.1, 1.0),
+            ("cnn", 0.2, 0.0),
+            ("qunn-full-ent_rot", 0.1, 1.0),
+        ]
 
 
 class TestAttackGaps:

@@ -190,7 +190,8 @@ class TestSnakemake:
             assert 0.0 <= metrics["test_accuracy"] <= 1.0
             assert (folder / "logs" / "train" / "seed42" / f"{model}.log").read_text().count("test accuracy") == 1
         table = pd.read_parquet(folder / "results" / "tables" / "seed42" / "results.parquet")
-        assert len(table) == 3 * 4 * 2 + 4 * 4 * 2  # white-box + CNN <-> QuNN transfer, (3 attacks + exact) x 2 eps
+        # white-box (3 attacks, exact, worst case) + CNN <-> QuNN transfer (3 attacks, exact), x 2 eps
+        assert len(table) == 3 * 5 * 2 + 4 * 4 * 2
         assert table["accuracy"].between(0, 1).all()
         figures = folder / "results" / "figures" / "seed42"
         for name in ("fig3_whitebox_pgd", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
@@ -200,7 +201,7 @@ class TestSnakemake:
         checklist = pd.read_csv(study / "checklist.csv")
         assert len(checklist) == 5 * len(TINY_MODELS) and set(checklist["verdict"]) <= {"PASS", "FLAG"}
         claims = pd.read_csv(study / "claims.csv")
-        assert len(claims) == 5 * 4  # five claims x (three attacks + exact), one layout
+        assert len(claims) == 5 * 5  # five claims x (three attacks, worst case, exact), one layout
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
         assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"}
@@ -227,6 +228,9 @@ class TestSnakemake:
                     assert row.attack_gap >= 0, (model, row.attack, row.eps)
             worst = rows[rows["attack"] == "exact"].set_index("eps")["accuracy"]
             assert (worst == exact["robust_accuracy_upper"].loc[worst.index]).all()  # non-robust digits flip
+            over_attacks = rows[rows["attack"] == "worst_case"].set_index("eps")["accuracy"]
+            for attack in ("fgsm", "pgd", "mim"):
+                assert (over_attacks <= rows[rows["attack"] == attack].set_index("eps")["accuracy"]).all()
 
     def test_nothing_to_do_then_report(self, tiny_workflow):
         """A second run has nothing to do; the HTML report holds the figures and their captions."""

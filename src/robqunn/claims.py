@@ -22,7 +22,7 @@ import itertools
 import pandas as pd
 
 from robqunn import stats
-from robqunn.config import CNN, EXACT, ClaimsParams, ModelSpec
+from robqunn.config import CNN, EXACT, WORST_CASE, ClaimsParams, ModelSpec
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "not supported", "inconclusive", "not testable"
 COUNTS = ["seed", "n_correct", "n_evaluated"]
@@ -51,7 +51,11 @@ def claims_table(table: pd.DataFrame, params: ClaimsParams) -> pd.DataFrame:
 
 
 def _basis(attack: str) -> str:
-    return "exact robust accuracy (ground truth)" if attack == EXACT else "attack accuracy (an upper bound)"
+    if attack == EXACT:
+        return "exact robust accuracy (ground truth)"
+    if attack == WORST_CASE:
+        return "worst case over the attacks (an upper bound)"
+    return "attack accuracy (an upper bound)"
 
 
 def _decide(at: _Points, names: dict[str, str], params: ClaimsParams) -> dict[str, tuple[str, str]]:

@@ -63,6 +63,7 @@ class AttackName(str, Enum):
 
 
 EXACT = "exact"  # the attack name of the exact worst-case sets (robqunn.exact), beside the AttackName attacks
+WORST_CASE = "worst_case"  # the attack name of the per-digit worst case over every attack run (RobustBench's rule)
 
 
 class Layout(str, Enum):

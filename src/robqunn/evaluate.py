@@ -4,7 +4,9 @@ One row per (seed, source, target, attack, eps): the source model crafted the se
 is evaluated on it (source == target: white-box; otherwise: transfer). Counts are kept beside the
 accuracy so that later statistics can use them. Attack ``exact`` is the exact verification's worst case
 (robqunn.exact): its white-box accuracy is the exact robust accuracy, and every white-box row of an attack
-carries its gap to it (an attack's accuracy is only an upper bound on robustness).
+carries its gap to it (an attack's accuracy is only an upper bound on robustness). Attack ``worst_case``
+is the worst case over the attacks (RobustBench's rule): a digit counts as correct only if it survives
+every attack run on it at that eps.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from robqunn.artifacts import AdversarialSet
-from robqunn.config import CNN, EXACT
+from robqunn.config import CNN, EXACT, WORST_CASE, AttackName
 from robqunn.errors import DataError
 from robqunn.io import atomic_path
 
@@ -64,6 +66,24 @@ def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], pre
             }
         )
     return rows
+
+
+def worst_case(rows: list[dict]) -> list[dict]:
+    """White-box rows of attack ``worst_case``, one per (seed, model, eps) that an attack ran at: a digit is
+    correct only if every attack run on it at that eps left it correctly classified (the exact worst case
+    is the ground truth these are measured against, not one of them)."""
+    attacks = {attack.value for attack in AttackName}
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["kind"] == "white-box" and row["attack"] in attacks:
+            groups.setdefault(_point(row), []).append(row)
+    return [_survivors(group) for group in groups.values()]
+
+
+def _survivors(group: list[dict]) -> dict:
+    digits = np.logical_and.reduce([row["correct"] for row in group])
+    correct = int(np.sum(digits))
+    return group[0] | {"attack": WORST_CASE, "n_correct": correct, "accuracy": correct / len(digits), "correct": digits}
 
 
 def attack_gaps(rows: list[dict]) -> list[dict]:

@@ -341,13 +341,14 @@ def evaluate(
     table_csv: str | Path,
     table_parquet: str | Path,
 ) -> pd.DataFrame:
-    """Evaluate every adversarial set on its source (white-box) and its transfer targets; beside each white-box
-    attack row, its gap to the exact robust accuracy (robqunn.evaluate.attack_gaps).
+    """Evaluate every adversarial set on its source (white-box) and its transfer targets; add the worst case
+    over the attacks per (model, eps) (robqunn.evaluate.worst_case) and, beside each white-box attack row,
+    its gap to the exact robust accuracy (robqunn.evaluate.attack_gaps).
 
     Args:
         models: model name -> .keras file, for every model that may be a target.
     """
-    from robqunn.evaluate import attack_gaps, evaluate_set, results_table, save_table, transfer_targets
+    from robqunn.evaluate import attack_gaps, evaluate_set, results_table, save_table, transfer_targets, worst_case
     from robqunn.models import load_model, predict
 
     loaded = {name: load_model(path) for name, path in models.items()}
@@ -356,7 +357,7 @@ def evaluate(
         adversarial = _load_set(Path(path))
         names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
-    table = results_table(attack_gaps(rows))
+    table = results_table(attack_gaps(rows + worst_case(rows)))
     save_table(table, table_csv, table_parquet)
     return table
 

@@ -1,5 +1,5 @@
 from robqunn import paths
-from robqunn.config import EXACT, AttackName, model_specs, params_from_dict
+from robqunn.config import EXACT, WORST_CASE, AttackName, model_specs, params_from_dict
 from robqunn.paths import StudyFiles
 
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.

@@ -5,7 +5,7 @@ rule figures:
         examples=get_pgd_sets,
     output:
         whitebox=report(
-            expand(paths.WHITEBOX_FIGURE, attack=ATTACKS, allow_missing=True),
+            expand(paths.WHITEBOX_FIGURE, attack=ATTACKS + [WORST_CASE], allow_missing=True),
             caption="../report/whitebox.rst",
             category="Fig. 3a-c: white-box",
         ),

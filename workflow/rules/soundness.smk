@@ -54,7 +54,7 @@ rule aggregate:
             paths.study_figure(paths.TRANSFER_CI_STEM), caption="../report/transfer_ci.rst", category="Study"
         ),
         robustness=report(
-            [paths.study_figure(paths.ROBUSTNESS_FIGURE_STEM, attack=attack) for attack in ATTACKS + [EXACT]],
+            [paths.study_figure(paths.ROBUSTNESS_FIGURE_STEM, attack=attack) for attack in ATTACKS + [WORST_CASE, EXACT]],
             caption="../report/robustness_vs_entanglement.rst",
             category="Study",
         ),
