@@ -150,4 +150,6 @@ class TestBasis:
         decided = claims.claims_table(every, PARAMS).drop_duplicates("attack").set_index("attack")["basis"]
         assert decided["exact"] == "exact robust accuracy (ground truth)"
         assert decided["worst_case"] == "worst case over the attacks (an upper bound)"
+        transfer = claims.claims_table(every, PARAMS).set_index(["claim", "attack"])["basis"]
+        assert transfer["qunn_to_cnn_weaker", "exact"] == "transfer of exact worst cases (an attack)"
         assert decided["fgsm"] == "attack accuracy (an upper bound)"

@@ -419,6 +419,20 @@ class TestRanges:
         with pytest.raises(ParamsError, match=r"'claims.low_eps' must be in every attack's eps grid; got 0.07"):
             params_with("claims.low_eps", 0.07)
 
+    @pytest.mark.parametrize("kernel, stride", [(1, 2), (2, 1), (3, 3)])
+    def test_patches_the_exact_stage_cannot_verify(self, kernel, stride):
+        """Overlapping or gapped patches, or 3x3 ones, are refused before any work, naming both keys."""
+        raw = with_value("circuit.kernel_size", kernel)
+        raw["circuit"]["stride"] = stride
+        with pytest.raises(ParamsError, match=f"got stride {stride}, kernel_size {kernel}"):
+            params_from_dict(raw)
+
+    def test_one_pixel_patches_are_verifiable(self):
+        """kernel_size = stride = 1 tiles the image too."""
+        raw = with_value("circuit.kernel_size", 1)
+        raw["circuit"]["stride"] = 1
+        assert params_from_dict(raw).circuit.kernel_size == 1
+
     @pytest.mark.parametrize("seeds", [[-1], [42, -3]])
     def test_negative_seed(self, seeds):
         """Study seeds must be non-negative."""
@@ -428,9 +442,6 @@ class TestRanges:
     @pytest.mark.parametrize(
         "key, value",
         [
-            ("circuit.kernel_size", 1),
-            ("circuit.kernel_size", 3),
-            ("circuit.stride", 1),
             ("circuit.random_layers_ratio_imprim", 0.0),
             ("circuit.random_layers_ratio_imprim", 1.0),
             ("circuit.random_layers_seed", 0),
@@ -449,7 +460,8 @@ class TestRanges:
     @pytest.mark.parametrize("kernel_size, n_qubits", [(1, 1), (2, 4), (3, 9)])
     def test_n_qubits(self, kernel_size, n_qubits):
         """A k x k patch has k*k qubits."""
-        assert params_with("circuit.kernel_size", kernel_size).circuit.n_qubits == n_qubits
+        circuit = params_from_dict(raw_params()).circuit
+        assert dataclasses.replace(circuit, kernel_size=kernel_size).n_qubits == n_qubits
 
     def test_repeated_seeds(self):
         """Repeated study seeds raise ParamsError naming 'seeds'."""

@@ -31,7 +31,8 @@ def row(source, target, attack, eps, correct, n=100, seed=42):
 def evaluated(attack: str, correct: list[bool], source="cnn", target="cnn", eps=0.1) -> dict:
     """A row as evaluate_set returns it, with its digits' correctness."""
     digits = np.array(correct)
-    return row(source, target, attack, eps, int(digits.sum()), n=len(digits)) | {"correct": digits}
+    labels = np.arange(len(digits)) % 10
+    return row(source, target, attack, eps, int(digits.sum()), n=len(digits)) | {"correct": digits, "labels": labels}
 
 
 class TestTransferTargets:
@@ -118,6 +119,12 @@ class TestAttackGaps:
         table = results_table(rows).set_index("attack")
         assert table.loc["pgd", "attack_gap"] == pytest.approx(0.5) and table.loc["pgd", "n_missed"] == 2
         assert pd.isna(table.loc["exact", "attack_gap"]) and pd.isna(table.loc["exact", "n_missed"])
+
+    def test_other_digits_refused(self):
+        """An attack set and an exact set of different digits cannot be compared digit by digit."""
+        rows = [evaluated("pgd", [True, False]), evaluated("exact", [False, False]) | {"labels": np.array([3, 4])}]
+        with pytest.raises(DataError, match="must hold the same digits"):
+            attack_gaps(rows)
 
     @pytest.mark.parametrize(
         "other",

@@ -583,4 +583,20 @@ def _check_low_eps_in_grids(params: Params) -> None:
             )
 
 
-_CROSS_KEY_RULES: dict[type, Callable[[Any], None]] = {DataParams: _check_data, Params: _check_low_eps_in_grids}
+def _check_patches_for_exact(params: Params) -> None:
+    """The exact stage decomposes every model by patch (robqunn.exact): patches must be disjoint and tile the
+    28 x 28 image, and its vertex enumeration grows exponentially beyond 2 x 2 patches."""
+    kernel, stride = params.circuit.kernel_size, params.circuit.stride
+    if stride != kernel or kernel > 2:
+        raise ParamsError(
+            "params keys 'circuit.stride' and 'circuit.kernel_size' must be equal and at most 2 (the exact stage "
+            f"verifies disjoint patches that tile the image); got stride {stride}, kernel_size {kernel}"
+        )
+
+
+def _check_study(params: Params) -> None:
+    _check_low_eps_in_grids(params)
+    _check_patches_for_exact(params)
+
+
+_CROSS_KEY_RULES: dict[type, Callable[[Any], None]] = {DataParams: _check_data, Params: _check_study}

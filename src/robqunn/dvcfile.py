@@ -107,13 +107,13 @@ STAGES = (
     DvcStage(
         "exact",
         (paths.PREPARED, paths.MODELS_DIR),
-        ("study", "exact", "attack.n_images"),
+        ("study", "exact.eps", "exact.budget", "exact.tolerance", "attack.n_images"),  # batch_size: memory only
         (paths.EXACT_DIR, paths.ATTACK_DIR.replace("{attack}", EXACT)),
     ),
     DvcStage(
         "evaluate",
         (paths.MODELS_DIR, paths.ADVERSARIAL_DIR),
-        ("study", "attack", "exact"),
+        ("study", "attack", "exact.eps"),
         (paths.TABLE, paths.TABLE_PARQUET),
     ),
     DvcStage(

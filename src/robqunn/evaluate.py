@@ -63,6 +63,7 @@ def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], pre
                 "n_evaluated": n,
                 "accuracy": correct / n,
                 "correct": digits,
+                "labels": adversarial.y,
             }
         )
     return rows
@@ -93,6 +94,11 @@ def attack_gaps(rows: list[dict]) -> list[dict]:
     exact = {(r["seed"], r["source"], r["eps"]): r for r in rows if r["attack"] == EXACT and r["kind"] == "white-box"}
     for row in rows:
         match = None if row["attack"] == EXACT or row["kind"] != "white-box" else exact.get(_point(row))
+        if match is not None and not np.array_equal(row["labels"], match["labels"]):
+            raise DataError(
+                f"the {row['attack']} and exact sets of {row['source']} at eps {row['eps']:g} must hold the same "
+                f"digits to be compared digit by digit; got different labels (or counts)"
+            )
         row["attack_gap"] = np.nan if match is None else row["accuracy"] - match["accuracy"]
         row["n_missed"] = pd.NA if match is None else int(np.sum(row["correct"] & ~match["correct"]))
     return rows

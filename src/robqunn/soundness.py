@@ -200,7 +200,8 @@ def _spsa_vs_pgd(model: str, records: pd.DataFrame) -> Check:
 def _transfer_vs_whitebox(model: str, rows: pd.DataFrame) -> Check:
     white = rows[rows["kind"] == "white-box"]
     comparisons = []
-    for (source, attack, eps), transfer in rows[rows["kind"] == "transfer"].groupby(["source", "attack", "eps"]):
+    attacks = rows[rows["attack"].isin([a.value for a in AttackName])]  # the exact worst cases are no attack
+    for (source, attack, eps), transfer in attacks[attacks["kind"] == "transfer"].groupby(["source", "attack", "eps"]):
         if eps == 0:
             continue
         own = white[(white["attack"] == attack) & (white["eps"] == eps)]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from robqunn import paths, provenance
 from robqunn.config import (
     EXACT,
+    WORST_CASE,
     AnsatzMetricsParams,
     AttackName,
     AttackParams,
@@ -377,7 +378,7 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
 
     out_dir, table = Path(out_dir), pd.read_csv(table_csv)
     written = []
-    for attack_name in sorted(set(table["attack"]) - {EXACT}):
+    for attack_name in [attack.value for attack in AttackName] + [WORST_CASE]:
         stem = out_dir / paths.WHITEBOX_FIGURE_STEM.format(attack=attack_name)
         written += plots.whitebox_figure(table, attack_name, stem)
     written += plots.attack_gap_figure(table, out_dir / paths.ATTACK_GAP_FIGURE_STEM)
