@@ -46,8 +46,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from robqunn.artifacts import N_CLASSES
 from robqunn.errors import RobqunnError
-from robqunn.models import FEATURES, LOGITS, N_CLASSES, predict
+from robqunn.models import FEATURES, LOGITS, predict
 from robqunn.quanv import Quanvolution, extract_patches
 
 logger = logging.getLogger(__name__)

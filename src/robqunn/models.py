@@ -14,12 +14,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES
 from robqunn.config import CNN, CircuitParams, ModelSpec
 from robqunn.quanv import Quanvolution, quanvolution_layer
 from robqunn.seeding import derived_seed
 
-IMAGE_SHAPE = (28, 28)
-N_CLASSES = 10
 FEATURES = "features"
 LOGITS = "logits"
 
