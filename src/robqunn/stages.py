@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from robqunn import paths, provenance
+from robqunn.artifacts import AdversarialSet, ChecksRecord, FeatureMaps, TrainMetrics
 from robqunn.config import (
     EXACT,
     WORST_CASE,
@@ -107,7 +108,6 @@ def prepare(data: DataParams, seed: int, out: str | Path) -> dict:
 
 def features(circuit: CircuitParams, job: Job, out: str | Path) -> None:
     """Compute the frozen feature maps of ``job.model`` on the prepared digits."""
-    from robqunn.artifacts import FeatureMaps
     from robqunn.features import compute_features
     from robqunn.models import build_model
 
@@ -131,7 +131,6 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
         The :class:`robqunn.artifacts.TrainMetrics` written.
     """
     from robqunn import train as training_loop
-    from robqunn.artifacts import FeatureMaps
     from robqunn.circuits import circuit_facts
     from robqunn.models import build_model
 
@@ -158,7 +157,6 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
 
 
 def _train_metrics(job: Job, source: dict, result, end_to_end_accuracy: float, facts: dict):
-    from robqunn.artifacts import TrainMetrics
 
     return TrainMetrics(
         model=job.model,
@@ -238,7 +236,6 @@ def attack(
 
 def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run):
     """Craft, check and save the set of one eps; log its white-box accuracy. Returns (path, x_adv)."""
-    from robqunn.artifacts import AdversarialSet
     from robqunn.attacks import craft
     from robqunn.models import logits_model
     from robqunn.train import accuracy
@@ -257,12 +254,6 @@ def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, 
         run.metrics({"accuracy": score}, step=round(1000 * eps))
     logger.info("%s %s eps %g: %d adversarial digits -> %s", job.model, attack_job.name.value, eps, len(y), path)
     return path, x_adv
-
-
-def _load_set(path: Path):
-    from robqunn.artifacts import AdversarialSet
-
-    return AdversarialSet.load(path)
 
 
 def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
@@ -307,7 +298,6 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
 
 def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, sets_dir: Path, run) -> dict:
     """Verify every digit at one eps, save the worst cases as a set, log and return the table's row."""
-    from robqunn.artifacts import AdversarialSet
     from robqunn.attacks import check_threat_model
     from robqunn.exact import verify
 
@@ -355,7 +345,7 @@ def evaluate(
     loaded = {name: load_model(path) for name, path in models.items()}
     rows = []
     for path in adversarial_sets:
-        adversarial = _load_set(Path(path))
+        adversarial = AdversarialSet.load(Path(path))
         names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
     table = results_table(attack_gaps(rows + worst_case(rows)))
@@ -396,7 +386,7 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
 def _example_grids(example_sets: list[str | Path], x_clean, out_dir: Path) -> list[Path]:
     from robqunn import plots
 
-    examples = [_load_set(Path(p)) for p in example_sets]
+    examples = [AdversarialSet.load(Path(p)) for p in example_sets]
     attacks = "/".join(sorted({a.attack for a in examples}))
     written = []
     for source in sorted({a.source for a in examples}):
@@ -517,7 +507,6 @@ def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inpu
     import pandas as pd
 
     from robqunn.ansatz_metrics import metrics_table
-    from robqunn.artifacts import ChecksRecord
     from robqunn.claims import claims_table
     from robqunn.evaluate import summary
     from robqunn.soundness import checklist
