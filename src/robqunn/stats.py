@@ -13,6 +13,10 @@ Which interval, and why:
 Differences (a claim that one model beats another) use the same split: a t-interval over the
 per-seed differences (paired by seed), or, with one seed, the normal approximation for two
 proportions, which ignores that both models saw the same digits and is therefore conservative.
+
+Two tools beyond intervals: :func:`seeds_needed`, a power calculation (how many seeds would decide an
+inconclusive claim at the observed spread), and :func:`variance_decomposition`, the crossed two-way
+decomposition of the sweep (robqunn.sweep: how much of the variance the circuit angles explain).
 """
 
 from __future__ import annotations
@@ -111,3 +115,167 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """The standard deviation of a per-seed quantity, and what it rests on (``basis``)."""
+
+    sd: float
+    basis: str
+
+
+def difference_spread(a: pd.DataFrame, b: pd.DataFrame) -> SeedSpread:
+    """The per-seed standard deviation of accuracy(a) - accuracy(b) (frames as in :func:`difference_interval`).
+
+    With two or more seeds, the sample sd of the paired per-seed differences. With one seed the spread across
+    seeds is unobserved and the binomial sd of the difference over the digits stands in: it leaves out training
+    variation, so a power calculation on it gives a lower bound.
+    """
+    paired = a.merge(b, on="seed", suffixes=("_a", "_b"))
+    if paired.empty:
+        raise ValueError("a difference needs the two accuracies on the same seeds; they share none")
+    p_a = paired["n_correct_a"] / paired["n_evaluated_a"]
+    p_b = paired["n_correct_b"] / paired["n_evaluated_b"]
+    if len(paired) >= 2:
+        return SeedSpread(float((p_a - p_b).std(ddof=1)), f"t over {len(paired)} seeds")
+    pa, pb = float(p_a.iloc[0]), float(p_b.iloc[0])
+    na, nb = int(paired["n_evaluated_a"].iloc[0]), int(paired["n_evaluated_b"].iloc[0])
+    sd = math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
+    return SeedSpread(sd, f"lower bound: 1 seed, the spread of {na} digits for that of seeds")
+
+
+def seeds_needed(
+    mean: float, sd: float, threshold: float = 0.0, power: float = 0.8, level: float = LEVEL, max_seeds: int = 10_000
+) -> int | None:
+    """The seeds a study needs to decide whether a per-seed quantity lies above or below ``threshold``.
+
+    Why: an inconclusive claim should say how far it is from decidable. Taking the observed ``mean`` and
+    per-seed ``sd`` as the truth, this is the smallest n >= 2 for which a two-sided one-sample t-test of
+    mu = threshold at ``level`` rejects with probability >= ``power`` (the t-interval over n seeds then
+    excludes the threshold): with d = |mean - threshold| / sd, power(n) = P(T > t*) + P(T < -t*) for T
+    noncentral t with n - 1 degrees of freedom and noncentrality d sqrt(n), t* the t quantile.
+
+    Returns:
+        n, or None when no n <= ``max_seeds`` decides it (mean equal to the threshold, or too small an effect).
+    """
+    if not all(math.isfinite(v) for v in (mean, sd, threshold)):
+        raise ValueError(f"seeds_needed needs finite mean, sd and threshold; got {mean}, {sd}, {threshold}")
+    if sd < 0:
+        raise ValueError(f"a standard deviation must be >= 0; got {sd}")
+    if not (0 < power < 1 and 0 < level < 1):
+        raise ValueError(f"power and level must lie in (0, 1); got {power} and {level}")
+    if max_seeds < 2:
+        raise ValueError(f"max_seeds must be >= 2 (a t-test needs two seeds); got {max_seeds}")
+    if mean == threshold:
+        return None
+    if sd == 0:
+        return 2
+    effect = abs(mean - threshold) / sd
+
+    def enough(n: int) -> bool:
+        critical = stats.t.ppf(0.5 + level / 2, n - 1)
+        shift = effect * math.sqrt(n)
+        return stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift) >= power
+
+    high = 2
+    while not enough(high):
+        if high >= max_seeds:
+            return None
+        high = min(2 * high, max_seeds)
+    low = high // 2 if high > 2 else 1  # enough(low) is False (or low < 2)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
+
+
+def variance_decomposition(
+    frame: pd.DataFrame,
+    value: str,
+    row: str,
+    column: str,
+    noise_variance: float = 0.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Variance components of ``value`` in a crossed two-way design without replication (one observation per
+    (``row``, ``column``) cell, e.g. draws of the circuit angles x circuits), with bootstrap intervals.
+
+    Why this design: the angles of a draw are shared by every circuit, so draws and circuits are crossed.
+    Sums of squares split into the row effect, the column effect and the residual (row x column interaction
+    plus measurement noise); method-of-moments components: row (MS_row - MS_res) / n_columns, column
+    (MS_col - MS_res) / n_rows, and the residual's MS_res split into the known ``noise_variance`` (e.g. the
+    digits' binomial p(1-p)/n) and the interaction. Each share is a component over the sum of the
+    components clipped at 0. Intervals: 95% percentile bootstrap resampling the rows (the random factor;
+    the columns are fixed), ``n_boot`` times with a generator seeded by ``seed``.
+
+    Returns:
+        One row per source (``row``, ``column``, "<row> x <column>", "measurement noise") with df,
+        sum_squares, share, share_low, share_high, variance, sd. The interaction's df and sum_squares are the
+        whole residual's (noise included: without replication the two cannot be separated by sums of squares);
+        its variance may be negative when the noise alone exceeds the residual. All shares are NaN when every
+        component is <= 0 (a constant table).
+    """
+    if not (math.isfinite(noise_variance) and noise_variance >= 0):
+        raise ValueError(f"noise_variance must be finite and >= 0; got {noise_variance}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1; got {n_boot}")
+    table = _crossed_table(frame, value, row, column)
+    point = _components(table, noise_variance)
+    generator = np.random.default_rng(seed)
+    draws = [_components(table[generator.integers(0, len(table), len(table))], noise_variance) for _ in range(n_boot)]
+    shares = np.array([d["share"] for d in draws])
+    low, high = np.percentile(shares, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2], axis=0)
+    sources = [row, column, f"{row} x {column}", "measurement noise"]
+    return pd.DataFrame(
+        {"source": sources, "df": point["df"], "sum_squares": point["sum_squares"], "share": point["share"]}
+        | {"share_low": low, "share_high": high, "variance": point["variance"]}
+        | {"sd": np.sqrt(np.clip(point["variance"], 0, None))}
+    )
+
+
+def _crossed_table(frame: pd.DataFrame, value: str, row: str, column: str) -> np.ndarray:
+    counts = frame.groupby([row, column]).size()
+    rows, columns = frame[row].unique(), frame[column].unique()
+    missing = [(r, c) for r in rows for c in columns if (r, c) not in counts.index]
+    repeated = counts[counts > 1].index.tolist()
+    if missing or repeated:
+        raise ValueError(
+            f"a crossed design needs every ({row}, {column}) cell exactly once; "
+            f"missing {missing[:5]}, repeated {repeated[:5]}"
+        )
+    if len(rows) < 2 or len(columns) < 2:
+        raise ValueError(
+            f"a two-way decomposition needs >= 2 {row}s and >= 2 {column}s; got {len(rows)} and {len(columns)}"
+        )
+    blank = frame.loc[frame[value].isna(), [row, column]]
+    if not blank.empty:
+        raise ValueError(f"{value} is missing (NaN) in the ({row}, {column}) cells {blank.to_numpy().tolist()[:5]}")
+    return frame.pivot(index=row, columns=column, values=value).to_numpy(dtype=float)
+
+
+def _components(table: np.ndarray, noise_variance: float) -> dict:
+    n_rows, n_columns = table.shape
+    grand = table.mean()
+    ss_row = n_columns * np.sum((table.mean(axis=1) - grand) ** 2)
+    ss_column = n_rows * np.sum((table.mean(axis=0) - grand) ** 2)
+    ss_residual = np.sum((table - grand) ** 2) - ss_row - ss_column
+    df = np.array([n_rows - 1, n_columns - 1, (n_rows - 1) * (n_columns - 1), np.nan])
+    ms_row, ms_column, ms_residual = ss_row / df[0], ss_column / df[1], ss_residual / df[2]
+    variance = np.array(
+        [
+            (ms_row - ms_residual) / n_columns,
+            (ms_column - ms_residual) / n_rows,
+            ms_residual - noise_variance,
+            noise_variance,
+        ]
+    )
+    clipped = np.clip(variance, 0, None)
+    share = clipped / clipped.sum() if clipped.sum() > 0 else np.full(4, np.nan)
+    return {
+        "df": df,
+        "sum_squares": np.array([ss_row, ss_column, ss_residual, np.nan]),
+        "variance": variance,
+        "share": share,
+    }
