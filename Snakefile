@@ -23,6 +23,7 @@ include: "workflow/rules/exact.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/soundness.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/sweep.smk"
 
 
 rule all:

@@ -74,6 +74,12 @@ TINY_CHANGES = {
     ("checks", "spsa"): {"n_images": 2, "nb_iter": 3, "spsa_samples": 16, "learning_rate": 0.01, "delta": 0.01},
     ("ansatz_metrics", "n_samples"): 100,
     ("ansatz_metrics", "n_images"): 5,
+    ("sweep", "n_draws"): 3,
+    ("sweep", "ansatze"): ["none", "random"],
+    ("sweep", "layouts"): ["ent_rot"],
+    ("sweep", "eps"): [0.1],
+    ("sweep", "n_images"): 50,
+    ("sweep", "n_boot"): 50,
 }
 
 

@@ -8,7 +8,7 @@ from scipy.stats import unitary_group
 
 from robqunn import ansatz_metrics as am
 from robqunn.circuits import entanglers_visible, make_circuit_spec, make_qnode, readout_coefficients
-from robqunn.config import Ansatz, CircuitParams, Layout
+from robqunn.config import Ansatz, CircuitParams, CnnBias, Layout
 
 N_QUBITS = 4
 ALL_CIRCUITS = [(a, l) for a in Ansatz for l in Layout]
@@ -77,7 +77,13 @@ class TestExpressibility:
 def circuit_of(ansatz, layout):
     """The default circuit (phi = pi/4, qml.RandomLayers seed 42) of seed 42."""
     params = CircuitParams(
-        kernel_size=2, stride=2, zz_phi=np.pi / 4, random_layers_seed=42, random_layers_ratio_imprim=0.3
+        kernel_size=2,
+        stride=2,
+        zz_phi=np.pi / 4,
+        random_layers_seed=42,
+        random_layers_ratio_imprim=0.3,
+        cnn_bias=CnnBias.ZEROS,
+        cnn_bias_scale=0.01,
     )
     return make_circuit_spec(ansatz, layout, params, seed=42)
 

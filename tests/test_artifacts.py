@@ -55,6 +55,14 @@ def checks_record(n_correct: int = 2) -> ChecksRecord:
         large_eps={"eps": 0.5} | counts(n_correct),
         restarts={"eps": 0.1, "restarts": 5, "single": counts(3), "all": counts(2)},
         spsa={"eps": 0.1, "spsa": counts(4), "pgd": counts(3)},
+        zero_gradients={
+            "jitter": 1e-3,
+            "clean": {"mean": 0.7, "sd": 0.1, "n_digits": 5},
+            "jittered": {"mean": 0.0, "sd": 0.0, "n_digits": 5},
+        },
+        single_step={"eps": 0.1, "alpha": 0.05, "fgsm": counts(4), "jittered_fgsm": counts(2), "rfgsm": counts(3)},
+        momentum={"eps": 0.1, "mim": counts(4), "mim_random_start": counts(2)},
+        loss={"eps": 0.1, "cross_entropy": counts(3), "margin": counts(3)},
     )
 
 
@@ -134,10 +142,12 @@ class TestRoundTrip:
         assert train_metrics().as_dict() == expected
 
     def test_checks_file_is_the_record(self, tmp_path: Path) -> None:
-        """The checks JSON is as_dict(): model, seed and the three nested count records."""
+        """The checks JSON is as_dict(): model, seed and the nested records of each extra attack."""
         path = saved(tmp_path, "checks record")
         assert json.loads(path.read_text()) == checks_record().as_dict()
-        assert sorted(checks_record().as_dict()) == ["large_eps", "model", "restarts", "seed", "spsa"]
+        assert sorted(checks_record().as_dict()) == sorted(
+            ["model", "seed", "large_eps", "restarts", "spsa", "zero_gradients", "single_step", "momentum", "loss"]
+        )
 
     def test_extra_npz_keys_are_ignored(self, tmp_path: Path) -> None:
         """An array that a kind does not know (a later version's) does not stop the load."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from robqunn import attacks
 from robqunn.attacks import ATTACKS, AdversarialError, check_threat_model, craft
 from robqunn.config import AttackName, ModelSpec
 from robqunn.features import compute_features
@@ -97,6 +98,62 @@ class TestAnalytic:
     def test_registry(self):
         """Every attack name of params.yaml has an adapter."""
         assert set(ATTACKS) == set(AttackName)
+
+
+class TestVariants:
+    """The soundness checks' attack variants: random starts and the margin loss."""
+
+    def test_mim_from_the_digit_is_cleverhans_mim(self, params, digits, linear):
+        """mim_from, started at x, is cleverhans' momentum_iterative_method step for step."""
+        x, y = tf.constant(digits.x_test[:N]), tf.constant(digits.y_test[:N], tf.int64)
+        steps = params.attack.mim.steps
+        ours = attacks.mim_from(linear[0], x, y, 0.1, steps, start=x).numpy()
+        np.testing.assert_allclose(ours, attacks.mim(linear[0], x, y, 0.1, steps).numpy(), atol=1e-6, rtol=0)
+
+    def test_margin_loss_is_the_logit_margin(self):
+        """max over other classes of z_t minus z_y: positive once the digit is misclassified."""
+        logits = tf.constant([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0]])
+        got = attacks.margin_loss(tf.constant([0, 0], tf.int64), logits).numpy()
+        np.testing.assert_allclose(got, [-1.0, 5.0])
+
+    def test_jittered_fgsm_is_fgsm_for_a_linear_model(self, params, digits, linear):
+        """A linear model's gradient does not depend on the point, apart from the softmax: a jitter of 1e-3
+        changes almost no sign, so the step is FGSM's."""
+        x, y = digits.x_test[:N], digits.y_test[:N]
+        fgsm = craft(linear[0], x, y, AttackName.FGSM, 0.1, params.attack.fgsm, N, SEED)
+        jittered = attacks.craft_with(
+            lambda xb, yb: attacks.jittered_fgsm(linear[0], xb, yb, 0.1, 1e-3), (x, y), 0.1, (N, SEED), "test"
+        )
+        assert np.mean(jittered == fgsm) > 0.99
+
+    @pytest.mark.parametrize("eps", [0.05, 0.3])
+    def test_random_start_variants_stay_in_the_threat_model(self, params, digits, linear, eps):
+        """R+FGSM's two steps and MIM's random start stay within the eps-ball and [0, 1] (craft_with checks),
+        move the digit, and are reproducible from the seed."""
+        x, y = digits.x_test[:N], digits.y_test[:N]
+        variants = {
+            "rfgsm": lambda xb, yb: attacks.rfgsm(linear[0], xb, yb, eps, eps / 2),
+            "mim_random_start": lambda xb, yb: attacks.mim_random_start(
+                linear[0], xb, yb, eps, params.attack.mim.steps
+            ),
+            "pgd_margin": lambda xb, yb: attacks.pgd_margin(linear[0], xb, yb, eps, params.attack.pgd.steps),
+        }
+        for name, run in variants.items():
+            x_adv = attacks.craft_with(run, (x, y), eps, (N, SEED), name)
+            assert np.abs(x_adv - x).max() > eps / 2, name
+            np.testing.assert_array_equal(x_adv, attacks.craft_with(run, (x, y), eps, (N, SEED), name))
+
+    def test_zero_gradient_inputs_are_counted(self):
+        """A ReLU that is off on black pixels has an exactly-zero input gradient there."""
+        w = np.ones((784, 10), np.float32) * np.linspace(-1, 1, 10, dtype=np.float32)
+
+        def logits_fn(x):
+            return tf.nn.relu(tf.reshape(x, (-1, 784))) @ w
+
+        x = np.zeros((2, 28, 28), np.float32)
+        x[:, :14] = 0.5  # half the pixels lit
+        grad = attacks.input_gradient(logits_fn, tf.constant(x), tf.constant([0, 1], tf.int64)).numpy()
+        assert np.mean(grad == 0) == 0.5
 
 
 class TestThreatModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -128,10 +129,87 @@ class TestTransferDirection:
         assert verdict(frame, "qunn_to_cnn_weaker")[0] == claims.NOT_TESTABLE
 
 
+def metrics(values: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Ansatz metrics by short name: (expressibility KL, entangling capability), one seed."""
+    return pd.DataFrame(
+        [
+            {"seed": 42, "model": f"qunn-{a}-{LAYOUT}", "expressibility_kl": kl, "entangling_capability": q}
+            for a, (kl, q) in values.items()
+        ]
+    )
+
+
+class TestExpressiveLessEntangling:
+    """The follow-up paper's claim (arXiv 2411.11870), decided on the pairs that the metrics order both ways."""
+
+    CLAIM = "expressive_less_entangling_robust"
+    # none: least expressive, unentangled; full: expressive, entangling; random: most expressive, less entangling
+    METRICS = {"none": (0.9, 0.0), "full": (0.2, 0.6), "random": (0.1, 0.3)}
+
+    def decide(self, white, values=None):
+        frame = claims.claims_table(table(white), PARAMS, metrics(values or self.METRICS))
+        return verdict(frame, self.CLAIM)
+
+    def test_supported_when_the_ordered_pair_is_clearly_more_robust(self):
+        """Only random vs full is ordered both ways (more expressive and less entangling)."""
+        got, evidence = self.decide({"cnn": 0.3, "none": 0.2, "full": 0.4, "random": 0.6})
+        assert got == claims.SUPPORTED
+        assert "random - full" in evidence and "none" not in evidence.split(";")[0]
+
+    def test_not_supported_when_it_is_clearly_less_robust(self):
+        got, _ = self.decide({"cnn": 0.3, "none": 0.2, "full": 0.6, "random": 0.4})
+        assert got == claims.NOT_SUPPORTED
+
+    def test_not_testable_without_an_ordered_pair_or_metrics(self):
+        unordered = {"none": (0.9, 0.0), "full": (0.2, 0.6)}  # full: more expressive but more entangling
+        assert self.decide({"cnn": 0.3, "none": 0.2, "full": 0.4}, unordered)[0] == claims.NOT_TESTABLE
+        frame = claims.claims_table(table({"cnn": 0.3, "full": 0.4}), PARAMS)
+        assert verdict(frame, self.CLAIM)[0] == claims.NOT_TESTABLE
+
+
+class TestSeedsNeeded:
+    """An inconclusive verdict carries the seeds a power calculation says would decide it."""
+
+    def test_decided_verdicts_need_none(self):
+        frame = claims.claims_table(table({"cnn": 0.2} | ANSATZE), PARAMS).set_index("claim")
+        assert frame.loc["qunn_beats_cnn", "seeds_needed"] is pd.NA
+        assert frame.loc["qunn_beats_cnn", "seeds_needed_basis"] == ""
+
+    def test_many_seeds_use_the_spread_across_seeds(self):
+        """Five seeds with QuNN - CNN differences of mean 0.01 and a spread: seeds_needed is the power
+        calculation (robqunn.stats.seeds_needed, tested against the closed form) on the per-seed differences,
+        the most that any comparison needs."""
+        from robqunn import stats
+
+        seeds = (1, 2, 3, 4, 5)
+        rows = table({"cnn": 0.40, "full": 0.41, "random": 0.41}, seeds=seeds)
+        spread = {"qunn-full-ent_rot": [-25, -13, 0, 13, 25], "qunn-random-ent_rot": [-12, -6, 0, 6, 12]}
+        for model, offsets in spread.items():
+            rows.loc[rows["target"] == model, "n_correct"] += np.array(offsets)
+        frame = claims.claims_table(rows, PARAMS).set_index("claim")
+        assert frame.loc["qunn_beats_cnn", "verdict"] == claims.INCONCLUSIVE
+        expected = max(stats.seeds_needed(0.01, np.std(offsets, ddof=1) / N) for offsets in spread.values())
+        assert frame.loc["qunn_beats_cnn", "seeds_needed"] == expected > 5
+        assert frame.loc["qunn_beats_cnn", "seeds_needed_basis"] == "t over 5 seeds"
+
+    def test_one_seed_is_a_lower_bound_from_the_digits(self):
+        """With one seed the digits' binomial spread stands in for the seeds' and the basis says so."""
+        frame = claims.claims_table(table({"cnn": 0.50, "full": 0.52, "random": 0.51}), PARAMS).set_index("claim")
+        assert frame.loc["qunn_beats_cnn", "verdict"] == claims.INCONCLUSIVE
+        assert frame.loc["qunn_beats_cnn", "seeds_needed"] >= 2
+        assert "lower bound" in frame.loc["qunn_beats_cnn", "seeds_needed_basis"]
+
+    def test_a_zero_difference_is_never_decided(self):
+        """Identical accuracies: no number of seeds shows one beats the other."""
+        frame = claims.claims_table(table({"cnn": 0.50, "full": 0.50}), PARAMS).set_index("claim")
+        assert frame.loc["qunn_beats_cnn", "seeds_needed"] is pd.NA
+        assert "no number of seeds" in frame.loc["qunn_beats_cnn", "seeds_needed_basis"]
+
+
 def test_one_row_per_claim_layout_attack():
-    """Five claims for each (layout, attack) of the table, each with the paper's words."""
+    """Every claim for each (layout, attack) of the table, each with its source's words."""
     frame = claims.claims_table(table({"cnn": 0.4} | ANSATZE), PARAMS)
-    assert len(frame) == 5 and set(frame["claim"]) == set(claims.PAPER)
+    assert len(frame) == len(claims.PAPER) and set(frame["claim"]) == set(claims.PAPER)
     assert frame["paper"].str.len().min() > 20
 
 

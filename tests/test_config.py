@@ -24,6 +24,8 @@ from robqunn.config import (
     DataSource,
     FgsmParams,
     Layout,
+    MimParams,
+    MimSteps,
     ModelSpec,
     Params,
     PgdParams,
@@ -33,7 +35,6 @@ from robqunn.config import (
     load_params,
     model_specs,
     params_from_dict,
-    pgd_steps_from_dict,
     section_from_dict,
 )
 from robqunn.errors import ParamsError, RobqunnError
@@ -745,7 +746,7 @@ class TestSectionFromDict:
     def test_unknown_section(self):
         """An unknown section name lists the valid ones."""
         with pytest.raises(
-            ParamsError, match=r"params section must be one of \[.*'attack\.pgd'.*'pgd_steps'\]; got 'atack'"
+            ParamsError, match=r"params section must be one of \[.*'attack\.pgd'.*'attack_steps'\]; got 'atack'"
         ):
             section_from_dict("atack", {})
 
@@ -781,45 +782,60 @@ class TestSectionFromDict:
         assert isinstance(section_from_dict("checks.spsa", nested(raw_params(), "checks.spsa")), SpsaParams)
 
 
-class TestPgdSteps:
-    """PGD's settings without an eps grid (what the soundness checks run)."""
+class TestAttackSteps:
+    """The attack settings without eps grids (what the soundness checks run)."""
 
     @staticmethod
     def steps_raw() -> dict[str, Any]:
-        """attack.pgd of params.yaml without its eps grid."""
-        return {k: v for k, v in nested(raw_params(), "attack.pgd").items() if k != "eps"}
+        """attack.batch_size, attack.pgd and attack.mim of params.yaml without their eps grids."""
+        attack = nested(raw_params(), "attack")
+        without_eps = {name: {k: v for k, v in attack[name].items() if k != "eps"} for name in ("pgd", "mim")}
+        return {"batch_size": attack["batch_size"]} | without_eps
 
     def test_section(self, params):
-        """pgd_steps validates into PgdSteps, the same as attack.pgd's steps."""
-        steps = section_from_dict("pgd_steps", self.steps_raw())
-        assert steps == params.attack.pgd.steps == PgdSteps(nb_iter=40, eps_iter_fraction=0.1, rand_init=True)
-        assert pgd_steps_from_dict(self.steps_raw()) == steps
+        """attack_steps validates into AttackSteps, the same as the attack section's steps."""
+        steps = section_from_dict("attack_steps", self.steps_raw())
+        assert steps == params.attack.steps
+        assert steps.pgd == section_from_dict("pgd_steps", self.steps_raw()["pgd"])
+        assert steps.pgd == PgdSteps(nb_iter=40, eps_iter_fraction=0.1, rand_init=True)
+        assert steps.mim == MimSteps(nb_iter=10, eps_iter_fraction=0.2, decay_factor=1.0)
 
     def test_property(self):
-        """PgdParams.steps drops the eps grid only."""
+        """PgdParams.steps and MimParams.steps drop the eps grid only."""
         pgd = PgdParams(eps=(0.0, 0.1), nb_iter=7, eps_iter_fraction=0.5, rand_init=False)
         assert pgd.steps == PgdSteps(7, 0.5, False)
+        assert MimParams(eps=(0.0,), nb_iter=3, eps_iter_fraction=0.1, decay_factor=0.5).steps == MimSteps(3, 0.1, 0.5)
 
-    def test_eps_refused(self):
-        """A PGD section with an eps grid is not pgd_steps: eps is named."""
+    @pytest.mark.parametrize(
+        "attack, keys",
+        [
+            ("pgd", "'eps_iter_fraction', 'nb_iter', 'rand_init'"),
+            ("mim", "'decay_factor', 'eps_iter_fraction', 'nb_iter'"),
+        ],
+    )
+    def test_eps_refused(self, attack, keys):
+        """A section with an eps grid is not a steps section: eps is named."""
+        raw = self.steps_raw()
+        raw[attack] |= {"eps": [0.0]}
         message = (
-            r"section 'pgd_steps' must be among \['eps_iter_fraction', 'nb_iter', 'rand_init'\]; "
-            r"got unknown \['pgd_steps\.eps'\]"
+            rf"section 'attack_steps.{attack}' must be among \[{keys}\]; got unknown \['attack_steps\.{attack}\.eps'\]"
         )
         with pytest.raises(ParamsError, match=message):
-            pgd_steps_from_dict(self.steps_raw() | {"eps": [0.0]})
+            section_from_dict("attack_steps", raw)
 
     @pytest.mark.parametrize("key", ["nb_iter", "eps_iter_fraction", "rand_init"])
     def test_missing(self, key):
         """Every step setting is required."""
-        raw = {k: v for k, v in self.steps_raw().items() if k != key}
+        raw = {k: v for k, v in self.steps_raw()["pgd"].items() if k != key}
         with pytest.raises(ParamsError, match=f"'pgd_steps.{key}' must be set; it is missing"):
             section_from_dict("pgd_steps", raw)
 
     def test_invalid(self):
-        """Values are checked as in attack.pgd."""
-        with pytest.raises(ParamsError, match=r"'pgd_steps.eps_iter_fraction' must be <= 1.0; got 2"):
-            section_from_dict("pgd_steps", self.steps_raw() | {"eps_iter_fraction": 2})
+        """Values are checked as in the attack section."""
+        raw = self.steps_raw()
+        raw["mim"]["eps_iter_fraction"] = 2
+        with pytest.raises(ParamsError, match=r"'attack_steps.mim.eps_iter_fraction' must be <= 1.0; got 2"):
+            section_from_dict("attack_steps", raw)
 
 
 # --- enums and model names -----------------------------------------------------------------------

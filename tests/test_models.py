@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from robqunn.circuits import make_circuit_spec
-from robqunn.config import Ansatz, Layout, ModelSpec
+from robqunn.config import Ansatz, CnnBias, Layout, ModelSpec
 from robqunn.models import (
     build_cnn,
     build_model,
@@ -194,12 +196,36 @@ class TestBuild:
         assert run(model, images).shape == (N_IMAGES, 10)
 
     @pytest.mark.parametrize("kernel_size, stride, grid", [(2, 2, 14), (2, 1, 27), (3, 3, 9)])
-    def test_build_cnn_geometry(self, images, kernel_size, stride, grid):
+    def test_build_cnn_geometry(self, params, images, kernel_size, stride, grid):
         """build_cnn gives k*k channels on the 'valid' patch grid."""
-        model = build_cnn(kernel_size, stride, SEED)
+        model = build_cnn(dataclasses.replace(params.circuit, kernel_size=kernel_size, stride=stride), SEED)
         features = run(feature_model(model), images[:2])
         assert features.shape == (2, grid, grid, kernel_size**2)
         assert run(model, images[:2]).shape == (2, 10)
+
+
+class TestCnnBias:
+    """circuit.cnn_bias: zero (the paper's) leaves black patches with every ReLU off; the others do not."""
+
+    @pytest.mark.parametrize("bias, bound", [("zeros", 0.0), ("torch_default", 0.5), ("small_random", 0.01)])
+    def test_bias_values(self, params, bias, bound):
+        """zeros is 0; torch_default is uniform in +-1/k (k = 2); small_random in +-cnn_bias_scale; seeded."""
+        circuit = dataclasses.replace(params.circuit, cnn_bias=CnnBias(bias), cnn_bias_scale=0.01)
+        values = build_cnn(circuit, SEED).get_layer("features").bias.numpy()
+        assert np.all(np.abs(values) <= bound) and (np.any(values != 0) == (bound > 0))
+        np.testing.assert_array_equal(values, build_cnn(circuit, SEED).get_layer("features").bias.numpy())
+
+    @pytest.mark.parametrize("bias, all_off", [("zeros", True), ("torch_default", False)])
+    def test_black_patch_gradient(self, params, bias, all_off):
+        """On an all-black image the zero-bias CNN's features, and its logits' input gradient, are exactly 0."""
+        circuit = dataclasses.replace(params.circuit, cnn_bias=CnnBias(bias))
+        model = build_cnn(circuit, SEED)
+        black = tf.zeros((1, 28, 28))
+        with tf.GradientTape() as tape:
+            tape.watch(black)
+            logits = logits_model(model)(black)[0, 0]
+        gradient = tape.gradient(logits, black).numpy()
+        assert bool(np.all(gradient == 0)) == all_off
 
 
 # --- what trains and what does not ---------------------------------------------------------------

@@ -29,6 +29,8 @@ STAGES = (
     "checks",
     "ansatz_metrics",
     "aggregate",
+    "sweep_draw",
+    "sweep",
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
-from robqunn import config
+from robqunn import config, soundness
 
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "params.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
@@ -199,7 +199,8 @@ class TestSnakemake:
         assert (folder / "results" / "circuits" / "seed42" / "circuit_random-ent_rot.png").stat().st_size > 1000
         study = folder / "results" / "study"
         checklist = pd.read_csv(study / "checklist.csv")
-        assert len(checklist) == 5 * len(TINY_MODELS) and set(checklist["verdict"]) <= {"PASS", "FLAG"}
+        assert checklist["check"].tolist() == list(soundness.CHECK_NAMES) * len(TINY_MODELS)
+        assert set(checklist["verdict"]) <= {"PASS", "FLAG"}
         claims = pd.read_csv(study / "claims.csv")
         assert len(claims) == 5 * 5  # five claims x (three attacks, worst case, exact), one layout
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}

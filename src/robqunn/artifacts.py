@@ -430,6 +430,9 @@ class TrainMetrics(JsonArtifact):
 _COUNTS_SCHEMA: Schema = {"n_correct": "an integer", "n_evaluated": "an integer"}
 # Where the counts of correct digits sit in a checks record.
 _COUNT_PATHS = (("large_eps",), ("restarts", "single"), ("restarts", "all"), ("spsa", "spsa"), ("spsa", "pgd"))
+_COUNT_PATHS += (("single_step", "fgsm"), ("single_step", "jittered_fgsm"), ("single_step", "rfgsm"))
+_COUNT_PATHS += (("momentum", "mim"), ("momentum", "mim_random_start"), ("loss", "cross_entropy"), ("loss", "margin"))
+_FRACTIONS_SCHEMA: Schema = {"mean": "a number", "sd": "a number", "n_digits": "an integer"}
 
 
 @dataclass(frozen=True)
@@ -444,6 +447,16 @@ class ChecksRecord(JsonArtifact):
         "large_eps": {"eps": "a number", **_COUNTS_SCHEMA},
         "restarts": {"eps": "a number", "restarts": "an integer", "single": _COUNTS_SCHEMA, "all": _COUNTS_SCHEMA},
         "spsa": {"eps": "a number", "spsa": _COUNTS_SCHEMA, "pgd": _COUNTS_SCHEMA},
+        "zero_gradients": {"jitter": "a number", "clean": _FRACTIONS_SCHEMA, "jittered": _FRACTIONS_SCHEMA},
+        "single_step": {
+            "eps": "a number",
+            "alpha": "a number",
+            "fgsm": _COUNTS_SCHEMA,
+            "jittered_fgsm": _COUNTS_SCHEMA,
+            "rfgsm": _COUNTS_SCHEMA,
+        },
+        "momentum": {"eps": "a number", "mim": _COUNTS_SCHEMA, "mim_random_start": _COUNTS_SCHEMA},
+        "loss": {"eps": "a number", "cross_entropy": _COUNTS_SCHEMA, "margin": _COUNTS_SCHEMA},
     }
 
     model: str
@@ -451,6 +464,12 @@ class ChecksRecord(JsonArtifact):
     large_eps: dict  # {"eps", "n_correct", "n_evaluated"}
     restarts: dict  # {"eps", "restarts", "single": counts, "all": counts}
     spsa: dict  # {"eps", "spsa": counts, "pgd": counts}
+    zero_gradients: (
+        dict  # {"jitter", "clean", "jittered"}: per-digit fractions of exactly-0 entries {"mean", "sd", "n_digits"}
+    )
+    single_step: dict  # {"eps", "alpha", "fgsm", "jittered_fgsm", "rfgsm": counts}
+    momentum: dict  # {"eps", "mim", "mim_random_start": counts}
+    loss: dict  # {"eps", "cross_entropy", "margin": counts} (PGD)
 
     @classmethod
     def _check(cls, payload: dict[str, Any], where: str) -> None:

@@ -17,8 +17,9 @@ from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
 from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_method
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 from cleverhans.tf2.attacks.spsa import SPSAAdam, margin_logit_loss, projected_optimization
+from cleverhans.tf2.utils import clip_eta, compute_gradient, optimize_linear
 
-from robqunn.config import AttackName, FgsmParams, MimParams, PgdParams, PgdSteps, SpsaParams
+from robqunn.config import AttackName, FgsmParams, MimParams, MimSteps, PgdParams, PgdSteps, SpsaParams
 from robqunn.errors import RobqunnError
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
@@ -55,7 +56,7 @@ def pgd(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: Pgd
     )
 
 
-def mim(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: MimParams) -> tf.Tensor:
+def mim(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: MimParams | MimSteps) -> tf.Tensor:
     """Momentum iterative method (Dong et al. 2018)."""
     return momentum_iterative_method(
         logits_fn,
@@ -74,6 +75,91 @@ def mim(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: Mim
 
 
 ATTACKS = {AttackName.FGSM: fgsm, AttackName.PGD: pgd, AttackName.MIM: mim}
+
+
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-digit softmax cross-entropy: the loss cleverhans' FGSM, PGD and MIM ascend by default."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def margin_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-digit margin (Carlini-Wagner) loss, max_{t != y} z_t - z_y (cleverhans' margin_logit_loss): what an
+    untargeted attack ascends. Unlike cross-entropy it does not saturate when the softmax is confident."""
+    return margin_logit_loss(logits, labels, nb_classes=logits.shape[-1])
+
+
+def input_gradient(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Gradient of the cross-entropy loss with respect to the pixels (cleverhans' compute_gradient)."""
+    return compute_gradient(logits_fn, cross_entropy, x, y, False)
+
+
+def jitter(x: tf.Tensor, radius: float) -> tf.Tensor:
+    """``x`` plus uniform noise in [-radius, radius] (TensorFlow's global generator), clipped to [0, 1]."""
+    return tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -radius, radius), PIXEL_MIN, PIXEL_MAX)
+
+
+def jittered_fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, radius: float) -> tf.Tensor:
+    """FGSM whose gradient is taken at a jittered point, ``jitter(x, radius)``; the step starts from ``x``.
+
+    Where the loss is flat at ``x`` itself (a ReLU that is off on black pixels gives exactly-zero gradient
+    entries, and FGSM leaves those pixels alone), a point a hair away may have the gradient FGSM lacks.
+    """
+    grad = input_gradient(logits_fn, jitter(x, radius), y)
+    return tf.clip_by_value(x + optimize_linear(grad, eps, np.inf), PIXEL_MIN, PIXEL_MAX)
+
+
+def rfgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, alpha: float) -> tf.Tensor:
+    """R+FGSM (Tramer et al. 2018): a random sign step of ``alpha``, then cleverhans' FGSM of ``eps - alpha``
+    from there; the two steps stay within the eps-ball of ``x``."""
+    signs = tf.sign(tf.random.normal(tf.shape(x)))
+    start = tf.clip_by_value(x + alpha * signs, PIXEL_MIN, PIXEL_MAX)
+    return fast_gradient_method(
+        logits_fn, start, eps - alpha, np.inf, clip_min=PIXEL_MIN, clip_max=PIXEL_MAX, y=y, targeted=False
+    )
+
+
+def mim_random_start(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, steps: MimSteps) -> tf.Tensor:
+    """MIM (Dong et al. 2018) from a uniform random point of the eps-ball instead of ``x`` itself."""
+    start = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), PIXEL_MIN, PIXEL_MAX)
+    return mim_from(logits_fn, x, y, eps, steps, start)
+
+
+def mim_from(
+    logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, steps: MimSteps, start: tf.Tensor
+) -> tf.Tensor:
+    """MIM within the eps-ball of ``x``, its first gradient taken at ``start``.
+
+    cleverhans' momentum_iterative_method always starts at ``x``, so this is its loop, step for step and
+    with its own utilities; from ``start = x`` it gives cleverhans' result (tested).
+    """
+    eps_iter, momentum, adv = steps.eps_iter_fraction * eps, tf.zeros_like(x), start
+    axes = list(range(1, len(x.shape)))
+    for _ in range(steps.nb_iter):
+        grad = input_gradient(logits_fn, adv, y)
+        momentum = steps.decay_factor * momentum + grad / tf.maximum(1e-12, tf.reduce_mean(tf.abs(grad), axes, True))
+        adv = x + clip_eta(adv + optimize_linear(momentum, eps_iter, np.inf) - x, np.inf, eps)
+        adv = tf.clip_by_value(adv, PIXEL_MIN, PIXEL_MAX)
+    return adv
+
+
+def pgd_margin(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, steps: PgdSteps) -> tf.Tensor:
+    """cleverhans' PGD ascending the margin loss (:func:`margin_loss`) instead of cross-entropy."""
+    return projected_gradient_descent(
+        logits_fn,
+        x,
+        eps,
+        eps_iter=steps.eps_iter_fraction * eps,
+        nb_iter=steps.nb_iter,
+        norm=np.inf,
+        loss_fn=margin_loss,
+        clip_min=PIXEL_MIN,
+        clip_max=PIXEL_MAX,
+        y=y,
+        targeted=False,
+        rand_init=steps.rand_init,
+        rand_minmax=eps,
+        sanity_checks=False,
+    )
 
 
 def craft(
@@ -100,15 +186,34 @@ def craft(
         AdversarialError: an example leaves the eps-ball or [0, 1].
     """
     attack = AttackName(attack)
-    tf.random.set_seed(seed)
     run = ATTACKS[attack]
+    return craft_with(
+        lambda xb, yb: run(logits_fn, xb, yb, eps, settings),
+        (x, y),
+        eps,
+        (batch_size, seed),
+        f"model {source!r}, attack {attack.value}",
+    )
+
+
+def craft_with(
+    attack_fn, digits: tuple[np.ndarray, np.ndarray], eps: float, batching: tuple[int, int], where: str
+) -> np.ndarray:
+    """``attack_fn(x_batch, y_batch)`` over ``digits`` in batches of ``batching[0]``, TensorFlow's global
+    generator seeded with ``batching[1]`` first (the random starts), checked against the eps-ball.
+
+    Raises:
+        AdversarialError: an example leaves the eps-ball or [0, 1] (``where`` names the attack).
+    """
+    (x, y), (batch_size, seed) = digits, batching
+    tf.random.set_seed(seed)
     batches = []
     for i in range(0, len(x), batch_size):
         xb = tf.constant(x[i : i + batch_size], tf.float32)
         yb = tf.constant(y[i : i + batch_size], tf.int64)
-        batches.append(run(logits_fn, xb, yb, eps, settings).numpy())
-    x_adv = np.concatenate(batches).astype(np.float32)
-    check_threat_model(x, x_adv, eps, f"model {source!r}, attack {attack.value}, eps {eps}")
+        batches.append(np.asarray(attack_fn(xb, yb)))
+    x_adv = np.concatenate(batches).astype(np.float32) if batches else np.empty_like(x, np.float32)
+    check_threat_model(x, x_adv, eps, f"{where}, eps {eps}")
     return x_adv
 
 

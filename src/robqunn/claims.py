@@ -13,11 +13,23 @@ Every comparison is a difference of accuracies at ``claims.low_eps`` with its 95
 Claims are decided per layout (rot_ent is the paper's circuit) and per attack, and on the exact robust
 accuracy (attack ``exact``, robqunn.exact) where the study computed it: that row is the ground truth, the
 attack rows beside it are labelled as what they are, upper bounds on robustness (column ``basis``).
+
+Beside the paper's five claims, the follow-up paper's opposite one (arXiv 2411.11870: higher expressibility
+and lower entangling capability make a QuNN more robust), decided from the ansatz metrics: for every pair of
+ansaetze where one is both more expressive (lower KL) and less entangling than the other, it must be the
+more robust one.
+
+For an inconclusive verdict, ``seeds_needed`` is a power calculation (robqunn.stats.seeds_needed, 80%
+power): the seeds that would decide it at the observed means and per-seed spread, in whichever direction
+needs fewer. With one seed the spread across seeds is unobserved; the digits' binomial spread stands in,
+which leaves out training variation, so the number is a lower bound (``seeds_needed_basis`` says which).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -32,28 +44,63 @@ PAPER = {
     "similar_entanglement_alike": "ansaetze with similar entanglement (linear, star) behave alike at low eps",
     "cnn_to_qunn_transfer_alike": "CNN -> QuNN transfer is similar across ansaetze",
     "qunn_to_cnn_weaker": "QuNN -> CNN transfer is slightly weaker than CNN -> QuNN",
+    "expressive_less_entangling_robust": (
+        "higher expressibility and lower entangling capability make a QuNN more robust (arXiv 2411.11870)"
+    ),
 }
+METRICS = ["expressibility_kl", "entangling_capability"]
 
 
-def claims_table(table: pd.DataFrame, params: ClaimsParams) -> pd.DataFrame:
-    """One row per (claim, layout, attack): the paper's words, our numbers and the verdict."""
+@dataclass(frozen=True)
+class Comparison:
+    """One difference behind a verdict: its interval, its per-seed standard deviation, the bound it is
+    decided against, and whether it lies on the claim's side of that bound (supports) or not (refutes)."""
+
+    interval: stats.Interval
+    sd: stats.SeedSpread
+    bound: float
+    supports: bool
+
+
+def claims_table(table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (claim, layout, attack): the claim's words, our numbers, the verdict and, when it is
+    inconclusive, the seeds that would decide it.
+
+    Args:
+        metrics: the ansatz metrics, one row per (seed, model) (robqunn.ansatz_metrics); without them the
+            follow-up paper's claim is not testable.
+    """
     qunns = [ModelSpec.from_name(m) for m in sorted(table["target"].unique()) if m != CNN]
     rows = []
     for layout in sorted({q.layout.value for q in qunns}):
         names = {q.ansatz.value: q.name for q in qunns if q.layout.value == layout}
         for attack in sorted(table["attack"].unique()):
-            for claim, (verdict, evidence) in _decide(_Points(table, attack, params.low_eps), names, params).items():
+            at = _Points(table, attack, params.low_eps)
+            for claim, (verdict, evidence, comparisons) in _decide(at, names, params, metrics).items():
                 rows.append(
-                    {
-                        "claim": claim,
-                        "paper": PAPER[claim],
-                        "layout": layout,
-                        "attack": attack,
-                        "basis": _basis(claim, attack),
-                    }
-                    | {"eps": params.low_eps, "verdict": verdict, "evidence": evidence}
+                    {"claim": claim, "paper": PAPER[claim], "layout": layout, "attack": attack}
+                    | {"basis": _basis(claim, attack), "eps": params.low_eps, "verdict": verdict, "evidence": evidence}
+                    | _seeds_needed(verdict, comparisons)
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"seeds_needed": "Int64"})
+
+
+def _seeds_needed(verdict: str, comparisons: list[Comparison]) -> dict:
+    """The fewest seeds that decide an inconclusive verdict, at 80% power: all supporting comparisons
+    decided (the most seeds any needs) or one refuting comparison decided (the fewest any needs)."""
+    if verdict != INCONCLUSIVE or not comparisons:
+        return {"seeds_needed": pd.NA, "seeds_needed_basis": ""}
+
+    def needed(c: Comparison) -> int | None:
+        return stats.seeds_needed(c.interval.mean, c.sd.sd, threshold=c.bound)
+
+    support = [needed(c) for c in comparisons] if all(c.supports for c in comparisons) else [None]
+    options = [max(support)] if None not in support else []
+    options += [n for n in (needed(c) for c in comparisons if not c.supports) if n is not None]
+    basis = comparisons[0].sd.basis
+    if not options:
+        return {"seeds_needed": pd.NA, "seeds_needed_basis": f"no number of seeds decides it ({basis})"}
+    return {"seeds_needed": min(options), "seeds_needed_basis": basis}
 
 
 TRANSFER_CLAIMS = ("cnn_to_qunn_transfer_alike", "qunn_to_cnn_weaker")
@@ -73,10 +120,14 @@ def _basis(claim: str, attack: str) -> str:
     return "attack accuracy (an upper bound)"
 
 
-def _decide(at: _Points, names: dict[str, str], params: ClaimsParams) -> dict[str, tuple[str, str]]:
-    """Verdict and evidence of every claim for one layout's QuNNs (``names``: ansatz -> model) and attack."""
+Decision = tuple[str, str, list[Comparison]]  # verdict, evidence, the comparisons behind it
+
+
+def _decide(at: _Points, names: dict[str, str], params: ClaimsParams, metrics: pd.DataFrame | None) -> dict:
+    """Verdict, evidence and comparisons of every claim for one layout's QuNNs (``names``: ansatz -> model)
+    and attack."""
     if at.rows.empty:
-        return {claim: (NOT_TESTABLE, "no results at this eps") for claim in PAPER}
+        return {claim: (NOT_TESTABLE, "no results at this eps", []) for claim in PAPER}
     margin = params.alike_margin
     return {
         "qunn_beats_cnn": _qunn_beats_cnn(at, names),
@@ -84,6 +135,7 @@ def _decide(at: _Points, names: dict[str, str], params: ClaimsParams) -> dict[st
         "similar_entanglement_alike": _alike(at, names, ["linear", "star"], margin, "white"),
         "cnn_to_qunn_transfer_alike": _alike(at, names, list(names), margin, "transfer"),
         "qunn_to_cnn_weaker": _qunn_to_cnn_weaker(at, names),
+        "expressive_less_entangling_robust": _expressive_less_entangling(at, names, metrics),
     }
 
 
@@ -108,41 +160,52 @@ def _describe(label: str, interval: stats.Interval) -> str:
     return f"{label} {interval.mean:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}]"
 
 
-def _beats(differences: dict[str, stats.Interval]) -> str:
-    if any(d.high < 0 for d in differences.values()):
+def _difference(a: pd.DataFrame, b: pd.DataFrame, bound: float = 0.0) -> Comparison:
+    """acc(a) - acc(b) as a comparison against ``bound`` (0: "a beats b")."""
+    interval = stats.difference_interval(a, b)
+    return Comparison(interval, stats.difference_spread(a, b), bound, interval.mean > bound)
+
+
+def _beats(comparisons: dict[str, Comparison]) -> str:
+    if any(c.interval.high < 0 for c in comparisons.values()):
         return NOT_SUPPORTED
-    return SUPPORTED if all(d.low > 0 for d in differences.values()) else INCONCLUSIVE
+    return SUPPORTED if all(c.interval.low > 0 for c in comparisons.values()) else INCONCLUSIVE
 
 
-def _qunn_beats_cnn(at: _Points, names: dict[str, str]) -> tuple[str, str]:
+def _beats_decision(comparisons: dict[str, Comparison], evidence: str) -> Decision:
+    return _beats(comparisons), evidence, list(comparisons.values())
+
+
+def _qunn_beats_cnn(at: _Points, names: dict[str, str]) -> Decision:
     if at.white(CNN).empty or not names:
-        return NOT_TESTABLE, "needs the CNN and a QuNN"
+        return NOT_TESTABLE, "needs the CNN and a QuNN", []
     cnn = at.accuracy(CNN, CNN)
-    differences = {a: stats.difference_interval(at.white(m), at.white(CNN)) for a, m in names.items()}
+    differences = {a: _difference(at.white(m), at.white(CNN)) for a, m in names.items()}
     gains = {a: (at.accuracy(m, m).mean - cnn.mean) / cnn.mean if cnn.mean else float("nan") for a, m in names.items()}
     evidence = (
         f"CNN {cnn.mean:.3f} [{cnn.low:.3f}, {cnn.high:.3f}]; acc(QuNN) - acc(CNN): "
-        + "; ".join(_describe(a, d) for a, d in differences.items())
+        + "; ".join(_describe(a, d.interval) for a, d in differences.items())
         + f"; relative gain {min(gains.values()):+.0%} to {max(gains.values()):+.0%} (paper: up to +60%)"
     )
-    return _beats(differences), evidence
+    return _beats_decision(differences, evidence)
 
 
-def _full_most_random_least(at: _Points, names: dict[str, str]) -> tuple[str, str]:
+def _full_most_random_least(at: _Points, names: dict[str, str]) -> Decision:
     if "full" not in names or "random" not in names or len(names) < 3:
-        return NOT_TESTABLE, "needs full, random and another ansatz"
+        return NOT_TESTABLE, "needs full, random and another ansatz", []
     others = [a for a in names if a not in ("full", "random")]
-    full = {f"full - {a}": stats.difference_interval(at.white(names["full"]), at.white(names[a])) for a in others}
-    full["full - random"] = stats.difference_interval(at.white(names["full"]), at.white(names["random"]))
-    random = {f"{a} - random": stats.difference_interval(at.white(names[a]), at.white(names["random"])) for a in others}
+    full = {f"full - {a}": _difference(at.white(names["full"]), at.white(names[a])) for a in others}
+    full["full - random"] = _difference(at.white(names["full"]), at.white(names["random"]))
+    random = {f"{a} - random": _difference(at.white(names[a]), at.white(names["random"])) for a in others}
     differences = full | random
-    return _beats(differences), "; ".join(_describe(k, d) for k, d in differences.items())
+    return _beats_decision(differences, "; ".join(_describe(k, d.interval) for k, d in differences.items()))
 
 
-def _alike(at: _Points, names: dict[str, str], ansatze: list[str], margin: float, kind: str) -> tuple[str, str]:
+def _alike(at: _Points, names: dict[str, str], ansatze: list[str], margin: float, kind: str) -> Decision:
     present = [a for a in ansatze if a in names]
     if len(present) < 2 or (kind == "transfer" and at.counts(CNN, names[present[0]]).empty):
-        return NOT_TESTABLE, f"needs two of {ansatze}" + (" and CNN -> QuNN transfer" if kind == "transfer" else "")
+        needs = f"needs two of {ansatze}" + (" and CNN -> QuNN transfer" if kind == "transfer" else "")
+        return NOT_TESTABLE, needs, []
 
     def counts(ansatz: str) -> pd.DataFrame:
         return at.white(names[ansatz]) if kind == "white" else at.counts(CNN, names[ansatz])
@@ -156,16 +219,43 @@ def _alike(at: _Points, names: dict[str, str], ansatze: list[str], margin: float
         verdict = SUPPORTED
     else:
         verdict = INCONCLUSIVE
+    comparisons = [
+        Comparison(
+            d, stats.difference_spread(counts(a), counts(b)), math.copysign(margin, d.mean), abs(d.mean) < margin
+        )
+        for (a, b), d in zip(itertools.combinations(present, 2), differences.values(), strict=True)
+    ]
     evidence = "; ".join(_describe(k, d) for k, d in differences.items()) + f" (alike: within +-{margin:g})"
-    return verdict, evidence
+    return verdict, evidence, comparisons
 
 
-def _qunn_to_cnn_weaker(at: _Points, names: dict[str, str]) -> tuple[str, str]:
+def _qunn_to_cnn_weaker(at: _Points, names: dict[str, str]) -> Decision:
     usable = {a: m for a, m in names.items() if not at.counts(m, CNN).empty and not at.counts(CNN, m).empty}
     if not usable:
-        return NOT_TESTABLE, "needs transfer both ways"
-    differences = {a: stats.difference_interval(at.counts(m, CNN), at.counts(CNN, m)) for a, m in usable.items()}
+        return NOT_TESTABLE, "needs transfer both ways", []
+    differences = {a: _difference(at.counts(m, CNN), at.counts(CNN, m)) for a, m in usable.items()}
     evidence = "acc(CNN on QuNN's examples) - acc(QuNN on CNN's examples): " + "; ".join(
-        _describe(a, d) for a, d in differences.items()
+        _describe(a, d.interval) for a, d in differences.items()
     )
-    return _beats(differences), evidence
+    return _beats_decision(differences, evidence)
+
+
+def _expressive_less_entangling(at: _Points, names: dict[str, str], metrics: pd.DataFrame | None) -> Decision:
+    """Every ansatz both more expressive (lower KL) and less entangling than another must beat it."""
+    if metrics is None or metrics.empty:
+        return NOT_TESTABLE, "needs the ansatz metrics", []
+    means = metrics.groupby("model")[METRICS].mean()
+    known = {a: m for a, m in names.items() if m in means.index and not at.white(m).empty}
+    pairs = [
+        (a, b)
+        for a, b in itertools.permutations(known, 2)
+        if (means.loc[known[a], METRICS] < means.loc[known[b], METRICS]).all()
+    ]
+    if not pairs:
+        return NOT_TESTABLE, "no ansatz is both more expressive and less entangling than another here", []
+    differences = {f"{a} - {b}": _difference(at.white(known[a]), at.white(known[b])) for a, b in pairs}
+    metric_text = ", ".join(
+        f"{a} (KL {means.loc[m, METRICS[0]]:.3f}, Q {means.loc[m, METRICS[1]]:.3f})" for a, m in known.items()
+    )
+    evidence = "; ".join(_describe(k, d.interval) for k, d in differences.items()) + f"; metrics: {metric_text}"
+    return _beats_decision(differences, evidence)

@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     command("checks", _checks, "the extra attacks of the soundness checks on each model", models=True)
     command("ansatz_metrics", _ansatz_metrics, "expressibility, entangling capability, feature effect per QuNN")
     command("aggregate", _aggregate, "the study across seeds: intervals, soundness checklist, ansatz metrics, claims")
+    draws = command("sweep_draw", _sweep_draw, "draws of the rotation angles: each circuit trained and verified")
+    draws.add_argument("--draw", type=int, action="append", help="draw index (repeatable; default: every draw)")
+    command("sweep", _sweep, "the sweep across draws: variance of robust accuracy, angles vs circuits; figure")
     _tool_commands(command)
     return parser
 
@@ -184,7 +187,7 @@ def _checks(ctx: Context) -> None:
     params = ctx.params
     for model in ctx.models:
         out = ctx.files.checks(ctx.seed, model)
-        _stages().checks(params.checks, params.attack.pgd.steps, params.attack.batch_size, ctx.job(model), out)
+        _stages().checks(params.checks, params.attack.steps, ctx.job(model), out)
         print(out)
 
 
@@ -202,6 +205,27 @@ def _aggregate(ctx: Context) -> None:
     )
     frames = stages.aggregate(ctx.params.claims, ctx.params.checks, inputs, files.study(), ctx.params.tracking)
     print(frames["claims"][["claim", "layout", "attack", "verdict"]].to_string(index=False))
+
+
+def _sweep_draw(ctx: Context) -> None:
+    from robqunn.sweep import Recipe
+
+    params, stages = ctx.params, _stages()
+    recipe = Recipe(params.circuit, params.train, params.exact)
+    draws = ctx.args.draw or list(range(params.sweep.n_draws))
+    outside = [draw for draw in draws if not 0 <= draw < params.sweep.n_draws]
+    if outside:
+        raise RobqunnError(f"--draw must be in [0, {params.sweep.n_draws}) (params 'sweep.n_draws'); got {outside}")
+    for draw in draws:
+        out = ctx.files.sweep_draw(draw)
+        stages.sweep_draw(params.sweep, recipe, ctx.job(), draw, out)
+        print(out)
+
+
+def _sweep(ctx: Context) -> None:
+    draws = [ctx.files.sweep_draw(draw) for draw in range(ctx.params.sweep.n_draws)]
+    frames = _stages().sweep(ctx.params.sweep, ctx.seed, draws, ctx.files.sweep(), ctx.params.tracking)
+    print(frames["variance"].to_string(index=False))
 
 
 def _ansatz(ctx: Context) -> None:

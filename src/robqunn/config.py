@@ -73,6 +73,19 @@ class Layout(str, Enum):
     ENT_ROT = "ent_rot"
 
 
+class CnnBias(str, Enum):
+    """Initialisation of the frozen CNN's Conv2D bias (docs/design.md, "Models").
+
+    zeros is the paper's and Keras' default; with it a ReLU filter is off (exactly-zero gradient) on every
+    black patch. torch_default is PyTorch's Conv2d default, uniform in +-1/sqrt(k*k); small_random is
+    uniform in +-circuit.cnn_bias_scale.
+    """
+
+    ZEROS = "zeros"
+    TORCH_DEFAULT = "torch_default"
+    SMALL_RANDOM = "small_random"
+
+
 CNN = "cnn"
 
 
@@ -129,13 +142,16 @@ class StudyParams:
 
 @dataclass(frozen=True)
 class CircuitParams:
-    """How every quanvolution circuit is built (docs/design.md, "The quanvolution circuit")."""
+    """How every feature layer is built: the quanvolution circuits (docs/design.md, "The quanvolution
+    circuit") and the CNN's frozen Conv2D bias."""
 
     kernel_size: int
     stride: int
     zz_phi: float
     random_layers_seed: int
     random_layers_ratio_imprim: float
+    cnn_bias: CnnBias
+    cnn_bias_scale: float
 
     @property
     def n_qubits(self) -> int:
@@ -184,11 +200,35 @@ class PgdParams:
 
 
 @dataclass(frozen=True)
+class MimSteps:
+    """MIM's hyper-parameters without an eps grid (the soundness checks run MIM at their own budget)."""
+
+    nb_iter: int
+    eps_iter_fraction: float
+    decay_factor: float
+
+
+@dataclass(frozen=True)
 class MimParams:
     eps: EpsGrid
     nb_iter: int
     eps_iter_fraction: float
     decay_factor: float
+
+    @property
+    def steps(self) -> MimSteps:
+        """These settings without the eps grid."""
+        return MimSteps(self.nb_iter, self.eps_iter_fraction, self.decay_factor)
+
+
+@dataclass(frozen=True)
+class AttackSteps:
+    """What the soundness checks take from the attack section: the digits per attack call and PGD's and
+    MIM's steps, without the eps grids, so that a new grid does not rerun the checks."""
+
+    batch_size: int
+    pgd: PgdSteps
+    mim: MimSteps
 
 
 @dataclass(frozen=True)
@@ -205,6 +245,11 @@ class AttackParams:
     def of(self, attack: AttackName) -> FgsmParams | PgdParams | MimParams:
         """The hyper-parameters of one attack."""
         return getattr(self, AttackName(attack).value)
+
+    @property
+    def steps(self) -> AttackSteps:
+        """The settings the soundness checks run at budgets of their own."""
+        return AttackSteps(self.batch_size, self.pgd.steps, self.mim.steps)
 
 
 @dataclass(frozen=True)
@@ -238,7 +283,24 @@ class ChecksParams:
     large_eps: float
     large_eps_max_accuracy: float
     restarts: int
+    jitter: float
+    max_zero_gradient_fraction: float
+    rfgsm_alpha_fraction: float
+    attack_gap_tolerance: float
     spsa: SpsaParams
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """Where robustness comes from (robqunn.sweep): draws of the circuits' rotation angles on one split."""
+
+    run: bool
+    n_draws: int
+    ansatze: tuple[Ansatz, ...]
+    layouts: tuple[Layout, ...]
+    eps: Annotated[tuple[float, ...], _SORTED]
+    n_images: int
+    n_boot: int
 
 
 @dataclass(frozen=True)
@@ -289,6 +351,7 @@ class Params:
     exact: ExactParams
     checks: ChecksParams
     ansatz_metrics: AnsatzMetricsParams
+    sweep: SweepParams
     claims: ClaimsParams
     tracking: TrackingParams
     bench: BenchParams
@@ -328,7 +391,7 @@ def section_from_dict(key: str, raw: Any) -> Any:
 
     Args:
         key: the dotted key of an object node of the schema ("data", "attack.pgd", "checks.spsa"),
-            or "pgd_steps" for a PGD section without eps (:class:`PgdSteps`).
+            or "pgd_steps", "mim_steps", "attack_steps" for sections without eps grids (:class:`AttackSteps`).
         raw: the section's mapping.
 
     Raises:
@@ -339,11 +402,6 @@ def section_from_dict(key: str, raw: Any) -> Any:
         raise ParamsError(f"params section must be one of {list(sections)}; got {key!r}")
     cls, node = sections[key]
     return _validated(key, cls, node, raw)
-
-
-def pgd_steps_from_dict(raw: Any) -> PgdSteps:
-    """Validate a PGD section without eps (what the soundness checks receive); eps there is refused."""
-    return section_from_dict("pgd_steps", raw)
 
 
 # --- validation against the schema ---------------------------------------------------------------
@@ -498,7 +556,8 @@ def _sections() -> dict[str, tuple[type, dict[str, Any]]]:
     """Every section :func:`section_from_dict` knows: its dataclass and schema node."""
     sections: dict[str, tuple[type, dict[str, Any]]] = {}
     _add_sections(sections, "", Params, _schema())
-    sections["pgd_steps"] = (PgdSteps, _schema()["$defs"]["pgd_steps"])
+    for key, cls in (("pgd_steps", PgdSteps), ("mim_steps", MimSteps), ("attack_steps", AttackSteps)):
+        sections[key] = (cls, _schema()["$defs"][key])
     return sections
 
 

@@ -21,6 +21,9 @@ import yaml
 from robqunn import paths
 from robqunn.config import EXACT, AttackName
 
+# Stages that Snakemake runs and dvc.yaml leaves out: the sweep (robqunn.sweep) is a study of its own, run by
+# its profile (workflow/profiles/sweep) or by hand (`robqunn sweep_draw && robqunn sweep`), not by `dvc repro`.
+SNAKEMAKE_ONLY = ("sweep_draw", "sweep")
 PACKAGE = "src/robqunn"
 DVC_YAML = "dvc.yaml"
 PER_SEED = {"seed": "${study.seeds}"}
@@ -135,7 +138,7 @@ STAGES = (
         "checks",
         (paths.PREPARED, paths.MODELS_DIR),
         ("study", "checks", "attack.batch_size", "attack.pgd.nb_iter", "attack.pgd.eps_iter_fraction")
-        + ("attack.pgd.rand_init",),
+        + ("attack.pgd.rand_init", "attack.mim.nb_iter", "attack.mim.eps_iter_fraction", "attack.mim.decay_factor"),
         (paths.CHECKS_DIR,),
     ),
     DvcStage("ansatz_metrics", (paths.PREPARED,), ("study", "circuit", "ansatz_metrics"), (paths.ANSATZ_METRICS,)),

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES
-from robqunn.config import CNN, CircuitParams, ModelSpec
+from robqunn.config import CNN, CircuitParams, CnnBias, ModelSpec
 from robqunn.quanv import Quanvolution, quanvolution_layer
 from robqunn.seeding import derived_seed
 
@@ -26,30 +26,45 @@ LOGITS = "logits"
 def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Model:
     """The untrained end-to-end model of ``spec`` for one study seed."""
     if spec.kind == CNN:
-        return build_cnn(circuit.kernel_size, circuit.stride, seed)
+        return build_cnn(circuit, seed)
     from robqunn.circuits import make_circuit_spec
 
     circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed)
     return build_qunn(quanvolution_layer(circuit_spec, circuit.kernel_size, circuit.stride), seed, spec.name)
 
 
-def build_cnn(kernel_size: int, stride: int, seed: int) -> keras.Model:
+def build_cnn(circuit: CircuitParams, seed: int) -> keras.Model:
     """Frozen seeded Conv2D(k*k filters, k x k, stride, ReLU) -> Flatten -> Dense(10) -> softmax.
 
-    k*k filters, so the CNN's feature maps have the shape of the QuNN's (one channel per qubit).
+    k*k filters, so the CNN's feature maps have the shape of the QuNN's (one channel per qubit); the bias
+    as ``circuit.cnn_bias`` says (:func:`cnn_bias_initializer`).
     """
+    kernel_size = circuit.kernel_size
     inputs = keras.Input(IMAGE_SHAPE, name="pixels")
     channels = keras.layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
     conv = keras.layers.Conv2D(
         kernel_size**2,
         kernel_size,
-        strides=stride,
+        strides=circuit.stride,
         activation="relu",
         kernel_initializer=keras.initializers.GlorotUniform(seed=derived_seed(seed, "cnn_filters")),
+        bias_initializer=cnn_bias_initializer(circuit, seed),
         trainable=False,
         name=FEATURES,
     )
     return _classifier(inputs, conv(channels), seed, CNN)
+
+
+def cnn_bias_initializer(circuit: CircuitParams, seed: int) -> keras.initializers.Initializer:
+    """The Conv2D bias initialiser of ``circuit.cnn_bias``, seeded from the study seed.
+
+    Why it matters: with a zero bias every filter's ReLU is off on a black patch, so the loss has exactly-zero
+    gradient there and single-step attacks leave those pixels alone (docs/results.md, "The CNN's bias").
+    """
+    if circuit.cnn_bias is CnnBias.ZEROS:
+        return keras.initializers.Zeros()
+    scale = 1 / circuit.kernel_size if circuit.cnn_bias is CnnBias.TORCH_DEFAULT else circuit.cnn_bias_scale
+    return keras.initializers.RandomUniform(-scale, scale, seed=derived_seed(seed, "cnn_bias"))
 
 
 def build_qunn(layer: Quanvolution, seed: int, name: str) -> keras.Model:

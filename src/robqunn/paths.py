@@ -61,6 +61,10 @@ STUDY_FIGURES_DIR = STUDY_DIR + "/figures"
 WHITEBOX_CI_STEM = "whitebox_ci"
 TRANSFER_CI_STEM = "transfer_ci"
 ROBUSTNESS_FIGURE_STEM = "robustness_vs_entanglement_{attack}"
+SWEEP_DIR = "results/sweep"
+SWEEP_DRAW = SWEEP_DIR + "/draws/draw{draw}.csv"
+SWEEP_TABLES = ("sweep", "variance", "correlations")  # each <name>.csv in SWEEP_DIR
+SWEEP_FIGURE_STEM = "robustness_vs_readout_eps{eps}"
 
 TRANSFER_DIRECTIONS = ("cnn_to_qunn", "qunn_to_cnn")
 
@@ -84,6 +88,11 @@ def _attack_name(attack: AttackName | str) -> str:
 def study_table(name: str) -> str:
     """One of the study's tables (:data:`STUDY_TABLES`) as a path."""
     return STUDY_DIR + "/" + STUDY_TABLE_NAME.format(name=name)
+
+
+def sweep_table(name: str) -> str:
+    """One of the sweep's tables (:data:`SWEEP_TABLES`) as a path."""
+    return f"{SWEEP_DIR}/{name}.csv"
 
 
 def study_figure(stem: str, **values: object) -> str:
@@ -155,6 +164,13 @@ class StudyFiles:
 
     def ansatz_metrics(self, seed: int) -> Path:
         return self.path(ANSATZ_METRICS, seed=seed)
+
+    def sweep_draw(self, draw: int) -> Path:
+        return self.path(SWEEP_DRAW, draw=draw)
+
+    def sweep(self) -> Path:
+        """The folder of the sweep's tables and figure."""
+        return self.path(SWEEP_DIR)
 
     def study(self) -> Path:
         """The folder of the study across seeds."""

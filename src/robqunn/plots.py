@@ -195,3 +195,31 @@ def robustness_vs_entanglement_figure(frame: pd.DataFrame, attack: str, stem: st
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, stem)
+
+
+def robustness_vs_readout_figure(table: pd.DataFrame, eps: float, stem: str | Path) -> list[Path]:
+    """The sweep (robqunn.sweep) at one eps: exact robust accuracy of every (draw, circuit) against the two
+    readout statistics, one panel each; colour = ansatz, marker = layout."""
+    rows = table[table["eps"] == eps]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    labels = {
+        "cos_weight": "share of readout weight on cos-only terms (flat at pixels 0 and 1)",
+        "black_slope": "readout slope at a black patch",
+    }
+    for ax, (statistic, label) in zip(axes, labels.items(), strict=True):
+        for index, ((layout, ansatz), group) in enumerate(rows.groupby(["layout", "ansatz"])):
+            ax.scatter(
+                group[statistic],
+                group["robust_accuracy_upper"],
+                s=14,
+                alpha=0.7,
+                marker="o" if layout == "rot_ent" else "s",
+                color=f"C{index}",
+                label=f"{ansatz}, {layout}",
+            )
+        ax.set(xlabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel=f"exact robust accuracy, eps {eps:g}")
+    axes[1].legend(fontsize=7, title="circuit (ansatz, layout)", title_fontsize=7)
+    fig.suptitle(f"where robustness comes from: {rows['draw'].nunique()} draws of the rotation angles")
+    return _save(fig, stem)

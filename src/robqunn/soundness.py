@@ -1,18 +1,28 @@
 """Is the white-box attack doing its job? The checks of Carlini et al. (2019) and Athalye et al. (2018).
 
-A model that looks robust may only hide its gradient (gradient masking). Five checks, per model:
+A model that looks robust may only hide its gradient (gradient masking), and one attack's accuracy is only
+an upper bound on robustness. The checks, per model:
 
 1. iterative attacks (PGD, MIM) are at least as strong as FGSM at the same eps;
 2. PGD at a large eps (0.5 in L-inf: every pixel can be moved to mid-grey) brings accuracy to chance;
 3. a gradient-free attack (SPSA) is not clearly stronger than PGD;
 4. transfer examples from another model are not clearly stronger than white-box ones on this model;
-5. PGD with random restarts is not clearly stronger than one run.
+5. PGD with random restarts is not clearly stronger than one run;
+6. few input-gradient entries of the loss are exactly 0, at clean inputs and at inputs jittered by
+   ``checks.jitter`` (a zero-bias ReLU that is off on black patches gives exact zeros, and FGSM and MIM
+   then leave those pixels alone: the artefact behind our earlier CNN result);
+7. random-start variants are not clearly stronger than the plain attack: FGSM with its gradient taken
+   at a jittered point, R+FGSM (Tramer et al. 2018), MIM from a random point of the ball;
+8. PGD with the margin (Carlini-Wagner) loss is not clearly stronger than with cross-entropy;
+9. no attack misses clearly more than ``checks.attack_gap_tolerance`` of the digits that the exact
+   verification breaks (robqunn.exact; the results table's ``n_missed``): that attack is weak on the model.
 
-"Clearly" means the 95% confidence interval of the difference excludes zero (robqunn.stats: a
-t-interval over seeds, or with one seed the normal interval over digits), so noise alone does not
-raise a FLAG. A FLAG is evidence, not an error: it is reported and never stops the pipeline.
+"Clearly" means the 95% confidence interval excludes the bound (robqunn.stats: a t-interval over seeds,
+or with one seed the normal interval over digits), so noise alone does not raise a FLAG. A FLAG is
+evidence, not an error: it is reported with the cause it points to and what to trust instead, and never
+stops the pipeline.
 
-:func:`extra_attacks` runs the attacks that checks 2, 3 and 5 need on one (seed, model) and returns
+:func:`extra_attacks` runs the attacks that checks 2, 3 and 5-8 need on one (seed, model) and returns
 their counts (a robqunn.artifacts.ChecksRecord); :func:`checklist` decides every check from those
 counts and the results table.
 """
@@ -20,17 +30,18 @@ counts and the results table.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from robqunn import stats
 from robqunn.artifacts import ChecksRecord
-from robqunn.config import AttackName, ChecksParams, PgdSteps, SpsaParams
+from robqunn.config import AttackName, AttackSteps, ChecksParams, PgdSteps, SpsaParams
 
 PASS, FLAG, NOT_RUN = "PASS", "FLAG", "NOT RUN"
 COUNT_KEYS = ["seed", "n_correct", "n_evaluated"]
+Digits = tuple[np.ndarray, np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,21 +61,44 @@ class Target:
 
         return np.argmax(predict(self.model, x_adv), axis=1) == labels
 
-    def pgd(self, digits: tuple[np.ndarray, np.ndarray], eps: float, steps: PgdSteps, purpose: str) -> np.ndarray:
+    def survivors(self, digits: Digits, eps: float, purpose: str, attack: Callable) -> np.ndarray:
+        """Which ``digits`` survive ``attack(logits_fn, x, y)`` at ``eps``, its random draws seeded by ``purpose``."""
+        from robqunn.attacks import craft_with
+
+        def run(xb, yb):
+            return attack(self.logits_fn, xb, yb)
+
+        batching = (self.batch_size, self.run_seed(purpose))
+        return self.correct(craft_with(run, digits, eps, batching, f"model {self.name!r}, {purpose}"), digits[1])
+
+    def pgd(self, digits: Digits, eps: float, steps: PgdSteps, purpose: str) -> np.ndarray:
         """Which ``digits`` survive one seeded PGD run at ``eps``."""
-        from robqunn.attacks import craft
+        from robqunn.attacks import pgd
 
-        (x, y), seed = digits, self.run_seed(purpose)
-        return self.correct(
-            craft(self.logits_fn, x, y, AttackName.PGD, eps, steps, self.batch_size, seed, self.name), y
-        )
+        return self.survivors(digits, eps, purpose, lambda f, x, y: pgd(f, x, y, eps, steps))
 
-    def spsa(self, digits: tuple[np.ndarray, np.ndarray], eps: float, settings: SpsaParams) -> np.ndarray:
+    def spsa(self, digits: Digits, eps: float, settings: SpsaParams) -> np.ndarray:
         """Which ``digits`` survive seeded SPSA at ``eps``."""
         from robqunn.attacks import craft_spsa
 
         (x, y), seed = digits, self.run_seed("spsa")
         return self.correct(craft_spsa(self.logits_fn, x, y, eps, settings, seed, self.name), y)
+
+    def zero_gradient_fractions(self, digits: Digits, radius: float | None) -> np.ndarray:
+        """Per digit, the fraction of the loss's input-gradient entries that are exactly 0, at the digits
+        themselves (``radius`` None) or jittered uniformly by ``radius`` (seeded)."""
+        import tensorflow as tf
+
+        from robqunn.attacks import input_gradient, jitter
+
+        tf.random.set_seed(self.run_seed("zero_gradients"))
+        fractions = []
+        for i in range(0, len(digits[1]), self.batch_size):
+            x = tf.constant(digits[0][i : i + self.batch_size], tf.float32)
+            y = tf.constant(digits[1][i : i + self.batch_size], tf.int64)
+            grad = input_gradient(self.logits_fn, x if radius is None else jitter(x, radius), y).numpy()
+            fractions.append(np.mean(grad.reshape(len(grad), -1) == 0, axis=1))
+        return np.concatenate(fractions)
 
     def run_seed(self, purpose: str) -> int:
         from robqunn.seeding import derived_seed
@@ -72,19 +106,20 @@ class Target:
         return derived_seed(self.seed, f"checks/{self.name}/{purpose}")
 
 
-def extra_attacks(target: Target, x: np.ndarray, y: np.ndarray, checks: ChecksParams, pgd: PgdSteps) -> ChecksRecord:
-    """Counts of correct digits of one (seed, model) under the extra attacks: PGD at
-    ``checks.large_eps``; at ``checks.eps`` one PGD run against ``checks.restarts`` runs (a digit
-    survives the restarts only if every run leaves it correctly classified); SPSA, and PGD on the
-    same digits as its reference."""
-    digits, spsa_digits = (
-        (x[: checks.n_images], y[: checks.n_images]),
-        (x[: checks.spsa.n_images], y[: checks.spsa.n_images]),
-    )
-    large = target.pgd(digits, checks.large_eps, pgd, "large_eps")
-    restarts = np.stack([target.pgd(digits, checks.eps, pgd, f"restart{r}") for r in range(checks.restarts)])
+def extra_attacks(
+    target: Target, x: np.ndarray, y: np.ndarray, checks: ChecksParams, steps: AttackSteps
+) -> ChecksRecord:
+    """Counts of correct digits of one (seed, model) under the extra attacks, on its first
+    ``checks.n_images`` test digits (SPSA: ``checks.spsa.n_images``): PGD at ``checks.large_eps``; at
+    ``checks.eps`` one PGD run against ``checks.restarts`` runs (a digit survives the restarts only if
+    every run leaves it correctly classified), SPSA and PGD on SPSA's digits, the random-start variants
+    beside their plain attacks, and PGD with the margin loss; and the zero-gradient fractions."""
+    digits = (x[: checks.n_images], y[: checks.n_images])
+    spsa_digits = (x[: checks.spsa.n_images], y[: checks.spsa.n_images])
+    large = target.pgd(digits, checks.large_eps, steps.pgd, "large_eps")
+    restarts = np.stack([target.pgd(digits, checks.eps, steps.pgd, f"restart{r}") for r in range(checks.restarts)])
     spsa = target.spsa(spsa_digits, checks.eps, checks.spsa)
-    reference = target.pgd(spsa_digits, checks.eps, pgd, "spsa_reference")
+    reference = target.pgd(spsa_digits, checks.eps, steps.pgd, "spsa_reference")
     return ChecksRecord(
         model=target.name,
         seed=target.seed,
@@ -96,16 +131,67 @@ def extra_attacks(target: Target, x: np.ndarray, y: np.ndarray, checks: ChecksPa
             "all": _counts(restarts.all(axis=0)),
         },
         spsa={"eps": checks.eps, "spsa": _counts(spsa), "pgd": _counts(reference)},
+        zero_gradients={
+            "jitter": checks.jitter,
+            "clean": _fractions(target.zero_gradient_fractions(digits, None)),
+            "jittered": _fractions(target.zero_gradient_fractions(digits, checks.jitter)),
+        },
+        single_step=_single_step(target, digits, checks),
+        momentum=_momentum(target, digits, checks.eps, steps),
+        loss={
+            "eps": checks.eps,
+            "cross_entropy": _counts(restarts[0]),
+            "margin": _counts(_pgd_margin(target, digits, checks.eps, steps.pgd)),
+        },
     )
+
+
+def _single_step(target: Target, digits: Digits, checks: ChecksParams) -> dict:
+    from robqunn.attacks import fgsm, jittered_fgsm, rfgsm
+
+    eps, alpha = checks.eps, checks.rfgsm_alpha_fraction * checks.eps
+    plain = target.survivors
+    return {
+        "eps": eps,
+        "alpha": alpha,
+        "fgsm": _counts(plain(digits, eps, "fgsm", lambda f, x, y: fgsm(f, x, y, eps, None))),
+        "jittered_fgsm": _counts(
+            plain(digits, eps, "jittered_fgsm", lambda f, x, y: jittered_fgsm(f, x, y, eps, checks.jitter))
+        ),
+        "rfgsm": _counts(plain(digits, eps, "rfgsm", lambda f, x, y: rfgsm(f, x, y, eps, alpha))),
+    }
+
+
+def _momentum(target: Target, digits: Digits, eps: float, steps: AttackSteps) -> dict:
+    from robqunn.attacks import mim, mim_random_start
+
+    return {
+        "eps": eps,
+        "mim": _counts(target.survivors(digits, eps, "mim", lambda f, x, y: mim(f, x, y, eps, steps.mim))),
+        "mim_random_start": _counts(
+            target.survivors(digits, eps, "mim_random_start", lambda f, x, y: mim_random_start(f, x, y, eps, steps.mim))
+        ),
+    }
+
+
+def _pgd_margin(target: Target, digits: Digits, eps: float, steps: PgdSteps) -> np.ndarray:
+    from robqunn.attacks import pgd_margin
+
+    return target.survivors(digits, eps, "pgd_margin", lambda f, x, y: pgd_margin(f, x, y, eps, steps))
 
 
 def _counts(correct: np.ndarray) -> dict:
     return {"n_correct": int(np.sum(correct)), "n_evaluated": int(len(correct))}
 
 
+def _fractions(values: np.ndarray) -> dict:
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "sd": sd, "n_digits": int(len(values))}
+
+
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """One line of a model's checklist."""
+    """One line of a model's checklist; a FLAG names the cause it points to and what to trust instead."""
 
     model: str
     check: str
@@ -114,10 +200,71 @@ class Check:
     value: float
     ci_low: float
     ci_high: float
+    cause: str = ""
+    trust_instead: str = ""
 
 
-def checklist(table: pd.DataFrame, extra: list[ChecksRecord], max_accuracy_at_large_eps: float) -> pd.DataFrame:
-    """The five checks for every model of the results table (all seeds), from it and ``extra`` (the
+ITERATIVE = "iterative attacks at least as strong as FGSM"
+LARGE_EPS = "accuracy falls to chance at large eps"
+SPSA = "gradient-free SPSA not stronger than PGD"
+TRANSFER = "transfer not stronger than white-box"
+RESTARTS = "PGD restarts not stronger than one run"
+ZERO_CLEAN = "few exactly-zero input gradients at clean inputs"
+ZERO_JITTERED = "few exactly-zero input gradients at jittered inputs"
+JITTERED_FGSM = "FGSM from a jittered gradient point not stronger than FGSM"
+RFGSM = "R+FGSM not stronger than FGSM"
+MIM_RANDOM_START = "MIM from a random start not stronger than MIM"
+MARGIN_LOSS = "PGD with the margin loss not stronger than with cross-entropy"
+
+
+def attack_gap_check(attack: str) -> str:
+    return f"{attack} within tolerance of exact robust accuracy"
+
+
+CHECK_NAMES = (ITERATIVE, LARGE_EPS, SPSA, TRANSFER, RESTARTS, ZERO_CLEAN, ZERO_JITTERED, JITTERED_FGSM, RFGSM)
+CHECK_NAMES += (MIM_RANDOM_START, MARGIN_LOSS) + tuple(attack_gap_check(attack.value) for attack in AttackName)
+EXACT_TRUST = "the exact robust accuracy (attack 'exact'), then the worst case over attacks"
+SINGLE_STEP_TRUST = "R+FGSM, PGD with a random start, the worst case over attacks and the exact robust accuracy"
+FLAGGED_BECAUSE = {
+    ITERATIVE: (
+        "the iterative attack is failing (too few or too small steps, or a gradient that misleads it)",
+        EXACT_TRUST,
+    ),
+    LARGE_EPS: ("gradient masking or a broken attack: an attack this large must succeed", EXACT_TRUST),
+    SPSA: (
+        "the gradient is masked or misleading: a gradient-free attack finds what PGD misses",
+        f"SPSA, then {EXACT_TRUST}",
+    ),
+    TRANSFER: ("white-box gradients on this model are weaker than another model's: gradient masking", EXACT_TRUST),
+    RESTARTS: ("one PGD run stops in poor local optima of a rugged loss", f"PGD with restarts, then {EXACT_TRUST}"),
+    ZERO_CLEAN: (
+        "exactly-zero input gradients (e.g. a zero-bias ReLU that is off on black patches): FGSM and MIM leave "
+        "those pixels alone, so their accuracy overstates robustness",
+        SINGLE_STEP_TRUST,
+    ),
+    ZERO_JITTERED: (
+        "the loss is flat around the digits, not only at them: every gradient attack is hobbled",
+        EXACT_TRUST,
+    ),
+    JITTERED_FGSM: (
+        "FGSM's gradient at the clean digit is zero or misleading; a point a hair away has a better one",
+        SINGLE_STEP_TRUST,
+    ),
+    RFGSM: ("FGSM from the clean digit follows a zero or misleading gradient", SINGLE_STEP_TRUST),
+    MIM_RANDOM_START: (
+        "MIM started at the clean digit follows a zero or misleading gradient",
+        f"MIM from a random start, PGD, then {EXACT_TRUST}",
+    ),
+    MARGIN_LOSS: (
+        "cross-entropy saturates (a confident softmax has vanishing gradients)",
+        f"PGD with the margin loss, then {EXACT_TRUST}",
+    ),
+}
+GAP_CAUSE = "the attack is weak on this model: it leaves standing digits whose exact worst case breaks them"
+
+
+def checklist(table: pd.DataFrame, extra: list[ChecksRecord], params: ChecksParams) -> pd.DataFrame:
+    """Every check for every model of the results table (all seeds), from it and ``extra`` (the
     :func:`extra_attacks` records of every seed and model)."""
     records = pd.DataFrame([record.as_dict() for record in extra])
     rows = []
@@ -126,30 +273,49 @@ def checklist(table: pd.DataFrame, extra: list[ChecksRecord], max_accuracy_at_la
         own = records[records["model"] == model] if len(records) else records
         rows += [
             _iterative_vs_fgsm(model, mine),
-            _large_eps(model, own, max_accuracy_at_large_eps),
+            _large_eps(model, own, params.large_eps_max_accuracy),
             _spsa_vs_pgd(model, own),
             _transfer_vs_whitebox(model, mine),
             _restarts(model, own),
+            _zero_gradients(model, own, "clean", params.max_zero_gradient_fraction),
+            _zero_gradients(model, own, "jittered", params.max_zero_gradient_fraction),
+            _variant(model, own, JITTERED_FGSM, ("single_step", "fgsm", "jittered_fgsm")),
+            _variant(model, own, RFGSM, ("single_step", "fgsm", "rfgsm")),
+            _variant(model, own, MIM_RANDOM_START, ("momentum", "mim", "mim_random_start")),
+            _variant(model, own, MARGIN_LOSS, ("loss", "cross_entropy", "margin")),
         ]
-    return pd.DataFrame([dataclasses.asdict(r) for r in rows])
+        rows += [_attack_gap(model, mine, attack.value, params.attack_gap_tolerance) for attack in AttackName]
+    return pd.DataFrame([dataclasses.asdict(_explained(r)) for r in rows])
 
 
-def _not_run(model: str, check: str) -> Check:
-    return Check(model, check, NOT_RUN, "its extra attacks were not run", float("nan"), float("nan"), float("nan"))
+def _explained(check: Check) -> Check:
+    """A FLAG with its cause and what to trust instead."""
+    if check.verdict != FLAG:
+        return check
+    cause, trust = FLAGGED_BECAUSE.get(check.check, (GAP_CAUSE, EXACT_TRUST))
+    return dataclasses.replace(check, cause=cause, trust_instead=trust)
+
+
+def _not_run(model: str, check: str, why: str = "its extra attacks were not run") -> Check:
+    return Check(model, check, NOT_RUN, why, float("nan"), float("nan"), float("nan"))
 
 
 def _points(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[COUNT_KEYS]
 
 
-def _worst(model: str, check: str, comparisons: Iterable[tuple[str, stats.Interval]], what: str) -> Check:
-    """FLAG when any difference (expected <= 0) is clearly positive; report the largest one."""
+def _worst(
+    model: str, check: str, comparisons: Iterable[tuple[str, stats.Interval]], what: str, bound: float = 0.0
+) -> Check:
+    """FLAG when any quantity (expected <= ``bound``) is clearly above it; report the largest one."""
     comparisons = list(comparisons)
     if not comparisons:
         return Check(model, check, PASS, f"nothing to compare ({what})", float("nan"), float("nan"), float("nan"))
     label, worst = max(comparisons, key=lambda item: item[1].low)
-    verdict = FLAG if worst.low > 0 else PASS
+    verdict = FLAG if worst.low > bound else PASS
     evidence = f"{label}: {what} {worst.mean:+.3f} [{worst.low:+.3f}, {worst.high:+.3f}] ({worst.method})"
+    if bound:
+        evidence += f"; FLAG above {bound:g}"
     return Check(model, check, verdict, evidence, worst.mean, worst.low, worst.high)
 
 
@@ -163,13 +329,12 @@ def _iterative_vs_fgsm(model: str, rows: pd.DataFrame) -> Check:
             iterative = white[(white["attack"] == attack) & (white["eps"] == eps)]
             fgsm = white[(white["attack"] == "fgsm") & (white["eps"] == eps)]
             comparisons.append((f"{attack} eps {eps:g}", stats.difference_interval(_points(iterative), _points(fgsm))))
-    return _worst(model, "iterative attacks at least as strong as FGSM", comparisons, "acc(iterative) - acc(FGSM)")
+    return _worst(model, ITERATIVE, comparisons, "acc(iterative) - acc(FGSM)")
 
 
 def _large_eps(model: str, records: pd.DataFrame, max_accuracy: float) -> Check:
-    check = "accuracy falls to chance at large eps"
     if records.empty:
-        return _not_run(model, check)
+        return _not_run(model, LARGE_EPS)
     counts = pd.DataFrame([r | {"seed": s} for r, s in zip(records["large_eps"], records["seed"], strict=True)])
     interval = stats.accuracy_interval(counts["n_correct"].to_numpy(), counts["n_evaluated"].to_numpy())
     eps = counts["eps"].iloc[0]
@@ -178,7 +343,7 @@ def _large_eps(model: str, records: pd.DataFrame, max_accuracy: float) -> Check:
         f"PGD eps {eps:g}: accuracy {interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}] "
         f"({interval.method}); FLAG above {max_accuracy:g}"
     )
-    return Check(model, check, verdict, evidence, interval.mean, interval.low, interval.high)
+    return Check(model, LARGE_EPS, verdict, evidence, interval.mean, interval.low, interval.high)
 
 
 def _paired(records: pd.DataFrame, field: str, a: str, b: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -188,13 +353,12 @@ def _paired(records: pd.DataFrame, field: str, a: str, b: str) -> tuple[pd.DataF
 
 
 def _spsa_vs_pgd(model: str, records: pd.DataFrame) -> Check:
-    check = "gradient-free SPSA not stronger than PGD"
     if records.empty:
-        return _not_run(model, check)
+        return _not_run(model, SPSA)
     pgd, spsa = _paired(records, "spsa", "pgd", "spsa")
     eps = records["spsa"].iloc[0]["eps"]
     label = f"eps {eps:g}, {int(spsa['n_evaluated'].iloc[0])} digits"
-    return _worst(model, check, [(label, stats.difference_interval(pgd, spsa))], "acc(PGD) - acc(SPSA)")
+    return _worst(model, SPSA, [(label, stats.difference_interval(pgd, spsa))], "acc(PGD) - acc(SPSA)")
 
 
 def _transfer_vs_whitebox(model: str, rows: pd.DataFrame) -> Check:
@@ -208,14 +372,63 @@ def _transfer_vs_whitebox(model: str, rows: pd.DataFrame) -> Check:
         if not own.empty:
             label = f"{attack} eps {eps:g} from {source}"
             comparisons.append((label, stats.difference_interval(_points(own), _points(transfer))))
-    return _worst(model, "transfer not stronger than white-box", comparisons, "acc(white-box) - acc(transfer)")
+    return _worst(model, TRANSFER, comparisons, "acc(white-box) - acc(transfer)")
 
 
 def _restarts(model: str, records: pd.DataFrame) -> Check:
-    check = "PGD restarts not stronger than one run"
     if records.empty:
-        return _not_run(model, check)
+        return _not_run(model, RESTARTS)
     single, restarted = _paired(records, "restarts", "single", "all")
     first = records["restarts"].iloc[0]
     label = f"eps {first['eps']:g}, {first['restarts']} restarts"
-    return _worst(model, check, [(label, stats.difference_interval(single, restarted))], "acc(1 run) - acc(restarts)")
+    return _worst(
+        model, RESTARTS, [(label, stats.difference_interval(single, restarted))], "acc(1 run) - acc(restarts)"
+    )
+
+
+def _zero_gradients(model: str, records: pd.DataFrame, where: str, max_fraction: float) -> Check:
+    """FLAG when the mean per-digit fraction of exactly-zero input-gradient entries is clearly above
+    ``max_fraction``: a t-interval over the digits with one seed, over the seeds' means with more."""
+    check = ZERO_CLEAN if where == "clean" else ZERO_JITTERED
+    if records.empty:
+        return _not_run(model, check)
+    fractions = [record[where] for record in records["zero_gradients"]]
+    interval = _mean_interval(fractions)
+    jitter = records["zero_gradients"].iloc[0]["jitter"]
+    label = "at the digits" if where == "clean" else f"jittered by {jitter:g}"
+    return _worst(model, check, [(label, interval)], "fraction of exactly-0 entries", bound=max_fraction)
+
+
+def _mean_interval(fractions: list[dict]) -> stats.Interval:
+    if len(fractions) > 1:
+        return stats.t_interval(np.array([f["mean"] for f in fractions]))
+    from scipy.stats import t
+
+    (only,) = fractions
+    n = only["n_digits"]
+    half = float(t.ppf(0.5 + stats.LEVEL / 2, n - 1) * only["sd"] / np.sqrt(n)) if n > 1 else float("nan")
+    return stats.Interval(only["mean"], only["mean"] - half, only["mean"] + half, f"t over {n} digits")
+
+
+def _variant(model: str, records: pd.DataFrame, check: str, fields: tuple[str, str, str]) -> Check:
+    """A variant of an attack (random start, other loss) is not clearly stronger than the plain one."""
+    if records.empty:
+        return _not_run(model, check)
+    field, plain, variant = fields
+    first, second = _paired(records, field, plain, variant)
+    label = f"eps {records[field].iloc[0]['eps']:g}, {int(first['n_evaluated'].iloc[0])} digits"
+    return _worst(model, check, [(label, stats.difference_interval(first, second))], f"acc({plain}) - acc({variant})")
+
+
+def _attack_gap(model: str, rows: pd.DataFrame, attack: str, tolerance: float) -> Check:
+    """FLAG ``attack`` as weak on ``model`` when, at some eps, the fraction of digits it leaves standing
+    but whose exact worst case breaks them (``n_missed``) is clearly above ``tolerance``."""
+    check = attack_gap_check(attack)
+    white = rows[(rows["kind"] == "white-box") & (rows["attack"] == attack) & rows["n_missed"].notna()]
+    if white.empty:
+        return _not_run(model, check, "no exact robust accuracy at this attack's eps")
+    comparisons = []
+    for eps, point in white[white["eps"] > 0].groupby("eps"):
+        interval = stats.accuracy_interval(point["n_missed"].to_numpy(int), point["n_evaluated"].to_numpy(int))
+        comparisons.append((f"eps {eps:g}", interval))
+    return _worst(model, check, comparisons, "fraction of digits missed", bound=tolerance)

@@ -23,6 +23,7 @@ from robqunn.config import (
     AnsatzMetricsParams,
     AttackName,
     AttackParams,
+    AttackSteps,
     ChecksParams,
     CircuitParams,
     ClaimsParams,
@@ -32,7 +33,7 @@ from robqunn.config import (
     MimParams,
     ModelSpec,
     PgdParams,
-    PgdSteps,
+    SweepParams,
     TrackingParams,
     TrainParams,
 )
@@ -413,24 +414,25 @@ def _qunns(model_names: list[str]) -> list[ModelSpec]:
     return [spec for spec in map(ModelSpec.from_name, model_names) if spec.ansatz is not None]
 
 
-def checks(settings: ChecksParams, pgd: PgdSteps, batch_size: int, job: Job, out: str | Path):
+def checks(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path):
     """The extra attacks of the soundness checks on one model (robqunn.soundness.extra_attacks), saved as a
     :class:`robqunn.artifacts.ChecksRecord`; with tracking, an MLflow run, a child of the model's training run.
 
-    PGD runs with ``pgd``'s steps at the checks' own budgets (``settings.eps``, ``settings.large_eps``).
+    PGD and MIM run with the steps of ``steps`` at the checks' own budgets (``settings.eps``,
+    ``settings.large_eps``), ``steps.batch_size`` digits per call.
     """
     from robqunn.models import load_model, logits_model
     from robqunn.soundness import Target, extra_attacks
 
     dataset = Dataset.load(job.data)
     model = load_model(job.model_file)
-    run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "pgd": asdict(pgd)}
+    run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "attack": asdict(steps)}
     tags = provenance.run_tags("checks", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)
     with stage_run(job.tracking, f"checks {job.model} seed{job.seed}", run_params, tags, parent) as run:
         x, y = dataset.x_test, dataset.y_test
-        target = Target(logits_model(model), model, job.seed, job.model, batch_size)
-        record = extra_attacks(target, x, y, settings, pgd)
+        target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size)
+        record = extra_attacks(target, x, y, settings, steps)
         record.save(out)
         run.metrics(_check_accuracies(record))
         run.artifact(out)
@@ -439,16 +441,21 @@ def checks(settings: ChecksParams, pgd: PgdSteps, batch_size: int, job: Job, out
 
 
 def _check_accuracies(record) -> dict:
-    def accuracy(counts: dict) -> float:
-        return counts["n_correct"] / counts["n_evaluated"]
-
-    return {
-        "accuracy_large_eps": accuracy(record.large_eps),
-        "accuracy_pgd_one_run": accuracy(record.restarts["single"]),
-        "accuracy_pgd_restarts": accuracy(record.restarts["all"]),
-        "accuracy_spsa": accuracy(record.spsa["spsa"]),
-        "accuracy_pgd_on_spsa_digits": accuracy(record.spsa["pgd"]),
+    counts = {
+        "large_eps": record.large_eps,
+        "pgd_one_run": record.restarts["single"],
+        "pgd_restarts": record.restarts["all"],
+        "spsa": record.spsa["spsa"],
+        "pgd_on_spsa_digits": record.spsa["pgd"],
+        "fgsm": record.single_step["fgsm"],
+        "jittered_fgsm": record.single_step["jittered_fgsm"],
+        "rfgsm": record.single_step["rfgsm"],
+        "mim": record.momentum["mim"],
+        "mim_random_start": record.momentum["mim_random_start"],
+        "pgd_margin_loss": record.loss["margin"],
     }
+    zeros = {f"zero_gradient_fraction_{where}": record.zero_gradients[where]["mean"] for where in ("clean", "jittered")}
+    return {f"accuracy_{name}": c["n_correct"] / c["n_evaluated"] for name, c in counts.items()} | zeros
 
 
 def ansatz_metrics(
@@ -474,6 +481,64 @@ def ansatz_metrics(
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
+
+
+def sweep_draw(settings: SweepParams, recipe, job: Job, draw: int, out: str | Path) -> pd.DataFrame:
+    """One draw of the sweep's rotation angles (robqunn.sweep.sweep_draw) on ``job.data``, the digits of
+    ``job.seed``, as CSV; with tracking, an MLflow run per draw with each circuit's robust accuracy.
+
+    Args:
+        recipe: a :class:`robqunn.sweep.Recipe`, the study's circuit, training and exact settings.
+    """
+    from robqunn import sweep as sweeping
+
+    angles_seed = sweeping.angles_seed(job.seed, draw)
+    run_params = {"seed": job.seed, "draw": draw, "angles_seed": angles_seed, "sweep": asdict(settings)}
+    run_params |= {"circuit": asdict(recipe.circuit), "train": asdict(recipe.training), "exact": asdict(recipe.exact)}
+    tags = {"robqunn.stage": "sweep_draw", "robqunn.seed": job.seed, "robqunn.draw": draw}
+    with stage_run(job.tracking, f"sweep draw{draw} seed{job.seed}", run_params, tags) as run:
+        table = sweeping.sweep_draw(settings, recipe, Dataset.load(job.data), job.seed, draw)
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+        run.metrics(
+            {f"robust_accuracy_{r.model}_eps_{eps_label(r.eps)}": r.robust_accuracy_upper for r in table.itertuples()}
+        )
+        run.artifact(out)
+    return table
+
+
+def sweep(settings: SweepParams, seed: int, draw_tables: list, out_dir: str | Path, tracking=None) -> dict:
+    """The sweep across draws: the table of every draw, the variance of exact robust accuracy split between
+    the angles and the circuits, the rank correlations with the readout statistics (robqunn.sweep), and one
+    figure per eps; with tracking, an MLflow run holding them (the shares as metrics)."""
+    from robqunn import plots
+    from robqunn import sweep as sweeping
+
+    table = sweeping.load_draws(draw_tables, settings)
+    frames = {
+        "sweep": table,
+        "variance": sweeping.variance_table(table, settings.n_boot, seed),
+        "correlations": sweeping.correlations(table, settings.n_boot, seed),
+    }
+    out_dir, written = Path(out_dir), []
+    for name, frame in frames.items():
+        written.append(out_dir / f"{name}.csv")
+        with atomic_path(written[-1]) as tmp:
+            frame.to_csv(tmp, index=False)
+    for eps in settings.eps:
+        written += plots.robustness_vs_readout_figure(
+            table, eps, out_dir / paths.SWEEP_FIGURE_STEM.format(eps=eps_label(eps))
+        )
+    shares = {
+        f"share_{r.source}_eps_{eps_label(r.eps)}".replace(" ", "_"): r.share for r in frames["variance"].itertuples()
+    }
+    with stage_run(
+        tracking, f"sweep seed{seed}", {"seed": seed, "sweep": asdict(settings)}, {"robqunn.stage": "sweep"}
+    ) as run:
+        run.metrics(shares)
+        for path in written:
+            run.artifact(path)
+    return frames
 
 
 def aggregate(
@@ -518,8 +583,8 @@ def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inpu
     return {
         "results": table,
         "summary_ci": summarize(table),
-        "checklist": checklist(table, records, checks_params.large_eps_max_accuracy),
-        "claims": claims_table(table, claims_params),
+        "checklist": checklist(table, records, checks_params),
+        "claims": claims_table(table, claims_params, ansatz),
         "ansatz_metrics": metrics_table(ansatz, summary(table)),
     }
 

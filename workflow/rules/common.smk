@@ -11,6 +11,9 @@ ATTACKS = [attack.value for attack in AttackName]
 # Each attack's eps grid as it appears in file names (eps0.05.npz).
 EPS = {attack: [paths.eps_label(eps) for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
 EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]
+# The sweep (robqunn.sweep) uses the first seed's digits, head initialisation and training order.
+SWEEP_SEED = SEEDS[0]
+SWEEP_EPS = [paths.eps_label(eps) for eps in PARAMS.sweep.eps]
 
 
 wildcard_constraints:
@@ -20,7 +23,10 @@ wildcard_constraints:
 
 def get_final_output():
     """Per seed: every model's training metrics, the results table and the figures; across seeds:
-    the study's intervals, checklist, ansatz metrics and claims."""
+    the study's intervals, checklist, ansatz metrics and claims. With sweep.run (the sweep profile):
+    the sweep's tables instead."""
+    if PARAMS.sweep.run:
+        return [paths.sweep_table(name) for name in paths.SWEEP_TABLES]
     return (
         expand(paths.TRAIN_METRICS, seed=SEEDS, model=MODELS)
         + expand(paths.TABLE_PARQUET, seed=SEEDS)
@@ -46,3 +52,11 @@ def get_adversarial_sets(wildcards):
 def get_pgd_sets(wildcards):
     """The PGD sets of every model of one seed (shown as digit grids)."""
     return [str(p) for p in StudyFiles().adversarial_sets(PARAMS.attack, wildcards.seed, MODELS, [AttackName.PGD])]
+
+
+def attack_steps():
+    """The attack settings the soundness checks use, without eps grids: a new grid does not rerun them."""
+    return {"batch_size": config["attack"]["batch_size"]} | {
+        attack: {key: value for key, value in config["attack"][attack].items() if key != "eps"}
+        for attack in ("pgd", "mim")
+    }

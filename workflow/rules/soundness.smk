@@ -8,9 +8,7 @@ rule checks:
         "logs/checks/seed{seed}/{model}.log",
     params:
         checks=config["checks"],
-        # PGD's steps, not its eps grid: the checks attack at their own budgets, so a new grid does not rerun them.
-        pgd_steps={key: value for key, value in config["attack"]["pgd"].items() if key != "eps"},
-        batch_size=config["attack"]["batch_size"],
+        steps=attack_steps(),
         tracking=config["tracking"],
     conda:
         "../envs/robqunn.yaml"

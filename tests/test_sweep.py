@@ -1,0 +1,127 @@
+"""Tests of robqunn.sweep: the readout statistics in closed form, the draw table, the Snakemake profile."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY_CHANGES, snakemake, workflow_copy
+from robqunn import sweep
+from robqunn.circuits import make_circuit_spec
+from robqunn.config import Ansatz, Layout, SweepParams
+from robqunn.errors import DataError
+
+
+def spec_with_rotations(params, theta: float):
+    """Ansatz none with every Rot(phi, theta, omega) = Rot(0, theta, 0): <Z_j> = cos(pi x_j + theta)."""
+    spec = make_circuit_spec(Ansatz.NONE, Layout.ROT_ENT, params.circuit, 42)
+    weights = np.zeros_like(spec.rotation_weights)
+    weights[:, 1] = theta
+    return dataclasses.replace(spec, rotation_weights=weights)
+
+
+class TestReadoutStatistics:
+    """cos(pi x + theta) = cos(theta) cos(pi x) - sin(theta) sin(pi x): both statistics in closed form."""
+
+    @pytest.mark.parametrize("theta", [0.0, np.pi / 2, np.pi / 3, 1.0])
+    def test_single_qubit_readout(self, params, theta):
+        stats = sweep.readout_statistics(spec_with_rotations(params, theta))
+        assert stats["cos_weight"] == pytest.approx(np.cos(theta) ** 2, abs=1e-9)
+        assert stats["black_slope"] == pytest.approx(np.pi * abs(np.sin(theta)), abs=1e-9)
+
+    @pytest.mark.parametrize("ansatz", list(Ansatz))
+    @pytest.mark.parametrize("layout", list(Layout))
+    def test_black_slope_is_the_layers_gradient(self, params, ansatz, layout):
+        """black_slope equals the mean norm of the quanvolution layer's Jacobian rows at an all-black patch
+        (TensorFlow autodiff of the fast layer), for every circuit."""
+        import tensorflow as tf
+
+        from robqunn.quanv import quanvolution_layer
+
+        spec = make_circuit_spec(ansatz, layout, params.circuit, 5)
+        black = tf.zeros((1, 28, 28))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(black)
+            features = quanvolution_layer(spec, 2, 2)(black)[0, 0, 0]
+            readouts = [features[j] for j in range(spec.n_qubits)]
+        jacobian = np.stack([tape.gradient(f, black).numpy()[0, :2, :2].ravel() for f in readouts])
+        expected = np.linalg.norm(jacobian, axis=1).mean()
+        assert sweep.readout_statistics(spec)["black_slope"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+    def test_entangled_circuit_in_range(self, params):
+        spec = make_circuit_spec(Ansatz.FULL, Layout.ENT_ROT, params.circuit, 7)
+        stats = sweep.readout_statistics(spec)
+        assert 0 <= stats["cos_weight"] <= 1 and stats["black_slope"] >= 0
+
+
+def test_angles_seed_differs_by_draw_not_by_call():
+    seeds = [sweep.angles_seed(42, draw) for draw in range(5)]
+    assert len(set(seeds)) == 5 and seeds == [sweep.angles_seed(42, draw) for draw in range(5)]
+
+
+def tiny_settings() -> SweepParams:
+    return SweepParams(False, 2, (Ansatz.NONE,), (Layout.ENT_ROT,), (0.1,), 20, 10)
+
+
+class TestComplete:
+    def table(self) -> pd.DataFrame:
+        rows = [{"draw": d, "model": "qunn-none-ent_rot", "eps": 0.1} for d in range(2)]
+        return pd.DataFrame(rows)
+
+    def test_complete_passes(self):
+        sweep.check_complete(self.table(), tiny_settings())
+
+    @pytest.mark.parametrize("change", ["missing", "repeated", "unexpected"])
+    def test_incomplete_is_named(self, change):
+        table = self.table()
+        if change == "missing":
+            table = table.iloc[:1]
+        elif change == "repeated":
+            table = pd.concat([table, table.iloc[:1]])
+        else:
+            table = pd.concat([table, pd.DataFrame([{"draw": 5, "model": "qunn-none-ent_rot", "eps": 0.1}])])
+        with pytest.raises(DataError, match="every \\(draw, model, eps\\) of params 'sweep' once"):
+            sweep.check_complete(table, tiny_settings())
+
+
+def test_sweep_draw_rows(params, digits):
+    """One draw on 300 training digits: a row per circuit and eps, exact bounds in order, seeded; circuits
+    with one readout polynomial share one training."""
+    small = dataclasses.replace(digits, x_train=digits.x_train[:300], y_train=digits.y_train[:300])
+    recipe = sweep.Recipe(params.circuit, dataclasses.replace(params.train, epochs=1), params.exact)
+    settings = dataclasses.replace(tiny_settings(), ansatze=(Ansatz.NONE, Ansatz.RANDOM), eps=(0.05, 0.1))
+    settings = dataclasses.replace(settings, layouts=(Layout.ROT_ENT, Layout.ENT_ROT))
+    table = sweep.sweep_draw(settings, recipe, small, 42, 0)
+    assert list(table.columns) == sweep.COLUMNS and len(table) == 8
+    # ansatz none has no entanglers: its two layouts are one circuit, trained once, with equal results
+    none = table[table["ansatz"] == "none"].drop(columns=["model", "layout"])
+    pd.testing.assert_frame_equal(none.iloc[:2].reset_index(drop=True), none.iloc[2:].reset_index(drop=True))
+    assert (table["robust_accuracy_lower"] <= table["robust_accuracy_upper"]).all()
+    by_eps = table.pivot(index="model", columns="eps", values="robust_accuracy_upper")
+    assert (by_eps[0.1] <= by_eps[0.05]).all()  # a larger ball breaks at least as many digits
+    pd.testing.assert_frame_equal(table, sweep.sweep_draw(settings, recipe, small, 42, 0))
+
+
+@pytest.mark.usefixtures("tiny_workflow")  # run after the study's tiny run: the two share the 2 cores
+def test_sweep_profile_runs_on_tiny_params(tmp_path):
+    """`snakemake --profile workflow/profiles/sweep` builds the sweep (3 draws) and not the study: the
+    variance table, the correlations, a figure per eps, and an MLflow run per draw."""
+    folder = workflow_copy(tmp_path, TINY_CHANGES)
+    result = snakemake(folder, "--profile", "workflow/profiles/sweep", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = folder / "results" / "sweep"
+    table = pd.read_csv(out / "sweep.csv")
+    assert sorted(table["draw"].unique()) == [0, 1, 2] and set(table["ansatz"]) == {"none", "random"}
+    variance = pd.read_csv(out / "variance.csv")
+    assert np.isclose(variance["share"].sum(), 1.0) and (variance["share_low"] <= variance["share_high"]).all()
+    assert len(pd.read_csv(out / "correlations.csv")) == 2  # two statistics, one layout, one eps
+    assert (out / "robustness_vs_readout_eps0.1.png").stat().st_size > 1000
+    assert not (folder / "results" / "tables").exists()  # the study did not run
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["robqunn"], filter_string="tags.`robqunn.stage` = 'sweep_draw'")
+    assert sorted(runs["params.draw"].astype(int)) == [0, 1, 2]

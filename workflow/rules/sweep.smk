@@ -1,0 +1,47 @@
+# Where robustness comes from (robqunn.sweep): `snakemake --profile workflow/profiles/sweep`.
+
+
+rule sweep_draw:
+    input:
+        data=paths.PREPARED.format(seed=SWEEP_SEED),
+    output:
+        table=paths.SWEEP_DRAW,
+    log:
+        "logs/sweep/draw{draw}.log",
+    params:
+        sweep=config["sweep"],
+        circuit=config["circuit"],
+        train=config["train"],
+        exact=config["exact"],
+        tracking=config["tracking"],
+        seed=SWEEP_SEED,
+    conda:
+        "../envs/robqunn.yaml"
+    script:
+        "../scripts/sweep_draw.py"
+
+
+rule sweep:
+    input:
+        draws=expand(paths.SWEEP_DRAW, draw=range(PARAMS.sweep.n_draws)),
+    output:
+        tables=[
+            report(paths.sweep_table(name), caption=f"../report/sweep_{name}.rst", category="Sweep")
+            for name in paths.SWEEP_TABLES
+        ],
+        figures=report(
+            [f"{paths.SWEEP_DIR}/{paths.SWEEP_FIGURE_STEM.format(eps=eps)}.png" for eps in SWEEP_EPS],
+            caption="../report/sweep_figure.rst",
+            category="Sweep",
+        ),
+    log:
+        "logs/sweep/sweep.log",
+    params:
+        sweep=config["sweep"],
+        tracking=config["tracking"],
+        seed=SWEEP_SEED,
+        out_dir=paths.SWEEP_DIR,
+    conda:
+        "../envs/robqunn.yaml"
+    script:
+        "../scripts/sweep.py"

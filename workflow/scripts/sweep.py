@@ -1,0 +1,14 @@
+"""Snakemake job: the sweep across draws: variance of robust accuracy, angles vs circuits (robqunn.stages.sweep)."""
+
+from robqunn.config import section_from_dict
+from robqunn.stages import sweep
+from robqunn.workflow import log_to
+
+log_to(snakemake.log[0], snakemake.threads)
+sweep(
+    section_from_dict("sweep", snakemake.params.sweep),
+    snakemake.params.seed,
+    list(snakemake.input.draws),
+    snakemake.params.out_dir,
+    section_from_dict("tracking", snakemake.params.tracking),
+)
