@@ -77,7 +77,7 @@ TINY_CHANGES = {
     ("sweep", "n_draws"): 3,
     ("sweep", "ansatze"): ["none", "random"],
     ("sweep", "layouts"): ["ent_rot"],
-    ("sweep", "eps"): [0.1],
+    ("sweep", "eps"): [0.02],
     ("sweep", "n_images"): 50,
     ("sweep", "n_boot"): 50,
 }

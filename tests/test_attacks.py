@@ -143,6 +143,13 @@ class TestVariants:
             assert np.abs(x_adv - x).max() > eps / 2, name
             np.testing.assert_array_equal(x_adv, attacks.craft_with(run, (x, y), eps, (N, SEED), name))
 
+    def test_jitter_leaves_the_bounds(self):
+        """Jitter reflects at 0 and 1: no pixel stays on a bound (where ReLUs and cos readouts are flat)."""
+        tf.random.set_seed(0)
+        x = tf.constant(np.tile([0.0, 1.0, 0.5], (500, 1)), tf.float32)
+        moved = attacks.jitter(x, 1e-3).numpy()
+        assert moved.min() > 0 and moved.max() < 1 and np.abs(moved - x.numpy()).max() <= 1e-3
+
     def test_zero_gradient_inputs_are_counted(self):
         """A ReLU that is off on black pixels has an exactly-zero input gradient there."""
         w = np.ones((784, 10), np.float32) * np.linspace(-1, 1, 10, dtype=np.float32)

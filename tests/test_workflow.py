@@ -14,6 +14,7 @@ import yaml
 
 from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
 from robqunn import config, soundness
+from robqunn.claims import PAPER
 
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "params.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
@@ -202,7 +203,7 @@ class TestSnakemake:
         assert checklist["check"].tolist() == list(soundness.CHECK_NAMES) * len(TINY_MODELS)
         assert set(checklist["verdict"]) <= {"PASS", "FLAG"}
         claims = pd.read_csv(study / "claims.csv")
-        assert len(claims) == 5 * 5  # five claims x (three attacks, worst case, exact), one layout
+        assert len(claims) == len(PAPER) * 5  # every claim x (three attacks, worst case, exact), one layout
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
         assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"}

@@ -94,8 +94,13 @@ def input_gradient(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor
 
 
 def jitter(x: tf.Tensor, radius: float) -> tf.Tensor:
-    """``x`` plus uniform noise in [-radius, radius] (TensorFlow's global generator), clipped to [0, 1]."""
-    return tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -radius, radius), PIXEL_MIN, PIXEL_MAX)
+    """``x`` plus uniform noise in [-radius, radius] (TensorFlow's global generator), reflected into [0, 1].
+
+    Reflected, not clipped: clipping would put half of the black pixels (and of the white ones) back on the
+    bound, where a ReLU or a cos(pi x) readout is flat, and the jitter would not leave the flat point.
+    """
+    moved = tf.abs(x + tf.random.uniform(tf.shape(x), -radius, radius))
+    return PIXEL_MAX - tf.abs(PIXEL_MAX - moved)
 
 
 def jittered_fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, radius: float) -> tf.Tensor:

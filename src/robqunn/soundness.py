@@ -238,12 +238,14 @@ FLAGGED_BECAUSE = {
     TRANSFER: ("white-box gradients on this model are weaker than another model's: gradient masking", EXACT_TRUST),
     RESTARTS: ("one PGD run stops in poor local optima of a rugged loss", f"PGD with restarts, then {EXACT_TRUST}"),
     ZERO_CLEAN: (
-        "exactly-zero input gradients (e.g. a zero-bias ReLU that is off on black patches): FGSM and MIM leave "
-        "those pixels alone, so their accuracy overstates robustness",
+        "exactly-zero input gradients (a zero-bias ReLU off on black patches, or a readout with only cos(pi x) "
+        "terms in a pixel, flat at 0 and 1): FGSM and MIM leave those pixels alone and may overstate robustness; "
+        "the random-start and attack-gap lines say whether they do",
         SINGLE_STEP_TRUST,
     ),
     ZERO_JITTERED: (
-        "the loss is flat around the digits, not only at them: every gradient attack is hobbled",
+        "the loss is flat around the digits, not only at them (pixels that reach no feature, or dead units): "
+        "gradient attacks cannot use those pixels; the attack-gap lines say whether that matters",
         EXACT_TRUST,
     ),
     JITTERED_FGSM: (

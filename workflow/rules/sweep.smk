@@ -40,7 +40,6 @@ rule sweep:
         sweep=config["sweep"],
         tracking=config["tracking"],
         seed=SWEEP_SEED,
-        out_dir=paths.SWEEP_DIR,
     conda:
         "../envs/robqunn.yaml"
     script:

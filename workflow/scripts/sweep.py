@@ -1,5 +1,7 @@
 """Snakemake job: the sweep across draws: variance of robust accuracy, angles vs circuits (robqunn.stages.sweep)."""
 
+from pathlib import Path
+
 from robqunn.config import section_from_dict
 from robqunn.stages import sweep
 from robqunn.workflow import log_to
@@ -9,6 +11,6 @@ sweep(
     section_from_dict("sweep", snakemake.params.sweep),
     snakemake.params.seed,
     list(snakemake.input.draws),
-    snakemake.params.out_dir,
+    Path(snakemake.output.tables[0]).parent,
     section_from_dict("tracking", snakemake.params.tracking),
 )
