@@ -27,7 +27,7 @@ def feature_maps(model: str = "cnn", seed: int = 3) -> FeatureMaps:
 def adversarial_set() -> AdversarialSet:
     x_adv = np.random.default_rng(1).uniform(size=(5, 28, 28)).astype(np.float32)
     settings = {"eps": [0.0, 0.1], "nb_iter": 10, "rand_init": True}
-    return AdversarialSet(x_adv, np.arange(5), source="cnn", attack="pgd", eps=0.1, seed=3, settings=settings)
+    return AdversarialSet(x_adv, np.arange(5), "cnn", "pgd", 0.1, 3, settings, model_sha256="ab" * 32)
 
 
 def train_metrics(circuit: dict | None = None) -> TrainMetrics:
@@ -152,7 +152,7 @@ class TestRoundTrip:
     def test_extra_npz_keys_are_ignored(self, tmp_path: Path) -> None:
         """An array that a kind does not know (a later version's) does not stop the load."""
         path = saved(tmp_path, "adversarial set")
-        rewrite_npz(path, lambda arrays: arrays.update(model_sha256=np.array("00")))
+        rewrite_npz(path, lambda arrays: arrays.update(crafted_on=np.array("gpu")))
         assert_same(AdversarialSet.load(path), adversarial_set())
 
 

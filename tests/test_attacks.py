@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from robqunn import attacks
-from robqunn.attacks import ATTACKS, AdversarialError, check_threat_model, craft
+from robqunn.artifacts import AdversarialError, check_threat_model
+from robqunn.attacks import ATTACKS, craft
 from robqunn.config import AttackName, ModelSpec
 from robqunn.features import compute_features
 from robqunn.models import FEATURES, build_model, feature_model, logits_model, predict

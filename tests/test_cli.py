@@ -72,11 +72,24 @@ class TestCommands:
         ]
         assert not (tmp_path / "models" / "seed42" / "qunn-full-ent_rot.keras").exists()
 
-    def test_exact_refuses_a_bad_eps_before_any_work(self, tiny_params_file, tmp_path, caplog):
-        """`robqunn exact --eps 2` names eps and writes nothing."""
+    @pytest.mark.parametrize("command", ["attack", "exact"])
+    @pytest.mark.parametrize("bad", ["2", "-0.1", "nan", "inf", "x"])
+    def test_a_bad_eps_is_refused_before_any_work(self, tiny_params_file, tmp_path, capsys, command, bad):
+        """`--eps 2` (or -0.1, nan, inf, x) is a usage error naming --eps; nothing is written."""
         common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path), "--model", "cnn"]
-        assert main(["exact", *common, "--eps", "0", "2"]) == 2
-        assert "eps must be a finite number in [0, 1]; got 2.0" in caplog.text
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, *common, "--eps", "0", bad])
+        assert exit_info.value.code == 2
+        assert f"argument --eps: must be a finite number in [0, 1] (pixels are in [0, 1]); got '{bad}'" in (
+            capsys.readouterr().err
+        )
+        assert not (tmp_path / "results").exists()
+
+    @pytest.mark.parametrize("command", ["attack", "exact"])
+    def test_a_repeated_eps_is_refused(self, tiny_params_file, tmp_path, caplog, command):
+        common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path), "--model", "cnn"]
+        assert main([command, *common, "--eps", "0", "0.0", "0.1"]) == 2
+        assert "--eps must not repeat a budget; got [0.0, 0.0, 0.1] (repeated: [0.0])" in caplog.text
         assert not (tmp_path / "results").exists()
 
     def test_dvc_yaml_check(self, tmp_path, caplog):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import struct
 import subprocess
@@ -370,6 +371,42 @@ class TestSaveLoad:
         for key in ("x_train", "y_train", "x_test", "y_test"):
             np.testing.assert_array_equal(getattr(loaded, key), getattr(dataset, key))
             assert getattr(loaded, key).dtype == getattr(dataset, key).dtype
+
+    def test_changed_labels_with_the_old_sidecar_are_refused(self, tmp_path: Path) -> None:
+        """Labels edited after prepare, the sidecar kept: the sha256 no longer matches and load says so."""
+        path = tmp_path / "d.npz"
+        dataset = small_dataset()
+        sidecar = dataset.save(path, {})
+        y_test = dataset.y_test.copy()
+        y_test[0] = (y_test[0] + 1) % 10
+        Dataset(dataset.x_train, dataset.y_train, dataset.x_test, y_test)._write(path)  # the npz alone
+        with pytest.raises(
+            DataError, match=rf"d\.npz must have the sha256 its sidecar .* records, {sidecar['sha256']}"
+        ):
+            Dataset.load(path)
+
+    @pytest.mark.parametrize(
+        "sidecar, message",
+        [(None, "it is missing"), ("[1]", "must be a JSON object"), ("{}", "must record a 'sha256'")],
+    )
+    def test_missing_or_broken_sidecar_is_refused(self, tmp_path: Path, sidecar, message) -> None:
+        path = tmp_path / "d.npz"
+        small_dataset().save(path, {})
+        if sidecar is None:
+            path.with_suffix(".json").unlink()
+        else:
+            path.with_suffix(".json").write_text(sidecar)
+        with pytest.raises(DataError, match=message):
+            Dataset.load(path)
+
+    def test_umask_is_honoured(self, tmp_path: Path) -> None:
+        """Files written atomically get the mode open() would give them (0644 under umask 022), not 0600."""
+        previous = os.umask(0o022)
+        try:
+            small_dataset().save(tmp_path / "d.npz", {})
+        finally:
+            os.umask(previous)
+        assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
 
     def test_failed_write_leaves_nothing(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """An error while writing the npz leaves no file, temporary or final."""

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
-from robqunn import dvcfile, stages
+from robqunn import dvcfile, paths, stages
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
 STAGE_NAMES = [stage.name for stage in dvcfile.STAGES]
@@ -96,7 +96,8 @@ class TestGenerated:
         )
         scripts = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
         assert all(callable(getattr(stages, name)) for name in STAGE_NAMES + list(dvcfile.SNAKEMAKE_ONLY))
-        assert rules | {"attack"} == set(STAGE_NAMES) | set(dvcfile.SNAKEMAKE_ONLY) == scripts
+        both = set(STAGE_NAMES) - set(dvcfile.DVC_ONLY)
+        assert rules | {"attack"} == both | set(dvcfile.SNAKEMAKE_ONLY) == scripts
 
     def test_every_stage_depends_on_the_package(self):
         """Each stage lists the package among its dependencies, so a code change is a change of the stage."""
@@ -125,7 +126,7 @@ class TestOutputs:
             return [out for out in outs if file == out or file.startswith(out.rstrip("/") + "/")]
 
         assert {file: covering(file) for file in files if len(covering(file)) != 1} == {}
-        assert {out for out in outs if not any(covering(file) == [out] for file in files)} == set()
+        assert {out for out in outs if not any(covering(file) == [out] for file in files)} == {paths.PARAMS_VALID}
 
 
 class TestRepro:
@@ -153,7 +154,7 @@ class TestRepro:
         write_params(changed / "params.yaml", TINY_CHANGES | {("train", "epochs"): 2})
         diff = dvc(changed, "params", "diff")
         assert diff.returncode == 0 and "train.epochs" in diff.stdout, diff.stdout
-        assert changed_stages(changed) == {"train"}
+        assert changed_stages(changed) == {"validate", "train"}  # validate reruns, its output is unchanged
 
     def test_editing_a_module_marks_the_stages_changed(self, repro):
         """An edit of a core module (the quanvolution layer) makes `dvc status` report the stages changed."""
@@ -170,6 +171,27 @@ class TestRepro:
         experiment = client.get_experiment_by_name("robqunn")
         runs = client.search_runs([experiment.experiment_id], max_results=1000)
         assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
+
+
+class TestParamsNeverReachAShell:
+    """DVC pastes ${item.seed} into shell commands; the validate stage stops the run first."""
+
+    def test_injected_seed_is_refused_before_any_command(self, tmp_path):
+        """A 'seed' holding shell code: `dvc repro` fails in validate, naming the key; the code never runs."""
+        folder = dvc_project(tmp_path, TINY_CHANGES)
+        raw = yaml.safe_load((folder / "params.yaml").read_text())
+        raw["study"]["seeds"] = ["1 || touch PWNED #"]
+        (folder / "params.yaml").write_text(yaml.safe_dump(raw))
+        result = dvc(folder, "repro")
+        assert result.returncode != 0
+        assert "params key 'study.seeds" in result.stdout + result.stderr
+        assert not (folder / "PWNED").exists() and not (folder / "data").exists()
+
+    def test_every_stage_runs_after_validate(self):
+        """Every other stage depends on validate's output, so none starts before params.yaml passed."""
+        pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+        assert list(pipeline)[0] == "validate"
+        assert all(paths.PARAMS_VALID in stage["deps"] for name, stage in pipeline.items() if name != "validate")
 
 
 def tmp_copy(folder: Path, name: str) -> Path:

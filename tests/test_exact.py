@@ -17,7 +17,8 @@ import pytest
 from scipy.optimize import linprog, minimize, minimize_scalar
 
 from robqunn import exact
-from robqunn.attacks import check_threat_model, craft
+from robqunn.artifacts import check_threat_model
+from robqunn.attacks import craft
 from robqunn.config import AttackName, ModelSpec, PgdSteps
 from robqunn.features import compute_features
 from robqunn.models import build_model, build_qunn, load_model, logits_model, predict, save_model

@@ -1,8 +1,9 @@
-"""Checksums of files."""
+"""Checksums of files, and atomic writes."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 
 from robqunn.io import file_digests, sha256_file
 
@@ -17,3 +18,16 @@ def test_file_digests_match_hashlib(tmp_path):
         "md5": hashlib.md5(data).hexdigest(),
     }
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL skips atomic_path's cleanup; the next write of the same path removes the litter, and only it."""
+    from robqunn.io import save_json
+
+    target = tmp_path / "table.json"
+    litter = tmp_path / ".table.json.abc123.tmp.json"
+    litter.write_text("half")
+    unrelated = tmp_path / ".other.json.abc123.tmp.json"
+    unrelated.write_text("another job's")
+    save_json(target, {"a": 1})
+    assert not litter.exists() and unrelated.exists() and json.loads(target.read_text()) == {"a": 1}

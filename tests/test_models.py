@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from robqunn.circuits import make_circuit_spec
 from robqunn.config import Ansatz, CnnBias, Layout, ModelSpec
+from robqunn.errors import DataError
 from robqunn.models import (
     build_cnn,
     build_model,
@@ -546,17 +547,32 @@ class TestSaveLoad:
         assert list(tmp_path.iterdir()) == []
 
     def test_load_missing(self, tmp_path):
-        """load_model of a missing file raises FileNotFoundError naming it."""
+        """load_model of a missing file raises DataError naming it."""
         path = tmp_path / "absent.keras"
-        with pytest.raises(FileNotFoundError, match=r"model file must exist.*absent\.keras"):
+        with pytest.raises(DataError, match=r"model file .*absent\.keras must exist"):
             load_model(path)
 
     def test_load_folder(self, tmp_path):
-        """load_model of a folder raises FileNotFoundError naming it."""
+        """load_model of a folder raises DataError naming it."""
         folder = tmp_path / "dir.keras"
         folder.mkdir()
-        with pytest.raises(FileNotFoundError, match=r"dir\.keras"):
+        with pytest.raises(DataError, match=r"dir\.keras"):
             load_model(folder)
+
+    def test_load_garbage(self, tmp_path):
+        """A file that is not a .keras archive: DataError naming it (Keras alone says "File not found")."""
+        path = tmp_path / "cnn.keras"
+        path.write_bytes(b"not a zip archive")
+        with pytest.raises(DataError, match=r"model file .*cnn\.keras must be a \.keras file written by"):
+            load_model(path)
+
+    def test_load_checks_the_model_name(self, build, tmp_path):
+        """The CNN's file saved under a QuNN's name cannot pass for the QuNN."""
+        path = tmp_path / "qunn-full-ent_rot.keras"
+        save_model(build(CNN_NAME), path)
+        with pytest.raises(DataError, match=r"must hold model 'qunn-full-ent_rot'; it holds 'cnn'"):
+            load_model(path, "qunn-full-ent_rot")
+        assert load_model(path, CNN_NAME).name == CNN_NAME
 
 
 # --- invariance of rot_ent (docs/design.md) --------------------------------------------------------

@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from robqunn import stages
@@ -18,6 +19,7 @@ from robqunn.models import load_model
 SEED = 42
 MAX_STAGE_PARAMETERS = 5  # a stage takes a few typed objects, never a long list of loose values
 STAGES = (
+    "validate",
     "prepare",
     "features",
     "train",
@@ -134,7 +136,63 @@ class TestRefusals:
             stages.train(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
         assert not (tmp_path / "m.json").exists()
 
+    @pytest.mark.parametrize("split", ["f_train", "f_test"])
+    def test_features_zeroed_after_the_first_rows(self, tiny, prepared, tmp_path, split):
+        """Rows from the 9th on set to 0 (a sample of the first rows would not see it): refused, naming the
+        file, the split and the first bad row."""
+        job = stages.Job(SEED, prepared, model="cnn", model_file=tmp_path / "m.keras")
+        stages.features(tiny.circuit, job, tmp_path / "good.npz")
+        good = FeatureMaps.load(tmp_path / "good.npz", job.model, SEED)
+        damaged = getattr(good, split).copy()
+        damaged[8:] = 0
+        dataclasses.replace(good, **{split: damaged}).save(tmp_path / "bad.npz")
+        which = split.removeprefix("f_")
+        with pytest.raises(DataError, match=rf"bad\.npz .* {which} rows differ, the first row 8 "):
+            stages.train(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
+        assert not (tmp_path / "m.keras").exists()
+
     def test_bad_model_name(self, prepared):
         """An unknown model name is refused with the valid forms, when the job is made."""
         with pytest.raises(ValueError, match="qunn-<ansatz>-<layout>"):
             stages.Job(SEED, prepared, model="qunn-ring-rot_ent")
+
+
+class TestEvaluateVerifiesSets:
+    """evaluate refuses a set that is not what it claims, before writing any table (issue 12's bad inputs)."""
+
+    @pytest.fixture
+    def crafted(self, tiny, prepared, tmp_path):
+        """The CNN and its FGSM set at eps 0.1, where the study keeps it (fgsm/cnn/eps0.1.npz)."""
+        job, _ = trained(tiny, prepared, tmp_path, "cnn")
+        attack_job = stages.AttackJob.of(tiny.attack, AttackName.FGSM)
+        written = stages.attack(attack_job, job, tmp_path / "adversarial" / "fgsm" / "cnn", (0.1,))
+        return job, written[0]
+
+    def evaluate(self, tiny, prepared, job, path, tmp_path):
+        stages.evaluate(tiny.attack, {"cnn": job.model_file}, [path], prepared, tmp_path / "table.csv")
+
+    def test_a_true_set_is_evaluated(self, tiny, prepared, tmp_path, crafted):
+        job, path = crafted
+        self.evaluate(tiny, prepared, job, path, tmp_path)
+        assert (tmp_path / "table.csv").exists() and (tmp_path / "table.parquet").exists()
+
+    @pytest.mark.parametrize(
+        "change, message",
+        [
+            ({"x_adv": lambda s: np.clip(s.x_adv + 0.3, 0, 1)}, r"must lie in the L-inf ball of radius 0.1"),
+            ({"x_adv": lambda s: np.zeros_like(s.x_adv)}, r"must lie in the L-inf ball of radius 0.1"),
+            ({"eps": lambda s: 0.3}, r"must lie at fgsm/cnn/eps0.3.npz .* got fgsm/cnn/eps0.1.npz"),
+            ({"y": lambda s: (s.y + 1) % 10}, r"must hold the first 100 prepared test digits with their labels"),
+            ({"model_sha256": lambda s: "0" * 64}, r"must be crafted on the model file it is evaluated as"),
+        ],
+        ids=["outside-the-ball", "all-zeros", "false-eps", "other-labels", "other-model"],
+    )
+    def test_a_false_set_is_refused(self, tiny, prepared, tmp_path, crafted, change, message):
+        from robqunn.artifacts import AdversarialSet
+
+        job, path = crafted
+        honest = AdversarialSet.load(path)
+        dataclasses.replace(honest, **{key: make(honest) for key, make in change.items()}).save(path)
+        with pytest.raises(DataError, match=message):
+            self.evaluate(tiny, prepared, job, path, tmp_path)
+        assert not (tmp_path / "table.csv").exists()

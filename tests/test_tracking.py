@@ -241,3 +241,67 @@ def test_concurrent_processes_keep_every_run(tmp_path):
             2,
             3,
         ]
+
+
+class TestOneRunPerJob:
+    """A killed job's run does not stay RUNNING, and a rerun replaces the job's run instead of adding one."""
+
+    def job_runs(self, uri, name):
+        return [r for r in runs_of(uri) if r.data.tags.get(tracking.JOB_TAG, "").endswith(f"::{name}")]
+
+    def test_a_run_left_running_is_killed_and_replaced(self, store, tmp_path):
+        """A run of the job left RUNNING (its process was SIGKILLed) is ended KILLED and deleted when the job
+        reruns; afterwards the job has exactly one (active) run, FINISHED."""
+        c = client(store)
+        with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}) as first:
+            pass
+        job = c.get_run(first.info.run_id).data.tags[tracking.JOB_TAG]
+        assert job == f"{tmp_path.resolve()}::train cnn seed42"
+        stale = c.create_run(first.info.experiment_id, tags={tracking.JOB_TAG: job}, run_name="train cnn seed42")
+        with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}) as rerun:
+            pass
+        assert c.get_run(stale.info.run_id).info.status == "KILLED"
+        assert c.get_run(stale.info.run_id).info.lifecycle_stage == "deleted"
+        assert c.get_run(first.info.run_id).info.lifecycle_stage == "deleted"
+        (only,) = self.job_runs(store, "train cnn seed42")
+        assert only.info.run_id == rerun.info.run_id and only.info.status == "FINISHED"
+
+    def test_other_jobs_and_other_studies_are_left_alone(self, store, tmp_path, monkeypatch):
+        with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}):
+            pass
+        with tracking.tracked_run("train cnn seed1", experiment=EXPERIMENT, params={}, tags={}):
+            pass
+        other_study = tmp_path / "other"
+        other_study.mkdir()
+        monkeypatch.chdir(other_study)
+        with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}):
+            pass
+        assert len(runs_of(store)) == 3  # no run deleted: different jobs, or the same name in another study
+
+    def test_a_failed_rerun_keeps_the_last_good_run(self, store):
+        with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}) as good:
+            pass
+        with (
+            pytest.raises(RuntimeError),
+            tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}),
+        ):
+            raise RuntimeError("boom")
+        statuses = sorted(r.info.status for r in self.job_runs(store, "train cnn seed42"))
+        assert statuses == ["FAILED", "FINISHED"]
+        assert client(store).get_run(good.info.run_id).info.lifecycle_stage == "active"
+
+
+def test_study_level_tags_stay_in_their_study(store, tmp_path, monkeypatch):
+    """Two studies in one store, each with a training run of cnn seed 42: tagging the soundness verdict of
+    one study tags its own run only (runs are matched within the study's folder, tag robqunn.study)."""
+    match = {"robqunn.stage": "train", "robqunn.model": "cnn", "robqunn.seed": 42}
+    ids = {}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags=match) as run:
+            ids[name] = run.info.run_id
+    assert tracking.tag_runs(EXPERIMENT, match, {"robqunn.soundness": "FLAG"}, [42]) == 1
+    c = client(store)
+    assert c.get_run(ids["b"]).data.tags["robqunn.soundness"] == "FLAG"
+    assert "robqunn.soundness" not in c.get_run(ids["a"]).data.tags

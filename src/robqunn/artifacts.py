@@ -39,6 +39,28 @@ from robqunn.io import save_json, save_npz
 
 IMAGE_SHAPE = (28, 28)
 N_CLASSES = 10
+PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
+BALL_TOLERANCE = 1e-6  # float32 round-off of x + delta after clipping
+
+
+class AdversarialError(DataError):
+    """An adversarial set violates its threat model (outside the eps-ball or the pixel range)."""
+
+
+def check_threat_model(x: np.ndarray, x_adv: np.ndarray, eps: float, where: str) -> None:
+    """Raise AdversarialError unless |x_adv - x|_inf <= eps and x_adv lies in [0, 1]."""
+    if x_adv.shape != x.shape:
+        raise AdversarialError(f"adversarial set of {where} must have shape {x.shape}; got {x_adv.shape}")
+    if not np.all(np.isfinite(x_adv)):
+        raise AdversarialError(f"adversarial set of {where} must be finite; it holds NaN or inf")
+    distance = float(np.max(np.abs(x_adv.astype(np.float64) - x))) if len(x) else 0.0
+    if distance > eps + BALL_TOLERANCE:
+        raise AdversarialError(f"adversarial set of {where} must lie in the L-inf ball of radius {eps}; got {distance}")
+    low, high = float(x_adv.min(initial=PIXEL_MIN)), float(x_adv.max(initial=PIXEL_MAX))
+    if low < PIXEL_MIN or high > PIXEL_MAX:
+        raise AdversarialError(f"adversarial set of {where} must lie in [0, 1]; got [{low}, {high}]")
+
+
 ATTACKS = tuple(a.value for a in AttackName) + (EXACT,)  # the exact verification's worst cases are a set too
 # dtype names that stand for a whole kind of dtype; any other name is an exact numpy dtype.
 _DTYPE_KINDS = {"float": "f", "int": "iu", "str": "U"}
@@ -312,8 +334,8 @@ class FeatureMaps(NpzArtifact):
 @dataclass(frozen=True, eq=False)
 class AdversarialSet(NpzArtifact):
     """Adversarial digits float32 (N, 28, 28) in [0, 1] with their true labels int64 (N,), and how they
-    were made: the source model, the attack, eps, the study seed and the attack's hyper-parameters
-    (stored as JSON text)."""
+    were made: the source model, the attack, eps, the study seed, the attack's hyper-parameters (stored as
+    JSON text) and the sha256 of the model file that crafted them."""
 
     WHAT = "adversarial set"
     FIELDS = (
@@ -323,6 +345,7 @@ class AdversarialSet(NpzArtifact):
         Field("eps", "float", 0),
         Field("seed", "int", 0),
         Field("settings", "str", 0),
+        Field("model_sha256", "str", 0),
     )
 
     x_adv: np.ndarray
@@ -332,6 +355,7 @@ class AdversarialSet(NpzArtifact):
     eps: float
     seed: int
     settings: dict
+    model_sha256: str
 
     def save(self, path: str | Path) -> None:
         """Check, then write atomically."""

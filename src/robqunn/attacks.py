@@ -19,17 +19,10 @@ from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient
 from cleverhans.tf2.attacks.spsa import SPSAAdam, margin_logit_loss, projected_optimization
 from cleverhans.tf2.utils import clip_eta, compute_gradient, optimize_linear
 
+from robqunn.artifacts import PIXEL_MAX, PIXEL_MIN, check_threat_model
 from robqunn.config import AttackName, FgsmParams, MimParams, MimSteps, PgdParams, PgdSteps, SpsaParams
-from robqunn.errors import RobqunnError
-
-PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
-BALL_TOLERANCE = 1e-6  # float32 round-off of x + delta after clipping
 
 LogitsFn = Callable[[tf.Tensor], tf.Tensor]
-
-
-class AdversarialError(RobqunnError):
-    """An adversarial set violates its threat model (outside the eps-ball or the pixel range)."""
 
 
 def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: FgsmParams) -> tf.Tensor:
@@ -266,17 +259,3 @@ def craft_spsa(
     x_adv = np.concatenate(examples).astype(np.float32) if examples else np.empty_like(x, np.float32)
     check_threat_model(x, x_adv, eps, f"model {source!r}, attack spsa, eps {eps}")
     return x_adv
-
-
-def check_threat_model(x: np.ndarray, x_adv: np.ndarray, eps: float, where: str) -> None:
-    """Raise AdversarialError unless |x_adv - x|_inf <= eps and x_adv lies in [0, 1]."""
-    if x_adv.shape != x.shape:
-        raise AdversarialError(f"adversarial set of {where} must have shape {x.shape}; got {x_adv.shape}")
-    if not np.all(np.isfinite(x_adv)):
-        raise AdversarialError(f"adversarial set of {where} must be finite; it holds NaN or inf")
-    distance = float(np.max(np.abs(x_adv.astype(np.float64) - x))) if len(x) else 0.0
-    if distance > eps + BALL_TOLERANCE:
-        raise AdversarialError(f"adversarial set of {where} must lie in the L-inf ball of radius {eps}; got {distance}")
-    low, high = float(x_adv.min(initial=PIXEL_MIN)), float(x_adv.max(initial=PIXEL_MAX))
-    if low < PIXEL_MIN or high > PIXEL_MAX:
-        raise AdversarialError(f"adversarial set of {where} must lie in [0, 1]; got [{low}, {high}]")

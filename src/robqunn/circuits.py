@@ -294,7 +294,10 @@ def draw_figure(spec: CircuitSpec, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from robqunn.io import atomic_path
+
     fig, ax = qml.draw_mpl(make_qnode(spec), decimals=2, level="device")(example_patch(spec.n_qubits))
     ax.set_title(f"ansatz {spec.ansatz.value}, layout {spec.layout.value}, seed {spec.seed}")
-    fig.savefig(path, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format=Path(path).suffix[1:])
     plt.close(fig)

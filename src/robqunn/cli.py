@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -75,14 +76,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
+    command("validate", _validate, "validate the params file (DVC's first stage: before any value reaches a shell)")
     command("prepare", _prepare, "prepare the digits of a seed (seeded stratified split) with a sha256 sidecar")
     command("features", _features, "feature maps of each model's frozen layer", models=True)
     command("train", _train, "train each model's Dense head; save the end-to-end .keras model", models=True)
     attack = command("attack", _attack, "craft adversarial sets, one file per (model, attack, eps)", models=True)
     attack.add_argument("--attack", action="append", choices=[a.value for a in AttackName], help="default: all")
-    attack.add_argument("--eps", type=float, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
+    attack.add_argument("--eps", type=_eps, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
     exact = command("exact", _exact, "exact robust accuracy of each model, and its worst-case sets", models=True)
-    exact.add_argument("--eps", type=float, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
+    exact.add_argument("--eps", type=_eps, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
     command("evaluate", _evaluate, "evaluate every adversarial set white-box and by transfer: the results table")
     command("figures", _figures, "Fig. 3a-e, adversarial-example grids and the summary table of a seed")
     command("circuits", _circuits, "a diagram of every QuNN circuit of the study")
@@ -94,6 +96,27 @@ def _parser() -> argparse.ArgumentParser:
     command("sweep", _sweep, "the sweep across draws: variance of robust accuracy, angles vs circuits; figure")
     _tool_commands(command)
     return parser
+
+
+def _eps(text: str) -> float:
+    """An L-inf budget as strictly as params.yaml takes one: a finite number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a finite number in [0, 1] (pixels are in [0, 1]); got {text!r}")
+    return value
+
+
+def _eps_grid(ctx: Context) -> tuple[float, ...] | None:
+    """--eps as a grid, refused with repeats (one file per eps: a repeat would be crafted twice)."""
+    if ctx.args.eps is None:
+        return None
+    repeated = sorted({eps for eps in ctx.args.eps if ctx.args.eps.count(eps) > 1})
+    if repeated:
+        raise RobqunnError(f"--eps must not repeat a budget; got {ctx.args.eps} (repeated: {repeated})")
+    return tuple(sorted(ctx.args.eps))
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -128,6 +151,11 @@ def _stages():
     return stages
 
 
+def _validate(ctx: Context) -> None:
+    _stages().validate(ctx.args.params, ctx.files.params_valid())
+    print(f"{ctx.args.params}: valid")
+
+
 def _prepare(ctx: Context) -> None:
     _stages().prepare(ctx.params.data, ctx.seed, ctx.files.prepared(ctx.seed))
 
@@ -145,7 +173,7 @@ def _train(ctx: Context) -> None:
 
 
 def _attack(ctx: Context) -> None:
-    stages, eps = _stages(), None if ctx.args.eps is None else tuple(ctx.args.eps)
+    stages, eps = _stages(), _eps_grid(ctx)
     for name in ctx.args.attack or [a.value for a in AttackName]:
         for model in ctx.models:
             out_dir = ctx.files.adversarial_dir(ctx.seed, model, name)
@@ -154,9 +182,9 @@ def _attack(ctx: Context) -> None:
 
 
 def _exact(ctx: Context) -> None:
-    settings = ctx.params.exact
-    if ctx.args.eps is not None:
-        settings = dataclasses.replace(settings, eps=tuple(ctx.args.eps))
+    settings, eps = ctx.params.exact, _eps_grid(ctx)
+    if eps is not None:
+        settings = dataclasses.replace(settings, eps=eps)
     for model in ctx.models:
         out, sets = ctx.files.exact_table(ctx.seed, model), ctx.files.adversarial_dir(ctx.seed, model, EXACT)
         print(_stages().exact(settings, ctx.params.attack.n_images, ctx.job(model), out, sets).to_string(index=False))
@@ -166,8 +194,7 @@ def _evaluate(ctx: Context) -> None:
     models = {name: ctx.files.model(ctx.seed, name) for name in ctx.models}
     sets = ctx.files.adversarial_sets(ctx.params.attack, ctx.seed, ctx.models)
     sets += ctx.files.exact_sets(ctx.params.exact, ctx.seed, ctx.models)
-    table_csv, table_parquet = ctx.files.table(ctx.seed), ctx.files.table_parquet(ctx.seed)
-    table = _stages().evaluate(ctx.params.attack, models, sets, table_csv, table_parquet)
+    table = _stages().evaluate(ctx.params.attack, models, sets, ctx.files.prepared(ctx.seed), ctx.files.table(ctx.seed))
     print(table.to_string(index=False))
 
 

@@ -98,18 +98,40 @@ class Dataset(NpzArtifact):
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
-        """Read and check a .npz written by :meth:`save` (its sidecar is not read).
+        """Read and check a .npz written by :meth:`save`, and its bytes against the sha256 its sidecar records.
 
         Raises:
-            DataError: the file is missing or unreadable, or a key, dtype, shape, pixel value or
-                label is wrong; the message names the file.
+            DataError: the file is missing or unreadable, a key, dtype, shape, pixel value or label is
+                wrong, the sidecar is missing or unreadable, or the file changed since it was written;
+                the message names the file.
         """
-        return cls._read(path)
+        dataset = cls._read(path)
+        path = Path(path)
+        recorded, found = _recorded_sha256(path), sha256_file(path)
+        if recorded != found:
+            raise DataError(
+                f"dataset {path} must have the sha256 its sidecar {path.with_suffix('.json')} records, {recorded}; "
+                f"got {found}: the file changed after it was prepared (rerun `robqunn prepare`)"
+            )
+        return dataset
 
     def _check(self, where: str) -> None:
         for split in ("train", "test"):
             x_key, y_key = f"x_{split}", f"y_{split}"
             check_digits(getattr(self, x_key), getattr(self, y_key), f"{x_key} of {where}", f"{y_key} of {where}")
+
+
+def _recorded_sha256(path: Path) -> str:
+    sidecar = path.with_suffix(".json")
+    try:
+        recorded = json.loads(sidecar.read_text()).get("sha256")
+    except FileNotFoundError:
+        raise DataError(f"dataset {path} must have its sidecar {sidecar} (written with it); it is missing") from None
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise DataError(f"sidecar {sidecar} of dataset {path} must be a JSON object; got: {error}") from None
+    if not isinstance(recorded, str):
+        raise DataError(f"sidecar {sidecar} of dataset {path} must record a 'sha256' string; got {recorded!r}")
+    return recorded
 
 
 # A raw split before scaling: (images, labels, description used in error messages).

@@ -12,6 +12,7 @@ parallel and cluster runs; both write the same files.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,16 @@ from pathlib import Path
 import yaml
 
 from robqunn import paths
-from robqunn.config import EXACT, AttackName
+from robqunn.config import EXACT, AttackName, Params
 
 # Stages that Snakemake runs and dvc.yaml leaves out: the sweep (robqunn.sweep) is a study of its own, run by
 # its profile (workflow/profiles/sweep) or by hand (`robqunn sweep_draw && robqunn sweep`), not by `dvc repro`.
 SNAKEMAKE_ONLY = ("sweep_draw", "sweep")
+# And the one stage only DVC needs: DVC pastes ${item.seed} from params.yaml into shell commands before robqunn
+# reads anything, so `validate` runs first (every other stage depends on it) and stops the run on any invalid
+# value, e.g. a "seed" that is shell code. Snakemake validates params.yaml against the schema before any job.
+DVC_ONLY = ("validate",)
+PARAMS_SECTIONS = tuple(field.name for field in dataclasses.fields(Params))
 PACKAGE = "src/robqunn"
 DVC_YAML = "dvc.yaml"
 PER_SEED = {"seed": "${study.seeds}"}
@@ -73,7 +79,9 @@ class DvcStage:
     def entry(self) -> dict:
         """The stage as dvc.yaml holds it."""
         entry = {"matrix": copy.deepcopy(self.matrix)} if self.matrix else {}
-        entry |= {"cmd": self.command(), "deps": [*map(self._fill, self.deps), PACKAGE], "params": list(self.params)}
+        validated = [] if self.name in DVC_ONLY else [paths.PARAMS_VALID]  # every stage runs after validate
+        deps = [*map(self._fill, self.deps), PACKAGE, *validated]
+        entry |= {"cmd": self.command(), "deps": deps, "params": list(self.params)}
         entry["outs"] = list(map(self._fill, self.outs))
         if self.metrics:
             entry["metrics"] = [{self._fill(path): {"cache": False}} for path in self.metrics]
@@ -91,6 +99,7 @@ def _parent(pattern: str) -> str:
 
 
 STAGES = (
+    DvcStage("validate", (), PARAMS_SECTIONS, (paths.PARAMS_VALID,), matrix=None),
     DvcStage("prepare", (), ("data",), (paths.PREPARED, paths.PREPARED_SIDECAR)),
     DvcStage("features", (paths.PREPARED,), ("study", "circuit"), (paths.FEATURES_DIR,)),
     DvcStage(
@@ -115,7 +124,7 @@ STAGES = (
     ),
     DvcStage(
         "evaluate",
-        (paths.MODELS_DIR, paths.ADVERSARIAL_DIR),
+        (paths.PREPARED, paths.MODELS_DIR, paths.ADVERSARIAL_DIR),
         ("study", "attack", "exact.eps"),
         (paths.TABLE, paths.TABLE_PARQUET),
     ),

@@ -127,9 +127,25 @@ def save_model(model: keras.Model, path: str | Path) -> None:
         model.save(tmp)
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """Load a model saved by :func:`save_model` (the Quanvolution layer is registered on import)."""
+def load_model(path: str | Path, name: str | None = None) -> keras.Model:
+    """Load a model saved by :func:`save_model` (the Quanvolution layer is registered on import).
+
+    Args:
+        name: the model name the file must hold (``cnn``, ``qunn-<ansatz>-<layout>``: the Keras model's name,
+            set by :func:`build_model`), so that one model's file cannot pass for another's.
+
+    Raises:
+        DataError: the file is missing, is not a readable .keras file, or holds another model.
+    """
+    from robqunn.errors import DataError
+
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"model file must exist; got {str(path)!r}")
-    return keras.models.load_model(path, compile=False)
+        raise DataError(f"model file {path} must exist (written by `robqunn train`); it is missing")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras reports a corrupt archive as anything from "File not found" to KeyError
+        raise DataError(f"model file {path} must be a .keras file written by `robqunn train`; got {error!r}") from None
+    if name is not None and model.name != name:
+        raise DataError(f"model file {path} must hold model {name!r}; it holds {model.name!r}")
+    return model

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from robqunn.config import CNN, EXACT, Ansatz, AttackName, AttackParams, ExactParams, Layout
 
+PARAMS_VALID = "results/params_valid.json"  # DVC's first stage: params.yaml passed validation
 PREPARED = "data/prepared/seed{seed}.npz"
 PREPARED_SIDECAR = "data/prepared/seed{seed}.json"
 FEATURES_DIR = "data/features/seed{seed}"
@@ -109,6 +110,9 @@ class StudyFiles:
     def path(self, pattern: str, **values: object) -> Path:
         return self.root / pattern.format(**values)
 
+    def params_valid(self) -> Path:
+        return self.path(PARAMS_VALID)
+
     def prepared(self, seed: int) -> Path:
         return self.path(PREPARED, seed=seed)
 
@@ -149,9 +153,6 @@ class StudyFiles:
 
     def table(self, seed: int) -> Path:
         return self.path(TABLE, seed=seed)
-
-    def table_parquet(self, seed: int) -> Path:
-        return self.path(TABLE_PARQUET, seed=seed)
 
     def figures(self, seed: int) -> Path:
         return self.path(FIGURES_DIR, seed=seed)

@@ -29,10 +29,13 @@ def _line_style(model: str) -> dict:
 
 
 def _save(fig, stem: str | Path) -> list[Path]:
+    """Write ``fig`` in every format, each atomically (a killed job leaves no half-written figure)."""
+    from robqunn.io import atomic_path
+
     paths = [Path(f"{stem}.{fmt}") for fmt in FORMATS]
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", format=path.suffix[1:])
     plt.close(fig)
     return paths
 

@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from robqunn import paths, provenance
-from robqunn.artifacts import AdversarialSet, ChecksRecord, FeatureMaps, TrainMetrics
+from robqunn.artifacts import AdversarialSet, ChecksRecord, FeatureMaps, TrainMetrics, check_threat_model
 from robqunn.config import (
     EXACT,
     WORST_CASE,
@@ -32,14 +34,16 @@ from robqunn.config import (
     FgsmParams,
     MimParams,
     ModelSpec,
+    Params,
     PgdParams,
     SweepParams,
     TrackingParams,
     TrainParams,
+    load_params,
 )
 from robqunn.data import Dataset, prepare_dataset
 from robqunn.errors import DataError
-from robqunn.io import atomic_path, save_json
+from robqunn.io import atomic_path, save_json, sha256_file
 from robqunn.paths import eps_label
 from robqunn.tracking import stage_run
 
@@ -49,7 +53,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
-FEATURE_CHECK_IMAGES = 8  # training digits whose stored features are recomputed before training
 FEATURE_CHECK_ATOL = 1e-5  # stored features must match the model's, as the fast layer matches PennyLane
 
 
@@ -98,6 +101,18 @@ class StudyInputs:
     ansatz_tables: list[Path]
 
 
+def validate(params_file: str | Path, out: str | Path) -> Params:
+    """Validate ``params_file`` (robqunn.config.load_params) and record that it passed in ``out``.
+
+    DVC's first stage: DVC pastes values of params.yaml (the seeds) into the other stages' shell commands,
+    so an invalid file must stop the run before any of them starts. ``out`` holds no params value, so a
+    changed knob leaves it byte-identical and reruns only the stages that read that knob.
+    """
+    params = load_params(params_file)
+    save_json(out, {"params_valid": True})
+    return params
+
+
 def prepare(data: DataParams, seed: int, out: str | Path) -> dict:
     """Prepare the digits of the ``data`` section for ``seed``; returns the sidecar (with the sha256)."""
     dataset = prepare_dataset(data, seed)
@@ -138,7 +153,7 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
     dataset = Dataset.load(job.data)
     maps = FeatureMaps.load(feature_maps, job.model, job.seed)
     model = build_model(job.spec, circuit, job.seed)
-    _check_features_match(model, dataset.x_train, maps.f_train, feature_maps)
+    _check_features_match(model, dataset, maps, feature_maps)
     facts = circuit_facts(circuit, job.spec, job.seed)
     source = provenance.data_provenance(job.data)
     run_params = {"model": job.model, "seed": job.seed, "data": source, "circuit": asdict(circuit)}
@@ -190,17 +205,26 @@ def _log_training(run, metrics, model_file: Path, metrics_out: str | Path) -> No
     run.artifact(metrics_out)
 
 
-def _check_features_match(model, images, stored, path) -> None:
-    """The first stored training feature maps must equal the model's own: a stale file cannot train the wrong head."""
+def _check_features_match(model, dataset: Dataset, maps: FeatureMaps, path) -> None:
+    """Every stored feature map, train and test, must equal the model's own on the prepared digits: a stale,
+    edited or truncated file cannot train the wrong head (recomputing is cheap with the fast layer)."""
     from robqunn.features import compute_features
 
-    fresh = compute_features(model, images[:FEATURE_CHECK_IMAGES])
-    error = float(abs(fresh - stored[:FEATURE_CHECK_IMAGES]).max())
-    if error > FEATURE_CHECK_ATOL:
-        raise DataError(
-            f"feature file {path} must match the model built from params (max |difference| <= "
-            f"{FEATURE_CHECK_ATOL}); got {error:.3g}: recompute the features"
-        )
+    for split, images, stored in (("train", dataset.x_train, maps.f_train), ("test", dataset.x_test, maps.f_test)):
+        fresh = compute_features(model, images)
+        if fresh.shape != stored.shape:
+            raise DataError(
+                f"feature file {path} must hold {split} features of shape {fresh.shape} for the prepared digits; "
+                f"got {stored.shape}: recompute the features"
+            )
+        difference = np.abs(fresh - stored).max(axis=tuple(range(1, fresh.ndim)))
+        wrong = np.flatnonzero(difference > FEATURE_CHECK_ATOL)
+        if len(wrong):
+            raise DataError(
+                f"feature file {path} must match the model built from params (max |difference| <= "
+                f"{FEATURE_CHECK_ATOL}); {len(wrong)} {split} rows differ, the first row {wrong[0]} by "
+                f"{difference[wrong[0]]:.3g}: recompute the features"
+            )
 
 
 def attack(
@@ -219,7 +243,7 @@ def attack(
 
     dataset = Dataset.load(job.data)
     x, y = dataset.x_test[: attack_job.n_images], dataset.y_test[: attack_job.n_images]
-    model = load_model(job.model_file)
+    model = load_model(job.model_file, job.model)
     grid = attack_job.settings.eps if eps_values is None else eps_values
     name = attack_job.name.value
     run_params = {"model": job.model, "seed": job.seed, "attack": name, "n_images": len(y)}
@@ -248,7 +272,8 @@ def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, 
     )
     path = out_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
     settings = asdict(attack_job.settings)
-    AdversarialSet(x_adv, y, job.model, attack_job.name.value, eps, job.seed, settings).save(path)
+    model_sha256 = sha256_file(job.model_file)
+    AdversarialSet(x_adv, y, job.model, attack_job.name.value, eps, job.seed, settings, model_sha256).save(path)
     if run.active:
         score, seconds = accuracy(model, x_adv, y), time.perf_counter() - started
         run.metrics({f"accuracy_eps_{eps_label(eps)}": score, f"seconds_eps_{eps_label(eps)}": seconds})
@@ -283,7 +308,7 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
         check_eps(eps)
     dataset = Dataset.load(job.data)
     digits = dataset.x_test[:n_images], dataset.y_test[:n_images]
-    model = load_model(job.model_file)
+    model = load_model(job.model_file, job.model)
     decompose(model)
     run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
     tags = provenance.run_tags("exact", job.seed, job.model)
@@ -299,14 +324,14 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
 
 def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, sets_dir: Path, run) -> dict:
     """Verify every digit at one eps, save the worst cases as a set, log and return the table's row."""
-    from robqunn.attacks import check_threat_model
     from robqunn.exact import verify
 
     (x, y), started = digits, time.perf_counter()
     result = verify(model, x, y, eps, settings.budget, settings.tolerance, settings.batch_size)
     check_threat_model(x, result.x_worst, eps, f"model {job.model!r}, exact worst cases, eps {eps}")
     path = sets_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
-    AdversarialSet(result.x_worst, y, job.model, EXACT, eps, job.seed, asdict(settings)).save(path)
+    model_sha256 = sha256_file(job.model_file)
+    AdversarialSet(result.x_worst, y, job.model, EXACT, eps, job.seed, asdict(settings), model_sha256).save(path)
     row = {"eps": eps, "robust_accuracy_lower": result.accuracy_lower, "robust_accuracy_upper": result.accuracy_upper}
     row |= {"undecided": int(result.undecided.sum()), "n_evaluated": len(y)}
     label, seconds = eps_label(eps), time.perf_counter() - started
@@ -330,12 +355,17 @@ def evaluate(
     attack_params: AttackParams,
     models: dict[str, str | Path],
     adversarial_sets: list[str | Path],
+    data: str | Path,
     table_csv: str | Path,
-    table_parquet: str | Path,
 ) -> pd.DataFrame:
     """Evaluate every adversarial set on its source (white-box) and its transfer targets; add the worst case
     over the attacks per (model, eps) (robqunn.evaluate.worst_case) and, beside each white-box attack row,
-    its gap to the exact robust accuracy (robqunn.evaluate.attack_gaps).
+    its gap to the exact robust accuracy (robqunn.evaluate.attack_gaps). The table is written as ``table_csv``
+    and beside it as Parquet.
+
+    Every set is verified before any row is computed (:func:`_verified_set`): crafted on the model file it
+    is evaluated as, on the prepared test digits ``data``, within its eps-ball and [0, 1], at the path its
+    fields say.
 
     Args:
         models: model name -> .keras file, for every model that may be a target.
@@ -343,15 +373,43 @@ def evaluate(
     from robqunn.evaluate import attack_gaps, evaluate_set, results_table, save_table, transfer_targets, worst_case
     from robqunn.models import load_model, predict
 
-    loaded = {name: load_model(path) for name, path in models.items()}
+    dataset = Dataset.load(data)
+    hashes = {name: sha256_file(path) for name, path in models.items()}
+    sets = [_verified_set(Path(path), hashes, (dataset.x_test, dataset.y_test), models) for path in adversarial_sets]
+    loaded = {name: load_model(path, name) for name, path in models.items()}
     rows = []
-    for path in adversarial_sets:
-        adversarial = AdversarialSet.load(Path(path))
+    for adversarial in sets:
         names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
     table = results_table(attack_gaps(rows + worst_case(rows)))
-    save_table(table, table_csv, table_parquet)
+    save_table(table, table_csv, Path(table_csv).with_suffix(".parquet"))
     return table
+
+
+def _verified_set(path: Path, hashes: dict[str, str], clean: tuple, models: dict) -> AdversarialSet:
+    """An adversarial set, checked against what it claims: its place (attack/model/eps<eps>.npz), the model
+    file that crafted it, and its eps-ball around the clean test digits with their labels."""
+    adversarial = AdversarialSet.load(path)
+    expected = (adversarial.attack, adversarial.source, paths.ADVERSARIAL_NAME.format(eps=eps_label(adversarial.eps)))
+    if (path.parent.parent.name, path.parent.name, path.name) != expected:
+        raise DataError(
+            f"adversarial set {path} must lie at {'/'.join(expected)} (its attack, source and eps fields); "
+            f"got {'/'.join((path.parent.parent.name, path.parent.name, path.name))}"
+        )
+    if adversarial.source not in hashes or hashes[adversarial.source] != adversarial.model_sha256:
+        raise DataError(
+            f"adversarial set {path} must be crafted on the model file it is evaluated as, "
+            f"{models.get(adversarial.source)} (sha256 {hashes.get(adversarial.source)}); "
+            f"it records sha256 {adversarial.model_sha256}: rerun its attack"
+        )
+    x_clean, y_clean = (part[: len(adversarial.y)] for part in clean)
+    if len(adversarial.y) > len(y_clean) or not np.array_equal(adversarial.y, y_clean):
+        raise DataError(
+            f"adversarial set {path} must hold the first {len(adversarial.y)} prepared test digits with their "
+            f"labels; its labels differ (or it holds more digits than the {len(clean[1])} prepared)"
+        )
+    check_threat_model(x_clean, adversarial.x_adv, adversarial.eps, str(path))
+    return adversarial
 
 
 def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | Path, out_dir: str | Path) -> list[Path]:
@@ -425,7 +483,7 @@ def checks(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path
     from robqunn.soundness import Target, extra_attacks
 
     dataset = Dataset.load(job.data)
-    model = load_model(job.model_file)
+    model = load_model(job.model_file, job.model)
     run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "attack": asdict(steps)}
     tags = provenance.run_tags("checks", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)

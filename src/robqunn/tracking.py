@@ -53,6 +53,8 @@ MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 5000
 PARENT_MISSING_TAG = "robqunn.parent_missing"
 GIT_COMMIT_TAG = "robqunn.git_commit"
+JOB_TAG = "robqunn.job"  # <study folder>::<run name>: one run per job of one study (tracked_run)
+STUDY_TAG = "robqunn.study"  # the study's folder: runs of studies that share a store never mix
 
 T = TypeVar("T")
 
@@ -220,11 +222,17 @@ def _quote(value: str) -> str | None:
     return None
 
 
+def study_id() -> str:
+    """The study a run belongs to: the folder the pipeline runs in (Snakemake's and DVC's working directory)."""
+    return str(Path.cwd().resolve())
+
+
 def find_parent(exp_id: str, parent_tags: Mapping[str, Any], uri: str | None = None) -> str | None:
-    """The id of the most recent FINISHED run of the experiment whose tags match all ``parent_tags``, or None."""
+    """The id of the most recent FINISHED run of this study (:func:`study_id`) in the experiment whose tags
+    match all ``parent_tags``, or None."""
     from mlflow.tracking import MlflowClient
 
-    wanted = {str(k): str(v) for k, v in parent_tags.items()}
+    wanted = {STUDY_TAG: study_id()} | {str(k): str(v) for k, v in parent_tags.items()}
     clauses = ["attributes.status = 'FINISHED'"]
     for key, value in wanted.items():
         quoted = _quote(value)
@@ -257,12 +265,20 @@ def tracked_run(
     The run always ends: FINISHED, or FAILED with an ``error`` tag when the block raises (the
     exception propagates). With ``parent_tags`` the run is a child of the latest FINISHED run whose
     tags match them all; without such a run it is top-level, tagged ``robqunn.parent_missing``.
+
+    One run per job: the study's folder and ``run_name`` are the job's key (tag ``robqunn.job``). A run
+    of the same job left RUNNING (its process was killed) is ended KILLED before this one starts, and once
+    this one has FINISHED the job's earlier runs are deleted (MLflow's soft delete: `mlflow gc` purges
+    them), so a rerun replaces its run as it replaces its files.
     """
     import mlflow
 
     uri = prepare_store()
     exp_id = experiment_id(experiment, uri)
-    all_tags = {GIT_COMMIT_TAG: git_commit(), **{str(k): str(v) for k, v in tags.items()}}
+    job = f"{study_id()}::{run_name}"  # two studies may share one store, and their run names
+    earlier = _end_stale_runs(exp_id, job, uri)
+    all_tags = {GIT_COMMIT_TAG: git_commit(), JOB_TAG: job, STUDY_TAG: study_id()}
+    all_tags |= {str(k): str(v) for k, v in tags.items()}
     if parent_tags is not None:
         all_tags |= _parent_link(exp_id, parent_tags, uri, run_name, experiment)
     nested = mlflow.active_run() is not None and parent_tags is None
@@ -280,6 +296,34 @@ def tracked_run(
         raise
     else:
         _end("FINISHED")
+        _delete_runs(earlier, uri)
+
+
+def _end_stale_runs(exp_id: str, job: str, uri: str) -> list[str]:
+    """The ids of the earlier runs of ``job``; those still RUNNING (a killed process) are ended KILLED."""
+    from mlflow.tracking import MlflowClient
+
+    quoted = _quote(job)
+    if quoted is None:
+        return []
+    client = MlflowClient(uri)
+    runs = _retry(
+        lambda: client.search_runs([exp_id], filter_string=f"tags.`{JOB_TAG}` = {quoted}", max_results=1000),
+        "search the job's earlier runs",
+    )
+    for run in runs:
+        if run.info.status == "RUNNING":
+            logger.warning("run %s of job %r was left RUNNING (killed?): ending it KILLED", run.info.run_id, job)
+            _retry(lambda run_id=run.info.run_id: client.set_terminated(run_id, "KILLED"), "end a stale run")
+    return [run.info.run_id for run in runs]
+
+
+def _delete_runs(run_ids: list[str], uri: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    for run_id in run_ids:
+        _retry(lambda run_id=run_id: client.delete_run(run_id), f"delete the superseded run {run_id}")
 
 
 def _parent_link(exp_id: str, parent_tags: Mapping[str, Any], uri: str, run_name: str, experiment: str) -> dict:

@@ -1,5 +1,6 @@
 rule evaluate:
     input:
+        data=paths.PREPARED,
         models=get_models,
         sets=get_adversarial_sets,
     output:

@@ -11,6 +11,6 @@ evaluate(
     section_from_dict("attack", snakemake.params.attack),
     {Path(path).stem: path for path in snakemake.input.models},
     list(snakemake.input.sets),
+    snakemake.input.data,
     snakemake.output.csv,
-    snakemake.output.parquet,
 )
