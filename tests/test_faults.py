@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import TINY_CHANGES, snakemake, workflow_copy
@@ -69,3 +70,48 @@ def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow, sign
     jobs = [r.data.tags["robqunn.job"] for r in runs]
     assert sorted({job for job in jobs if jobs.count(job) > 1}) == []  # one run per job
     assert len(runs) == len(mlflow_runs(tiny_workflow))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs: a disk that can be filled (needs the right to mount; skipped with the reason otherwise)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root and a kernel that allows it): {result.stderr}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill ``disk`` until about ``leave`` bytes are free (tmpfs counts whole pages)."""
+    stats = os.statvfs(disk)
+    (disk / "filler").write_bytes(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
+
+
+@pytest.mark.parametrize("room", ["none", "npz only"])
+def test_a_full_disk_leaves_no_npz_without_its_sidecar(small_disk, room):
+    """The disk fills while the prepared digits are written (before the npz, or between the npz and its
+    sidecar): an OSError, and neither a final npz without its sidecar nor a temporary file is left."""
+    from robqunn.data import Dataset
+
+    rng = np.random.default_rng(0)
+    dataset = Dataset(
+        rng.random((20, 28, 28), dtype=np.float32),
+        np.arange(20) % 10,
+        rng.random((10, 28, 28), dtype=np.float32),
+        np.arange(10) % 10,
+    )
+    probe = small_disk / "probe.npz"
+    dataset.save(probe, {})
+    npz_bytes = probe.stat().st_size
+    probe.unlink()
+    probe.with_suffix(".json").unlink()
+    page = os.statvfs(small_disk).f_frsize
+    fill(small_disk, 0 if room == "none" else -(-npz_bytes // page) * page)
+    with pytest.raises(OSError):
+        dataset.save(small_disk / "seed42.npz", {})
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # "npz only": the sidecar's write failed

@@ -32,7 +32,7 @@ import numpy as np
 from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES, NpzArtifact, check_digits, digit_fields
 from robqunn.config import DataParams, DataSource
 from robqunn.errors import DataError, ParamsError
-from robqunn.io import save_json, sha256_file
+from robqunn.io import atomic_path, save_json, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Dataset(NpzArtifact):
         The sidecar holds ``metadata`` plus the npz's ``sha256``, the four ``shapes`` and the
         per-class ``class_counts``, so a later step can tell exactly which arrays it reads. The
         dataset and the metadata are checked before anything is written; both files are written
-        atomically.
+        atomically, the sidecar first, so a failure (a full disk) never leaves an npz without its sidecar.
 
         Returns:
             The sidecar dict as written.
@@ -82,17 +82,20 @@ class Dataset(NpzArtifact):
         if reserved:
             raise DataError(f"metadata must not set the sidecar's own keys {reserved}; got {metadata!r}")
         json.dumps(metadata)  # fail on unserialisable metadata before writing anything
-        self._write(path)
-        sidecar = {
-            **metadata,
-            "shapes": {field.name: list(getattr(self, field.name).shape) for field in self.FIELDS},
-            "class_counts": {
-                "train": np.bincount(self.y_train, minlength=N_CLASSES).tolist(),
-                "test": np.bincount(self.y_test, minlength=N_CLASSES).tolist(),
-            },
-            "sha256": sha256_file(path),
-        }
-        save_json(path.with_suffix(".json"), sidecar)
+        self.validate(f"{self.WHAT} to save as {path}")
+        with atomic_path(path) as tmp:  # the npz takes its place only once its sidecar is written
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **self._arrays())
+            sidecar = {
+                **metadata,
+                "shapes": {field.name: list(getattr(self, field.name).shape) for field in self.FIELDS},
+                "class_counts": {
+                    "train": np.bincount(self.y_train, minlength=N_CLASSES).tolist(),
+                    "test": np.bincount(self.y_test, minlength=N_CLASSES).tolist(),
+                },
+                "sha256": sha256_file(tmp),
+            }
+            save_json(path.with_suffix(".json"), sidecar)
         logger.info("wrote %s (sha256 %s)", path, sidecar["sha256"])
         return sidecar
 
