@@ -2,7 +2,11 @@
 # This file is the table of contents; the rules live in workflow/rules/ by stage.
 from snakemake.utils import min_version, validate
 
+from robqunn.config import load_params
+
 min_version("8.10")
+# Snakemake's own YAML errors name no line: read params.yaml through robqunn first, whose errors do.
+load_params("params.yaml")
 
 
 configfile: "params.yaml"

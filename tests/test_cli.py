@@ -85,6 +85,16 @@ class TestCommands:
         )
         assert not (tmp_path / "results").exists()
 
+    @pytest.mark.parametrize("bad", ["-1", "4294967296", "1.5", "1 || touch x"])
+    def test_a_bad_seed_is_refused_before_any_work(self, tiny_params_file, tmp_path, capsys, bad):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["prepare", "--params", str(tiny_params_file), "--workdir", str(tmp_path), "--seed", bad])
+        assert exit_info.value.code == 2
+        assert f"argument --seed: must be an integer in [0, 4294967295] (a numpy seed); got '{bad}'" in (
+            capsys.readouterr().err
+        )
+        assert not (tmp_path / "data").exists()
+
     @pytest.mark.parametrize("command", ["attack", "exact"])
     def test_a_repeated_eps_is_refused(self, tiny_params_file, tmp_path, caplog, command):
         common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path), "--model", "cnn"]

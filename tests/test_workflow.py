@@ -172,6 +172,15 @@ class TestSnakemake:
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
             assert f"results/adversarial/seed42/mim/qunn-star-rot_ent/eps{eps}.npz" in result.stdout
 
+    def test_a_yaml_error_names_its_line(self, tmp_path):
+        """params.yaml that is not YAML: the error says so and where (Snakemake's own message names no line)."""
+        folder = workflow_copy(tmp_path)
+        (folder / "params.yaml").write_text("study:\n  seeds: [42\n  ansatze: [none]\n")
+        result = snakemake(folder, "-n")
+        assert result.returncode != 0
+        output = result.stdout + result.stderr  # Snakemake prints the error on stdout with -n
+        assert "must be valid YAML" in output and "line 3, column" in output
+
     def test_lint_has_no_findings(self):
         """`snakemake --lint` on the repository's workflow finds nothing to fix."""
         result = snakemake(REPO, "--lint")

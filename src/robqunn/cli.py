@@ -98,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_SEED = 2**32 - 1  # numpy's seeds, as params.schema.yaml bounds study.seeds
+
+
+def _seed(text: str) -> int:
+    """A study seed as strictly as params.yaml takes one: an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {MAX_SEED}] (a numpy seed); got {text!r}")
+    return value
+
+
 def _eps(text: str) -> float:
     """An L-inf budget as strictly as params.yaml takes one: a finite number in [0, 1]."""
     try:
@@ -122,7 +136,7 @@ def _eps_grid(ctx: Context) -> tuple[float, ...] | None:
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
-    common.add_argument("--seed", type=int, default=None, help="study seed (default: the first of 'study.seeds')")
+    common.add_argument("--seed", type=_seed, default=None, help="study seed (default: the first of 'study.seeds')")
     common.add_argument("--workdir", type=Path, default=Path("."), help="the study's folder (default: %(default)s)")
     return common
 
