@@ -187,9 +187,11 @@ class TestSnakemake:
         assert result.returncode == 0 and "Congratulations" in result.stdout + result.stderr, result.stdout
 
     def test_bad_params_fail_before_any_job(self, tmp_path):
-        """An invalid ansatz stops the workflow at once, naming the value."""
+        """An invalid ansatz stops the workflow at once, with robqunn's message naming the key and the value."""
         result = snakemake(workflow_copy(tmp_path, {("study", "ansatze"): ["full", "ring"]}), "-n")
-        assert result.returncode != 0 and "'ring' is not one of" in result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "params key 'study.ansatze' must be one of" in result.stdout + result.stderr
+        assert "got 'ring'" in result.stdout + result.stderr
         assert not (tmp_path / "data").exists()
 
     def test_tiny_run_outputs(self, tiny_workflow):
