@@ -30,6 +30,8 @@ def start_and_kill(folder: Path, signum: int) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the signal reaches the running jobs too
+        # A shell's background job starts with SIGINT ignored, and children inherit that: restore the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + PATIENCE
     while not any((folder / KILL_WHEN).rglob("*.npz")):
