@@ -30,8 +30,11 @@ def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: Fg
     return fast_gradient_method(logits_fn, x, eps, np.inf, clip_min=PIXEL_MIN, clip_max=PIXEL_MAX, y=y, targeted=False)
 
 
-def pgd(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: PgdParams | PgdSteps) -> tf.Tensor:
-    """Projected gradient descent (Madry et al. 2018), optionally from a random point of the ball."""
+def pgd(
+    logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: PgdParams | PgdSteps, loss_fn=None
+) -> tf.Tensor:
+    """Projected gradient descent (Madry et al. 2018), optionally from a random point of the ball, ascending
+    ``loss_fn`` (default: cleverhans' cross-entropy)."""
     return projected_gradient_descent(
         logits_fn,
         x,
@@ -39,6 +42,7 @@ def pgd(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: Pgd
         eps_iter=params.eps_iter_fraction * eps,
         nb_iter=params.nb_iter,
         norm=np.inf,
+        loss_fn=loss_fn,
         clip_min=PIXEL_MIN,
         clip_max=PIXEL_MAX,
         y=y,
@@ -142,22 +146,7 @@ def mim_from(
 
 def pgd_margin(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, steps: PgdSteps) -> tf.Tensor:
     """cleverhans' PGD ascending the margin loss (:func:`margin_loss`) instead of cross-entropy."""
-    return projected_gradient_descent(
-        logits_fn,
-        x,
-        eps,
-        eps_iter=steps.eps_iter_fraction * eps,
-        nb_iter=steps.nb_iter,
-        norm=np.inf,
-        loss_fn=margin_loss,
-        clip_min=PIXEL_MIN,
-        clip_max=PIXEL_MAX,
-        y=y,
-        targeted=False,
-        rand_init=steps.rand_init,
-        rand_minmax=eps,
-        sanity_checks=False,
-    )
+    return pgd(logits_fn, x, y, eps, steps, loss_fn=margin_loss)
 
 
 def craft(

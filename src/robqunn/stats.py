@@ -85,18 +85,46 @@ def accuracy_interval(n_correct: np.ndarray, n_evaluated: np.ndarray) -> Interva
 
 def difference_interval(a: pd.DataFrame, b: pd.DataFrame) -> Interval:
     """Interval of accuracy(a) - accuracy(b), each a frame of per-seed rows (seed, n_correct, n_evaluated)."""
-    paired = a.merge(b, on="seed", suffixes=("_a", "_b"))
-    if paired.empty:
-        raise ValueError("a difference needs the two accuracies on the same seeds; they share none")
-    p_a = paired["n_correct_a"] / paired["n_evaluated_a"]
-    p_b = paired["n_correct_b"] / paired["n_evaluated_b"]
-    if len(paired) >= 2:
-        return t_interval((p_a - p_b).to_numpy())
-    pa, pb = float(p_a.iloc[0]), float(p_b.iloc[0])
-    na, nb = int(paired["n_evaluated_a"].iloc[0]), int(paired["n_evaluated_b"].iloc[0])
-    z = stats.norm.ppf(0.5 + LEVEL / 2)
-    half = z * math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
-    return Interval(pa - pb, pa - pb - half, pa - pb + half, f"normal over {na} digits, 1 seed")
+    paired = _Paired.of(a, b)
+    if paired.n_seeds >= 2:
+        return t_interval(paired.differences)
+    difference, half = paired.differences[0], stats.norm.ppf(0.5 + LEVEL / 2) * paired.binomial_sd()
+    return Interval(difference, difference - half, difference + half, f"normal over {paired.n_digits} digits, 1 seed")
+
+
+@dataclass(frozen=True)
+class _Paired:
+    """Two accuracies paired by seed: the per-seed differences, and for one seed the binomial sd over digits."""
+
+    p_a: np.ndarray
+    p_b: np.ndarray
+    n_a: np.ndarray
+    n_b: np.ndarray
+
+    @classmethod
+    def of(cls, a: pd.DataFrame, b: pd.DataFrame) -> _Paired:
+        paired = a.merge(b, on="seed", suffixes=("_a", "_b"))
+        if paired.empty:
+            raise ValueError("a difference needs the two accuracies on the same seeds; they share none")
+        n_a, n_b = paired["n_evaluated_a"].to_numpy(), paired["n_evaluated_b"].to_numpy()
+        return cls(paired["n_correct_a"].to_numpy() / n_a, paired["n_correct_b"].to_numpy() / n_b, n_a, n_b)
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.p_a)
+
+    @property
+    def n_digits(self) -> int:
+        return int(self.n_a[0])
+
+    @property
+    def differences(self) -> np.ndarray:
+        return self.p_a - self.p_b
+
+    def binomial_sd(self) -> float:
+        """The sd of the first seed's difference over its digits (the two proportions taken as independent)."""
+        pa, pb = float(self.p_a[0]), float(self.p_b[0])
+        return math.sqrt(pa * (1 - pa) / int(self.n_a[0]) + pb * (1 - pb) / int(self.n_b[0]))
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
@@ -132,17 +160,12 @@ def difference_spread(a: pd.DataFrame, b: pd.DataFrame) -> SeedSpread:
     seeds is unobserved and the binomial sd of the difference over the digits stands in: it leaves out training
     variation, so a power calculation on it gives a lower bound.
     """
-    paired = a.merge(b, on="seed", suffixes=("_a", "_b"))
-    if paired.empty:
-        raise ValueError("a difference needs the two accuracies on the same seeds; they share none")
-    p_a = paired["n_correct_a"] / paired["n_evaluated_a"]
-    p_b = paired["n_correct_b"] / paired["n_evaluated_b"]
-    if len(paired) >= 2:
-        return SeedSpread(float((p_a - p_b).std(ddof=1)), f"t over {len(paired)} seeds")
-    pa, pb = float(p_a.iloc[0]), float(p_b.iloc[0])
-    na, nb = int(paired["n_evaluated_a"].iloc[0]), int(paired["n_evaluated_b"].iloc[0])
-    sd = math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
-    return SeedSpread(sd, f"lower bound: 1 seed, the spread of {na} digits for that of seeds")
+    paired = _Paired.of(a, b)
+    if paired.n_seeds >= 2:
+        return SeedSpread(float(np.std(paired.differences, ddof=1)), f"t over {paired.n_seeds} seeds")
+    return SeedSpread(
+        paired.binomial_sd(), f"lower bound: 1 seed, the spread of {paired.n_digits} digits for that of seeds"
+    )
 
 
 def seeds_needed(
