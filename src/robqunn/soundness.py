@@ -150,15 +150,14 @@ def _single_step(target: Target, digits: Digits, checks: ChecksParams) -> dict:
     from robqunn.attacks import fgsm, jittered_fgsm, rfgsm
 
     eps, alpha = checks.eps, checks.rfgsm_alpha_fraction * checks.eps
-    plain = target.survivors
     return {
         "eps": eps,
         "alpha": alpha,
-        "fgsm": _counts(plain(digits, eps, "fgsm", lambda f, x, y: fgsm(f, x, y, eps, None))),
+        "fgsm": _counts(target.survivors(digits, eps, "fgsm", lambda f, x, y: fgsm(f, x, y, eps, None))),
         "jittered_fgsm": _counts(
-            plain(digits, eps, "jittered_fgsm", lambda f, x, y: jittered_fgsm(f, x, y, eps, checks.jitter))
+            target.survivors(digits, eps, "jittered_fgsm", lambda f, x, y: jittered_fgsm(f, x, y, eps, checks.jitter))
         ),
-        "rfgsm": _counts(plain(digits, eps, "rfgsm", lambda f, x, y: rfgsm(f, x, y, eps, alpha))),
+        "rfgsm": _counts(target.survivors(digits, eps, "rfgsm", lambda f, x, y: rfgsm(f, x, y, eps, alpha))),
     }
 
 
