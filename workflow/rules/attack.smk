@@ -13,6 +13,8 @@ for attack in ATTACKS:
             sets=expand(paths.ADVERSARIAL, attack=attack, eps=EPS[attack], allow_missing=True),
         log:
             f"logs/attack/seed{{seed}}/{attack}/{{model}}.log",
+        benchmark:
+            f"benchmarks/attack/seed{{seed}}/{attack}/{{model}}.tsv",
         params:
             attack=attack,
             settings=config["attack"][attack],

@@ -7,6 +7,8 @@ rule exact:
         sets=expand(paths.ADVERSARIAL, attack=EXACT, eps=EXACT_EPS, allow_missing=True),
     log:
         "logs/exact/seed{seed}/{model}.log",
+    benchmark:
+        "benchmarks/exact/seed{seed}/{model}.tsv",
     params:
         exact=config["exact"],
         n_images=config["attack"]["n_images"],

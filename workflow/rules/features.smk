@@ -5,6 +5,8 @@ rule features:
         features=paths.FEATURES,
     log:
         "logs/features/seed{seed}/{model}.log",
+    benchmark:
+        "benchmarks/features/seed{seed}/{model}.tsv",
     params:
         circuit=config["circuit"],
     conda:

@@ -28,6 +28,8 @@ rule figures:
         curves=paths.WHITEBOX_CURVES,
     log:
         "logs/figures/seed{seed}.log",
+    benchmark:
+        "benchmarks/figures/seed{seed}.tsv",
     conda:
         "../envs/robqunn.yaml"
     script:
@@ -43,6 +45,8 @@ rule circuits:
         ),
     log:
         "logs/circuits/seed{seed}.log",
+    benchmark:
+        "benchmarks/circuits/seed{seed}.tsv",
     params:
         circuit=config["circuit"],
         models=MODELS,

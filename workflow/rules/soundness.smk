@@ -6,6 +6,8 @@ rule checks:
         records=paths.CHECKS,
     log:
         "logs/checks/seed{seed}/{model}.log",
+    benchmark:
+        "benchmarks/checks/seed{seed}/{model}.tsv",
     params:
         checks=config["checks"],
         steps=attack_steps(),
@@ -23,6 +25,8 @@ rule ansatz_metrics:
         metrics=paths.ANSATZ_METRICS,
     log:
         "logs/ansatz_metrics/seed{seed}.log",
+    benchmark:
+        "benchmarks/ansatz_metrics/seed{seed}.tsv",
     params:
         ansatz_metrics=config["ansatz_metrics"],
         circuit=config["circuit"],
@@ -58,6 +62,8 @@ rule aggregate:
         ),
     log:
         "logs/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate.tsv",
     params:
         claims=config["claims"],
         checks=config["checks"],

@@ -7,6 +7,8 @@ rule train:
         metrics=paths.TRAIN_METRICS,
     log:
         "logs/train/seed{seed}/{model}.log",
+    benchmark:
+        "benchmarks/train/seed{seed}/{model}.tsv",
     params:
         circuit=config["circuit"],
         train=config["train"],
