@@ -59,7 +59,6 @@ TINY_CHANGES = {
     ("study", "ansatze"): ["full", "random"],
     ("study", "layouts"): ["ent_rot"],
     ("train", "epochs"): 1,
-    ("train", "steps_per_execution"): 10,
     ("bench", "n_images"): 4,
     ("bench", "repeats"): 1,
     ("bench", "attack_images"): 50,

@@ -221,7 +221,7 @@ class TestLogits:
 
         from robqunn.circuits import make_circuit_spec, make_qnode
         from robqunn.config import Ansatz, Layout
-        from robqunn.quanv import extract_patches
+        from robqunn.patches import extract_patches
 
         model = trained_models["qunn-full-ent_rot"]
         x, y = tf.constant(digits.x_test[:2]), digits.y_test[:2]

@@ -10,6 +10,7 @@ import pytest
 
 from robqunn.circuits import (
     ansatz_operations,
+    ansatz_unitaries,
     ansatz_unitary,
     count_entanglers,
     draw_figure,
@@ -228,3 +229,18 @@ class TestDrawing:
         path = tmp_path / "full.png"
         draw_figure(spec_for(params, Ansatz.FULL, Layout.ENT_ROT), path)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("ansatz", list(Ansatz))
+@pytest.mark.parametrize("layout", list(Layout))
+def test_batched_unitaries_equal_one_at_a_time(params, ansatz, layout):
+    """ansatz_unitaries (one broadcast PennyLane call, RandomLayers decomposed once) gives each draw's
+    ansatz_unitary exactly (tolerance 1e-12), for every ansatz and layout."""
+    spec = spec_for(params, ansatz, layout)
+    generator = np.random.default_rng(7)
+    rotations = generator.uniform(0, 2 * np.pi, size=(5, *spec.rotation_weights.shape))
+    randoms = generator.uniform(0, 2 * np.pi, size=(5, *spec.random_weights.shape))
+    batched = ansatz_unitaries(spec, rotations, randoms)
+    for i in range(5):
+        single = ansatz_unitary(dataclasses.replace(spec, rotation_weights=rotations[i], random_weights=randoms[i]))
+        np.testing.assert_allclose(batched[i], single, rtol=0, atol=1e-12)

@@ -167,7 +167,6 @@ class TestLoadParams:
         assert params.train.epochs == 30
         assert params.train.batch_size == 4
         np.testing.assert_allclose(params.train.learning_rate, 0.001, atol=1e-15, rtol=0)
-        assert params.train.steps_per_execution >= 1
 
     def test_bench_defaults(self, params):
         """The benchmarked model is a QuNN (never the CNN)."""
@@ -288,7 +287,6 @@ INT_KEYS = [
     "circuit.random_layers_seed",
     "train.epochs",
     "train.batch_size",
-    "train.steps_per_execution",
     "bench.n_images",
     "bench.n_images_per_patch",
     "bench.repeats",
@@ -392,7 +390,6 @@ class TestRanges:
             ("train.epochs", 0, ">= 1"),
             ("train.batch_size", 0, ">= 1"),
             ("train.learning_rate", -0.001, "> 0"),
-            ("train.steps_per_execution", 0, ">= 1"),
             ("data.n_train", 0, ">= 1"),
             ("data.n_test", -5, ">= 1"),
             ("bench.n_images", 0, ">= 1"),

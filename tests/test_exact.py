@@ -112,7 +112,7 @@ def trained(params, digits, name):
     model = build_model(ModelSpec.from_name(name), params.circuit, SEED)
     features = (compute_features(model, digits.x_train[:N_TRAIN]), compute_features(model, digits.x_test[:N_DIGITS]))
     labels = (digits.y_train[:N_TRAIN], digits.y_test[:N_DIGITS])
-    settings = dataclasses.replace(params.train, epochs=2, batch_size=32, steps_per_execution=10)
+    settings = dataclasses.replace(params.train, epochs=2, batch_size=32)
     train(model, features, labels, settings, SEED)
     return model
 

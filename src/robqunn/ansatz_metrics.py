@@ -19,33 +19,46 @@ those of the circuit spec.
 
 from __future__ import annotations
 
-import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from robqunn.circuits import CircuitSpec, ansatz_unitary, readout_coefficients
+if TYPE_CHECKING:
+    from robqunn.circuits import CircuitSpec
 
 
 def sample_states(spec: CircuitSpec, n_samples: int, generator: np.random.Generator) -> np.ndarray:
-    """``n_samples`` states of the ansatz family of ``spec`` (module docstring), shape (n_samples, 2^n)."""
+    """``n_samples`` states of the ansatz family of ``spec`` (module docstring), shape (n_samples, 2^n).
+
+    Each sample draws its rotation angles, random-ansatz angles and inputs in that order; the unitaries
+    of all samples are then built in one PennyLane call (circuits.ansatz_unitaries).
+    """
+    from robqunn.circuits import ansatz_unitaries
+
     n = spec.n_qubits
-    states = np.empty((n_samples, 2**n), dtype=complex)
-    for i in range(n_samples):
-        sampled = dataclasses.replace(
-            spec,
-            rotation_weights=generator.uniform(0.0, 2 * np.pi, size=spec.rotation_weights.shape),
-            random_weights=generator.uniform(0.0, 2 * np.pi, size=spec.random_weights.shape),
+    draws = [
+        (
+            generator.uniform(0.0, 2 * np.pi, size=spec.rotation_weights.shape),
+            generator.uniform(0.0, 2 * np.pi, size=spec.random_weights.shape),
+            generator.uniform(0.0, 1.0, size=n),
         )
-        states[i] = ansatz_unitary(sampled) @ encoded_state(generator.uniform(0.0, 1.0, size=n))
-    return states
+        for _ in range(n_samples)
+    ]
+    if not draws:
+        return np.empty((0, 2**n), dtype=complex)
+    rotations, randoms, inputs = (np.stack(column) for column in zip(*draws, strict=True))
+    return (ansatz_unitaries(spec, rotations, randoms) @ encoded_state(inputs)[..., None])[..., 0]
 
 
 def encoded_state(x: np.ndarray) -> np.ndarray:
-    """RY(pi x_k)|0> on every qubit k, as one product state vector (qubit 0 most significant)."""
-    state = np.ones(1, dtype=complex)
-    for angle in np.pi * np.asarray(x, dtype=float):
-        state = np.kron(state, [np.cos(angle / 2), np.sin(angle / 2)])
+    """RY(pi x_k)|0> on every qubit k of x (..., n), as product state vectors (..., 2^n), qubit 0 most
+    significant."""
+    angles = np.pi * np.asarray(x, dtype=float)
+    state = np.ones(angles.shape[:-1] + (1,), dtype=complex)
+    for k in range(angles.shape[-1]):
+        qubit = np.stack([np.cos(angles[..., k] / 2), np.sin(angles[..., k] / 2)], axis=-1)
+        state = (state[..., :, None] * qubit[..., None, :]).reshape(angles.shape[:-1] + (-1,))
     return state
 
 
@@ -91,6 +104,8 @@ def readout_features(coefficients: np.ndarray, patches: np.ndarray) -> np.ndarra
 
 def feature_effect(spec: CircuitSpec, patches: np.ndarray) -> float:
     """Mean |feature with entanglers - feature without| over ``patches`` (..., n) and readouts."""
+    from robqunn.circuits import readout_coefficients
+
     with_gates = readout_features(readout_coefficients(spec, keep_entanglers=True), patches)
     without = readout_features(readout_coefficients(spec, keep_entanglers=False), patches)
     return float(np.mean(np.abs(with_gates - without)))

@@ -70,7 +70,8 @@ def _time_pennylane(images, circuit, k, s, broadcast: bool, repeats: int) -> Tim
     from pennylane import numpy as pnp
 
     from robqunn.circuits import make_qnode
-    from robqunn.quanv import extract_patches, pennylane_quanvolution
+    from robqunn.patches import extract_patches
+    from robqunn.quanv import pennylane_quanvolution
 
     n = len(images)
     forward = best_seconds(lambda: pennylane_quanvolution(images, circuit, k, s, broadcast), repeats) / n

@@ -10,6 +10,7 @@ functions here, so there is one definition of the circuit to trust.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Sequence
@@ -178,6 +179,29 @@ def ansatz_unitary(spec: CircuitSpec, keep_entanglers: bool = True) -> np.ndarra
     if not ops:
         return np.eye(2**spec.n_qubits, dtype=complex)
     return qml.matrix(qml.tape.QuantumScript(ops), wire_order=spec.wires)
+
+
+def ansatz_unitaries(spec: CircuitSpec, rotation_weights: np.ndarray, random_weights: np.ndarray) -> np.ndarray:
+    """:func:`ansatz_unitary` for a batch of angle draws, ``rotation_weights`` (B, n, 3) and
+    ``random_weights`` (B, *spec.random_weights.shape), in one PennyLane call: (B, 2^n, 2^n).
+
+    The gates take batched angles (PennyLane's parameter broadcasting). qml.RandomLayers takes no
+    batch, so it is decomposed once, with each angle set to the index of its weight, and each of its
+    rotations is rebuilt with that weight's batch of angles.
+    """
+    batch = len(rotation_weights)
+    if spec.ansatz is Ansatz.RANDOM:
+        markers = np.arange(spec.random_weights.size, dtype=float).reshape(spec.random_weights.shape)
+        angles = np.asarray(random_weights).reshape(batch, -1)
+        ops = [
+            type(op)(angles[:, int(op.parameters[0])], wires=op.wires) if op.parameters else op
+            for op in ansatz_operations(dataclasses.replace(spec, random_weights=markers))
+        ]
+    else:
+        ops = ansatz_operations(dataclasses.replace(spec, rotation_weights=np.moveaxis(rotation_weights, 0, -1)))
+    dimension = 2**spec.n_qubits
+    matrix = qml.matrix(qml.tape.QuantumScript(ops), wire_order=spec.wires) if ops else np.eye(dimension)
+    return np.broadcast_to(matrix, (batch, dimension, dimension)).astype(complex)
 
 
 def readout_coefficients(spec: CircuitSpec, keep_entanglers: bool = True) -> np.ndarray:

@@ -12,17 +12,18 @@ import argparse
 import dataclasses
 import logging
 import math
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_params, model_specs
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
-from robqunn.workflow import quiet_tensorflow_retracing
+from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
 
 logger = logging.getLogger("robqunn")
+
+#: The commands that run TensorFlow: it is imported (robqunn.runtime.import_tensorflow) before they start.
+TENSORFLOW_COMMANDS = frozenset({"features", "train", "attack", "exact", "evaluate", "checks", "sweep_draw", "bench"})
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,12 @@ class Context:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    quiet_tensorflow_retracing()
+    tensorflow_environment()
     try:
         params = load_params(args.params)
         seed = params.study.seeds[0] if args.seed is None else args.seed
+        if args.tensorflow:
+            import_tensorflow()
         args.run(Context(params, seed, StudyFiles(args.workdir), args))
     except (RobqunnError, ValueError, FileNotFoundError) as error:
         logger.error("%s", error)
@@ -73,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--model", action="append", help="'cnn' or 'qunn-<ansatz>-<layout>' (repeatable; default: all)"
             )
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, tensorflow=name in TENSORFLOW_COMMANDS)
         return sub
 
     command("validate", _validate, "validate the params file (DVC's first stage: before any value reaches a shell)")
@@ -85,7 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     attack.add_argument("--eps", type=_eps, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
     exact = command("exact", _exact, "exact robust accuracy of each model, and its worst-case sets", models=True)
     exact.add_argument("--eps", type=_eps, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
-    command("evaluate", _evaluate, "evaluate every adversarial set white-box and by transfer: the results table")
+    command(
+        "evaluate",
+        _evaluate,
+        "evaluate every adversarial set white-box and by transfer: the results table",
+    )
     command("figures", _figures, "Fig. 3a-e, adversarial-example grids and the summary table of a seed")
     command("circuits", _circuits, "a diagram of every QuNN circuit of the study")
     command("checks", _checks, "the extra attacks of the soundness checks on each model", models=True)
@@ -310,5 +316,11 @@ def _dvc_yaml(ctx: Context) -> None:
         raise RobqunnError(f"{path} must be what `robqunn dvc-yaml` writes; it differs: run `robqunn dvc-yaml`")
 
 
+def entry_point() -> None:
+    """The installed `robqunn` command: :func:`main`, then an exit without TensorFlow's teardown
+    (robqunn.runtime.exit_now) once the command's outputs are written."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

@@ -165,7 +165,6 @@ class TrainParams:
     epochs: int
     batch_size: int
     learning_rate: float
-    steps_per_execution: int
 
 
 @dataclass(frozen=True)

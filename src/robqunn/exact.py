@@ -49,7 +49,8 @@ import numpy as np
 from robqunn.artifacts import N_CLASSES
 from robqunn.errors import RobqunnError
 from robqunn.models import FEATURES, LOGITS, predict
-from robqunn.quanv import Quanvolution, extract_patches
+from robqunn.patches import extract_patches
+from robqunn.quanv import Quanvolution
 
 logger = logging.getLogger(__name__)
 
@@ -425,7 +426,7 @@ def _margins(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _patches(dec: Decomposition, images: np.ndarray) -> np.ndarray:
-    """(N, H, W) -> (N, P, k*k) float64, patches and pixels in row-major order (quanv.extract_patches)."""
+    """(N, H, W) -> (N, P, k*k) float64, patches and pixels in row-major order (patches.extract_patches)."""
     k = dec.kernel_size
     return extract_patches(np.asarray(images, np.float64), k, k).reshape(len(images), -1, k * k)
 

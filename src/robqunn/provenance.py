@@ -8,16 +8,13 @@ An attack or checks run finds its model's training run by the sha256 of the mode
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from robqunn.config import TrackingParams
 from robqunn.io import file_digests, sha256_file
 from robqunn.paths import eps_label
-from robqunn.tracking import StageRun, log_to_run, stage_run, tag_runs
+from robqunn.tracking import log_to_run, stage_run, tag_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,15 +48,6 @@ def train_tags(seed: int, model: str, facts: dict, provenance: dict) -> dict:
 def training_run_of(model_file: str | Path) -> dict:
     """The tags of the training run that wrote ``model_file`` (the parent of its attack and checks runs)."""
     return {"robqunn.stage": "train", MODEL_SHA256_TAG: sha256_file(model_file)}
-
-
-def log_examples(run: StageRun, clean: np.ndarray, examples: dict[float, np.ndarray], title: str) -> None:
-    """A run's adversarial digits per eps as a figure artifact."""
-    from robqunn import plots
-
-    with tempfile.TemporaryDirectory() as folder:
-        for path in plots.examples_figure(clean, examples, title, Path(folder) / "examples"):
-            run.artifact(path)
 
 
 def study_metrics(frames: dict[str, pd.DataFrame]) -> dict:

@@ -237,7 +237,9 @@ def attack(
     hyper-parameters. The model is loaded once for the whole eps grid (the grid of the attack's
     settings unless ``eps_values`` is given). With tracking enabled this is an MLflow run, a child
     of the training run that wrote ``job.model_file``: the white-box accuracy per eps is logged as
-    ``accuracy_eps_<eps>`` and as the history ``accuracy`` with step = round(1000 * eps).
+    ``accuracy_eps_<eps>`` and as the history ``accuracy`` with step = round(1000 * eps), and each set's
+    path and sha256 as the tag ``adversarial_set.eps_<eps>`` (the files are DVC's; the example grids
+    are drawn by the figures stage, not here: a figure per job cost a second of start-up).
     """
     from robqunn.models import load_model
 
@@ -252,15 +254,11 @@ def attack(
     tags = provenance.run_tags("attack", job.seed, job.model, attack=name)
     parent = provenance.training_run_of(job.model_file)
     with stage_run(job.tracking, f"{name} {job.model} seed{job.seed}", run_params, tags, parent) as run:
-        examples = {eps: _attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid}
-        if run.active:
-            x_adv = {eps: x_adv[:EXAMPLE_DIGITS] for eps, (_, x_adv) in examples.items()}
-            provenance.log_examples(run, x[:EXAMPLE_DIGITS], x_adv, f"{name} on {job.model}")
-    return [path for path, _ in examples.values()]
+        return [_attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid]
 
 
-def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run):
-    """Craft, check and save the set of one eps; log its white-box accuracy. Returns (path, x_adv)."""
+def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run) -> Path:
+    """Craft, check and save the set of one eps; log its white-box accuracy. Returns the set's path."""
     from robqunn.attacks import craft
     from robqunn.models import logits_model
     from robqunn.train import accuracy
@@ -278,8 +276,9 @@ def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, 
         score, seconds = accuracy(model, x_adv, y), time.perf_counter() - started
         run.metrics({f"accuracy_eps_{eps_label(eps)}": score, f"seconds_eps_{eps_label(eps)}": seconds})
         run.metrics({"accuracy": score}, step=round(1000 * eps))
+        run.tags({f"adversarial_set.eps_{eps_label(eps)}": f"{path} sha256:{sha256_file(path)}"})
     logger.info("%s %s eps %g: %d adversarial digits -> %s", job.model, attack_job.name.value, eps, len(y), path)
-    return path, x_adv
+    return path
 
 
 def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
@@ -524,7 +523,7 @@ def ansatz_metrics(
 
     from robqunn import ansatz_metrics as metrics
     from robqunn.circuits import make_circuit_spec
-    from robqunn.quanv import extract_patches
+    from robqunn.patches import extract_patches
     from robqunn.seeding import derived_seed
 
     images = Dataset.load(job.data).x_test[: settings.n_images]

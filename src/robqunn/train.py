@@ -38,26 +38,57 @@ def train_head(
 ) -> tuple[list[float], list[float]]:
     """Fit the Dense head of ``model`` on feature maps; returns (loss, accuracy) per epoch.
 
-    Adam + sparse categorical cross-entropy; the training order comes from a seeded tf.data
-    shuffle, reshuffled every epoch, so the same seed gives the same weights.
+    Adam + sparse categorical cross-entropy, Keras' own ``train_step``, in the order of
+    :func:`training_order`, so the same seed gives the same weights. One compiled call per epoch:
+    ``Model.fit`` does the same steps, but its data iterators and callbacks cost three times the
+    arithmetic on these small batches (docs/performance.md).
     """
-    # tf.data combines an op seed with TensorFlow's global seed, which other code (e.g. PGD's
-    # random start) may have set: fix it here so the order depends on the study seed alone.
-    tf.random.set_seed(derived_seed(seed, "training_global"))
     head = head_model(model)
     head.compile(
         optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
-        steps_per_execution=params.steps_per_execution,
     )
-    batches = (
-        tf.data.Dataset.from_tensor_slices((f_train, y_train))
-        .shuffle(len(f_train), seed=derived_seed(seed, "training_order"), reshuffle_each_iteration=True)
-        .batch(params.batch_size)
+    features, labels = tf.constant(f_train), tf.constant(y_train)
+    run_epoch = _epoch_function(head, features, labels, params.batch_size)
+    loss, acc = [], []
+    for epoch, order in enumerate(training_order(len(f_train), params.epochs, seed)):
+        head.reset_metrics()
+        run_epoch(tf.constant(order))
+        results = head.get_metrics_result()
+        loss.append(float(results["loss"]))
+        acc.append(float(results["accuracy"]))
+        logger.info("epoch %d: loss %.4f, accuracy %.4f", epoch + 1, loss[-1], acc[-1])
+    return loss, acc
+
+
+def training_order(n: int, epochs: int, seed: int) -> list[np.ndarray]:
+    """The order of the ``n`` training examples in each epoch: a seeded tf.data shuffle, reshuffled on
+    every iteration, as ``Model.fit`` drew it on the shuffled dataset (earlier robqunn versions), so the
+    weights are the same to the bit. Keras 3's fit makes a fresh iterator at the end of each epoch and
+    another at the start of the next, so epoch e trained on the shuffle numbered 2e: every other one."""
+    # tf.data combines an op seed with TensorFlow's global seed, which other code (e.g. PGD's
+    # random start) may have set: fix it here so the order depends on the study seed alone.
+    tf.random.set_seed(derived_seed(seed, "training_global"))
+    shuffled = (
+        tf.data.Dataset.range(n)
+        .shuffle(n, seed=derived_seed(seed, "training_order"), reshuffle_each_iteration=True)
+        .batch(n)
     )
-    history = head.fit(batches, epochs=params.epochs, shuffle=False, verbose=0, callbacks=[_EpochLogger()])
-    return history.history["loss"], history.history["accuracy"]
+    return [next(iter(shuffled)).numpy() for _ in range(2 * epochs)][::2]
+
+
+def _epoch_function(head: keras.Model, features: tf.Tensor, labels: tf.Tensor, batch_size: int):
+    """One compiled call: ``head.train_step`` on each batch of one epoch's order, in order."""
+    n = int(features.shape[0])
+
+    @tf.function(jit_compile=head.jit_compile, reduce_retracing=True)
+    def run_epoch(order: tf.Tensor) -> None:
+        for start in tf.range(0, n, batch_size):
+            batch = order[start : start + batch_size]
+            head.train_step((tf.gather(features, batch), tf.gather(labels, batch)))
+
+    return run_epoch
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
@@ -83,11 +114,3 @@ def train(
         test_accuracy=accuracy(head, features[1], labels[1]),
         seconds=time.perf_counter() - start,
     )
-
-
-class _EpochLogger(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        logger.info(
-            "epoch %d: loss %.4f, accuracy %.4f", epoch + 1, logs.get("loss", np.nan), logs.get("accuracy", np.nan)
-        )

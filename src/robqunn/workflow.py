@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
+from robqunn.runtime import import_tensorflow, tensorflow_environment
 
-def log_to(path: str | Path, threads: int = 1) -> None:
+
+def log_to(path: str | Path, threads: int = 1, tensorflow: bool = False) -> None:
     """Send this job's logging, and any uncaught exception, to its Snakemake log file.
 
-    Also, before TensorFlow is imported: silences its C++ start-up chatter and holds its thread pools
-    to the job's ``threads``, so that N parallel jobs on N cores do not each start N threads.
+    Also sets TensorFlow's environment for the job's ``threads`` (robqunn.runtime), and with
+    ``tensorflow`` imports it leanly, its C++ start-up messages going to the log file, not the console.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
-    quiet_tensorflow_retracing()
+    tensorflow_environment(threads)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         filename=path, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
@@ -28,6 +26,8 @@ def log_to(path: str | Path, threads: int = 1) -> None:
         sys.__excepthook__(kind, value, traceback)
 
     sys.excepthook = log_exception
+    if tensorflow:
+        import_tensorflow(chatter=path)
 
 
 def job_of(smk, model_file: str | None = None):
@@ -44,9 +44,3 @@ def job_of(smk, model_file: str | None = None):
         model=getattr(smk.wildcards, "model", None),
         model_file=None if model_file is None else Path(model_file),
     )
-
-
-def quiet_tensorflow_retracing() -> None:
-    """Hide TensorFlow's retracing warnings: cleverhans' compute_gradient is one tf.function that
-    every (model, eps) retraces by design, so the warning says nothing actionable here."""
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import StudyInputs, aggregate
 from robqunn.workflow import log_to
 
@@ -14,3 +15,4 @@ aggregate(
     Path(snakemake.output.results).parent,
     section_from_dict("tracking", snakemake.params.tracking),
 )
+exit_now()

@@ -1,6 +1,7 @@
 """Snakemake job: the ansatz metrics of every QuNN circuit of one seed (robqunn.stages.ansatz_metrics)."""
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import ansatz_metrics
 from robqunn.workflow import job_of, log_to
 
@@ -12,3 +13,4 @@ ansatz_metrics(
     snakemake.params.models,
     snakemake.output.metrics,
 )
+exit_now()

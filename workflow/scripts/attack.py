@@ -3,10 +3,11 @@
 from pathlib import Path
 
 from robqunn.config import AttackName, section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import AttackJob, attack
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
 name = AttackName(snakemake.params.attack)
 settings = section_from_dict(f"attack.{name.value}", snakemake.params.settings)
 attack(
@@ -14,3 +15,4 @@ attack(
     job_of(snakemake, model_file=snakemake.input.model),
     Path(snakemake.output.sets[0]).parent,
 )
+exit_now()

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import circuits
 from robqunn.workflow import log_to
 
@@ -13,3 +14,4 @@ circuits(
     snakemake.params.models,
     Path(snakemake.output.diagrams[0]).parent,
 )
+exit_now()

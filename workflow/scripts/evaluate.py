@@ -3,10 +3,11 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import evaluate
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
 evaluate(
     section_from_dict("attack", snakemake.params.attack),
     {Path(path).stem: path for path in snakemake.input.models},
@@ -14,3 +15,4 @@ evaluate(
     snakemake.input.data,
     snakemake.output.csv,
 )
+exit_now()

@@ -3,10 +3,11 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import exact
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
 exact(
     section_from_dict("exact", snakemake.params.exact),
     snakemake.params.n_images,
@@ -14,3 +15,4 @@ exact(
     snakemake.output.table,
     Path(snakemake.output.sets[0]).parent,
 )
+exit_now()

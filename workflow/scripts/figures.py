@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from robqunn.runtime import exit_now
 from robqunn.stages import figures
 from robqunn.workflow import log_to
 
@@ -12,3 +13,4 @@ figures(
     snakemake.input.data,
     Path(snakemake.output.whitebox[0]).parent,
 )
+exit_now()

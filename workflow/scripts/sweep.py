@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import sweep
 from robqunn.workflow import log_to
 
@@ -14,3 +15,4 @@ sweep(
     Path(snakemake.output.tables[0]).parent,
     section_from_dict("tracking", snakemake.params.tracking),
 )
+exit_now()

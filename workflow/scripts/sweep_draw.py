@@ -3,11 +3,12 @@
 from pathlib import Path
 
 from robqunn.config import section_from_dict
+from robqunn.runtime import exit_now
 from robqunn.stages import Job, sweep_draw
 from robqunn.sweep import Recipe
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
 recipe = Recipe(
     section_from_dict("circuit", snakemake.params.circuit),
     section_from_dict("train", snakemake.params.train),
@@ -21,3 +22,4 @@ sweep_draw(
     int(snakemake.wildcards.draw),
     snakemake.output.table,
 )
+exit_now()
