@@ -120,7 +120,7 @@ def test_exit_now_keeps_files_logs_and_the_mlflow_run(tmp_path):
     assert (tmp_path / "out.txt").read_text() == "written"
     log = (tmp_path / "job.log").read_text()
     assert "the work is done" in log
-    assert "job ends (exit 3): tensorflow=yes pennylane=no mlflow=yes" in log
+    assert "job ends (exit 3): tensorflow=yes pennylane=no mlflow=yes" in log  # what the job loaded
     from mlflow.tracking import MlflowClient
 
     runs = MlflowClient(store).search_runs([MlflowClient(store).get_experiment_by_name("exit").experiment_id])

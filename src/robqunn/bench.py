@@ -165,8 +165,9 @@ def format_attack_timings(timings: list[Timing]) -> str:
     return "\n".join(lines)
 
 
-COLD_RUN_TARGET_S = 600.0  # issue 4: a cold default run on 2 cores within 10 minutes
-NO_OP_TARGET_S = 10.0  # and a re-run with nothing to do within 10 seconds
+COLD_RUN_TARGET_S = {None: 180.0, "full": 900.0}  # cold run on 2 cores: default study 3 min, five seeds 15 min
+NO_OP_TARGET_S = 2.0  # a re-run with nothing to do
+PEAK_MEMORY_TARGET_MB = 1500.0  # the heaviest job, so that --cores 8 fits in 12 GB
 
 
 @dataclass(frozen=True)
@@ -179,13 +180,27 @@ class RunTiming:
     target: float | None
 
 
-def bench_workflow(project: Path, params_file: Path, cores: int) -> list[RunTiming]:
-    """Time the Snakemake workflow of ``project`` on ``params_file`` in a fresh folder.
+@dataclass(frozen=True)
+class RuleCost:
+    """What the jobs of one rule cost in a cold run (Snakemake's benchmark records, benchmarks/)."""
+
+    rule: str
+    jobs: int
+    cpu_seconds: float
+    peak_rss_mb: float
+
+
+def bench_workflow(
+    project: Path, params_file: Path, cores: int, profile: str | None = None, baseline: bool = True
+) -> tuple[list[RunTiming], list[RuleCost]]:
+    """Time the Snakemake workflow of ``project`` on ``params_file`` (with ``profile``, a folder name under
+    workflow/profiles, e.g. ``full``) in a fresh folder.
 
     Measured: a cold run (``snakemake --cores N`` from nothing), a re-run with nothing to do, and,
-    as the baseline of the same run, :func:`one_process_study`: every stage in one process, so it
-    pays TensorFlow's import and the model loading once rather than once per job. Their ratio is
-    the price of the job granularity. MLflow runs go to a store in the temporary folder.
+    with ``baseline``, as the baseline of the same run :func:`one_process_study`: every stage in one
+    process, so it pays TensorFlow's import and the model loading once rather than once per job. Their
+    ratio is the price of the job granularity. Also each rule's CPU time and its heaviest job's peak
+    memory in the cold run. MLflow runs go to a store in the temporary folder.
     """
     import tempfile
 
@@ -198,12 +213,56 @@ def bench_workflow(project: Path, params_file: Path, cores: int) -> list[RunTimi
         shutil.copytree(project / "workflow", workflow / "workflow")
         shutil.copy(params_file, workflow / "params.yaml")
         snakemake = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
-        code = f"from robqunn.bench import one_process_study; one_process_study({str(workflow / 'params.yaml')!r})"
-        return [
-            _timed(f"snakemake --cores {cores}, cold", snakemake, workflow, env, COLD_RUN_TARGET_S),
-            _timed(f"snakemake --cores {cores}, nothing to do", snakemake, workflow, env, NO_OP_TARGET_S),
-            _timed("every stage in one process (baseline)", [sys.executable, "-c", code], study, env, None),
+        if profile is not None:
+            snakemake += ["--profile", f"workflow/profiles/{profile}"]
+        name = f"snakemake --cores {cores}" + (f" --profile {profile}" if profile else "")
+        timings = [
+            _timed(f"{name}, cold", snakemake, workflow, env, COLD_RUN_TARGET_S.get(profile)),
+            _timed(f"{name}, nothing to do", snakemake, workflow, env, NO_OP_TARGET_S),
         ]
+        costs = rule_costs(workflow / "benchmarks")
+        if baseline:
+            params = workflow / "params.yaml"
+            if profile is not None:
+                params = _profile_params(workflow, profile)
+            code = f"from robqunn.bench import one_process_study; one_process_study({str(params)!r})"
+            timings.append(
+                _timed("every stage in one process (baseline)", [sys.executable, "-c", code], study, env, None)
+            )
+        return timings, costs
+
+
+def _profile_params(workflow: Path, profile: str) -> Path:
+    """The params a profile runs: its config files laid over each other as Snakemake does."""
+    import yaml
+    from snakemake.utils import update_config
+
+    settings = yaml.safe_load((workflow / "workflow" / "profiles" / profile / "config.yaml").read_text())
+    merged: dict = {}
+    for name in settings.get("configfile", ["params.yaml"]):
+        update_config(merged, yaml.safe_load((workflow / name).read_text()))
+    path = workflow / f"params.{profile}.yaml"
+    path.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return path
+
+
+def rule_costs(benchmarks: Path) -> list[RuleCost]:
+    """Per rule (attacks per attack): jobs, total CPU seconds and the largest peak RSS, from the
+    Snakemake benchmark files under ``benchmarks`` (benchmarks/<rule>/[seed/[attack/]]<job>.tsv)."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(benchmarks.rglob("*.tsv")):
+        parts = path.relative_to(benchmarks).parts
+        rule = parts[0].removesuffix(".tsv") + (f" {parts[2]}" if parts[0] == "attack" else "")
+        record = pd.read_csv(path, sep="\t").iloc[0]
+        rows.append({"rule": rule, "cpu": float(record["cpu_time"]), "rss": float(record["max_rss"])})
+    if not rows:
+        return []
+    table = (
+        pd.DataFrame(rows).groupby("rule", sort=True).agg(jobs=("cpu", "size"), cpu=("cpu", "sum"), rss=("rss", "max"))
+    )
+    return [RuleCost(rule, int(r.jobs), float(r.cpu), float(r.rss)) for rule, r in table.iterrows()]
 
 
 def one_process_study(params_file: str | Path) -> None:
@@ -231,15 +290,28 @@ def _timed(what: str, command: list[str], cwd: Path, env: dict, target: float | 
     return RunTiming(what, seconds, steps, target)
 
 
-def format_workflow_timings(timings: list[RunTiming]) -> str:
-    """The timings, each against its target, and the cold run against the one-process baseline."""
-    lines = [f"{'command':42s} {'seconds':>9s} {'target':>8s}  steps"]
+def format_workflow_timings(timings: list[RunTiming], costs: list[RuleCost] = ()) -> str:
+    """The timings, each against its target, the cold run against the one-process baseline (when
+    measured), and the cold run's CPU and peak memory per rule."""
+    lines = [f"{'command':48s} {'seconds':>9s} {'target':>8s}  steps"]
     for t in timings:
         target = f"{t.target:8.0f}" if t.target is not None else f"{'-':>8s}"
         verdict = "" if t.target is None else ("  within target" if t.seconds <= t.target else "  OVER TARGET")
-        lines.append(f"{t.what:42s} {t.seconds:9.1f} {target}  {t.steps}{verdict}")
-    cold, baseline = timings[0], timings[-1]
-    lines.append(f"\ncold workflow / one-process study: {cold.seconds / baseline.seconds:.2f}x")
+        lines.append(f"{t.what:48s} {t.seconds:9.1f} {target}  {t.steps}{verdict}")
+    if len(timings) > 2:
+        lines.append(f"\ncold workflow / one-process study: {timings[0].seconds / timings[-1].seconds:.2f}x")
+    if costs:
+        lines.append(f"\n{'rule (cold run)':22s} {'jobs':>5s} {'CPU s':>8s} {'CPU s/job':>10s} {'peak MB':>8s}")
+        for c in costs:
+            lines.append(
+                f"{c.rule:22s} {c.jobs:5d} {c.cpu_seconds:8.1f} {c.cpu_seconds / c.jobs:10.2f} {c.peak_rss_mb:8.0f}"
+            )
+        total = sum(c.cpu_seconds for c in costs)
+        heaviest = max(costs, key=lambda c: c.peak_rss_mb)
+        verdict = "within target" if heaviest.peak_rss_mb <= PEAK_MEMORY_TARGET_MB else "OVER TARGET"
+        lines.append(f"{'all jobs':22s} {sum(c.jobs for c in costs):5d} {total:8.1f}")
+        target = PEAK_MEMORY_TARGET_MB
+        lines.append(f"heaviest job: {heaviest.rule}, {heaviest.peak_rss_mb:.0f} MB (target {target:.0f}): {verdict}")
     return "\n".join(lines)
 
 
@@ -396,3 +468,97 @@ def _exact_row(t: ExactTiming) -> str:
         f"{t.model:20s} {t.method:10s} {t.pgd_seconds:8.1f} {t.exact_seconds:8.1f} {ratio:6.1f}x {t.target:6.0f}x "
         f"{t.undecided:10.2%}  {'within target' if within else 'OVER TARGET'}"
     )
+
+
+STARTUP_TARGETS = {"tensorflow": 2.5, "no tensorflow": 1.0}  # CPU seconds a job pays before its work, at most
+
+# What a job does besides its work: set up its log, import what its stage imports, open an MLflow run
+# (a child of a parent found by tags: a SQLite store, as by default) and end it, then exit.
+_JOB_FRAME = """
+import sys
+from robqunn.workflow import log_to
+log_to("job.log", 1, tensorflow={tensorflow})
+{imports}
+from robqunn.config import TrackingParams
+from robqunn.tracking import stage_run
+settings = TrackingParams(enabled={tracked}, experiment="startup")
+with stage_run(settings, "probe", {{"seed": 0}}, {{"robqunn.stage": "probe"}}, {{"robqunn.stage": "none"}}) as run:
+    run.metrics({{"m": 1.0}})
+{exit}
+"""
+_EXIT_NOW = "from robqunn.runtime import exit_now\nexit_now()"
+_TF_JOB_IMPORTS = "import robqunn.stages, robqunn.models, robqunn.attacks, robqunn.train"  # an attack job's
+_NO_TF_JOB_IMPORTS = "import robqunn.stages, robqunn.data, robqunn.plots, pandas"  # prepare's and figures'
+
+
+def _frame(tensorflow: bool, imports: str, tracked: bool, exit: str = _EXIT_NOW) -> str:
+    return _JOB_FRAME.format(tensorflow=tensorflow, imports=imports, tracked=tracked, exit=exit)
+
+
+@dataclass(frozen=True)
+class StartupTiming:
+    """Median CPU seconds (user + system) of one kind of job process without its work."""
+
+    what: str
+    cpu_seconds: float
+    target: float | None
+
+
+def startup_probes() -> dict[str, tuple[str, float | None]]:
+    """name -> (Python code, target CPU s): the job frames, and as the baseline of the same run a
+    TensorFlow job as robqunn ran it before robqunn.runtime (plain import, interpreter teardown)."""
+    plain = "import tensorflow, keras\n" + _TF_JOB_IMPORTS
+    return {
+        "python -c pass": ("pass", None),
+        "TensorFlow job, plain import and teardown (baseline)": (_frame(False, plain, True, "sys.exit(0)"), None),
+        "TensorFlow job (attack, train, exact...)": (
+            _frame(True, _TF_JOB_IMPORTS, True),
+            STARTUP_TARGETS["tensorflow"],
+        ),
+        "TensorFlow job, tracking off": (_frame(True, _TF_JOB_IMPORTS, False), None),
+        "job without TensorFlow (prepare, figures)": (
+            _frame(False, _NO_TF_JOB_IMPORTS, False),
+            STARTUP_TARGETS["no tensorflow"],
+        ),
+        "job without TensorFlow, tracked (aggregate)": (_frame(False, _NO_TF_JOB_IMPORTS, True), None),
+    }
+
+
+def bench_startup(repeats: int) -> list[StartupTiming]:
+    """The median CPU time of each :func:`startup_probes` process over ``repeats`` runs, each with its
+    MLflow store (SQLite, created before the timing, as a study's store exists after its first job)."""
+    import statistics
+    import tempfile
+
+    timings = []
+    with tempfile.TemporaryDirectory(prefix="robqunn-startup-") as tmp:
+        env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{Path(tmp) / 'mlflow.db'}")
+        probes = startup_probes()
+        _child_cpu_seconds(probes["job without TensorFlow, tracked (aggregate)"][0], Path(tmp), env)  # the store
+        for what, (code, target) in probes.items():
+            seconds = [_child_cpu_seconds(code, Path(tmp), env) for _ in range(repeats)]
+            timings.append(StartupTiming(what, statistics.median(seconds), target))
+    return timings
+
+
+def _child_cpu_seconds(code: str, cwd: Path, env: dict) -> float:
+    """User + system CPU seconds of one ``python -c code`` process (it must exit 0)."""
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    stderr = process.stderr.read()
+    process.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"start-up probe failed:\n{code}\n{stderr[-3000:]}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def format_startup_timings(timings: list[StartupTiming]) -> str:
+    """Each probe against its target, and the TensorFlow job against the baseline."""
+    lines = [f"{'job process, without its work':54s} {'CPU s':>7s} {'target':>7s}"]
+    for t in timings:
+        target = f"{t.target:7.1f}" if t.target is not None else f"{'-':>7s}"
+        verdict = "" if t.target is None else ("  within target" if t.cpu_seconds <= t.target else "  OVER TARGET")
+        lines.append(f"{t.what:54s} {t.cpu_seconds:7.2f} {target}{verdict}")
+    baseline, job = timings[1], timings[2]
+    lines.append(f"\nTensorFlow job start-up, baseline / now: {baseline.cpu_seconds / job.cpu_seconds:.2f}x")
+    return "\n".join(lines)

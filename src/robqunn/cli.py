@@ -155,12 +155,14 @@ def _tool_commands(command) -> None:
     bench = command("bench", _bench, "benchmarks")
     bench.add_argument(
         "target",
-        choices=["quanv", "attack", "exact", "workflow"],
+        choices=["quanv", "attack", "exact", "startup", "workflow"],
         help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN; "
-        "exact: exact verification vs PGD; "
+        "exact: exact verification vs PGD; startup: CPU a job pays besides its work; "
         "workflow: a cold and a no-op Snakemake run of the study vs every stage in one process",
     )
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
+    bench.add_argument("--profile", default=None, help="`bench workflow` with workflow/profiles/PROFILE, e.g. full")
+    bench.add_argument("--no-baseline", action="store_true", help="`bench workflow` without the one-process baseline")
     dvc = command("dvc-yaml", _dvc_yaml, "write dvc.yaml from the stages and robqunn.paths (in --workdir)")
     dvc.add_argument("--check", action="store_true", help="only check that dvc.yaml is current (exit 2 if not)")
 
@@ -302,8 +304,13 @@ def _bench(ctx: Context) -> None:
         print(bench.format_attack_timings(bench.bench_attack(ctx.params, ctx.seed)))
     elif ctx.args.target == "exact":
         print(bench.format_exact_timings(bench.bench_exact(ctx.params, ctx.seed)))
+    elif ctx.args.target == "startup":
+        print(bench.format_startup_timings(bench.bench_startup(ctx.params.bench.repeats)))
     else:
-        print(bench.format_workflow_timings(bench.bench_workflow(Path("."), ctx.args.params, ctx.args.cores)))
+        timings, costs = bench.bench_workflow(
+            Path("."), ctx.args.params, ctx.args.cores, ctx.args.profile, not ctx.args.no_baseline
+        )
+        print(bench.format_workflow_timings(timings, costs))
 
 
 def _dvc_yaml(ctx: Context) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+logger = logging.getLogger(__name__)
+
 #: Modules Keras imports eagerly but only for helpers robqunn does not use.
 HIDDEN_FROM_KERAS = ("sklearn", "matplotlib", "pandas", "scipy")
 
@@ -46,18 +48,25 @@ def import_tensorflow(chatter: str | Path | None = None) -> ModuleType:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     tensorflow_environment()
-    hidden = [name for name in HIDDEN_FROM_KERAS if name not in sys.modules]
+    with hidden_modules(HIDDEN_FROM_KERAS), _stderr_to(chatter):
+        import keras  # noqa: F401
+        import tensorflow
+    return tensorflow
+
+
+@contextlib.contextmanager
+def hidden_modules(names: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, importing one of ``names`` (not imported yet) raises ImportError, which the
+    libraries that import them optionally catch; afterwards they import normally."""
+    hidden = [name for name in names if name not in sys.modules]
     for name in hidden:
-        sys.modules[name] = None  # `import name` now raises ImportError, which Keras catches
+        sys.modules[name] = None  # what Python's import system reads as "cannot be imported"
     try:
-        with _stderr_to(chatter):
-            import keras  # noqa: F401
-            import tensorflow
+        yield
     finally:
         for name in hidden:
             if sys.modules.get(name, False) is None:
                 del sys.modules[name]
-    return tensorflow
 
 
 @contextlib.contextmanager
@@ -89,7 +98,7 @@ def exit_now(code: int = 0) -> None:
     standard streams flushed). Files must already be closed; robqunn writes every output through
     :func:`robqunn.io.atomic_path`, which closes and renames it before returning.
     """
-    logging.getLogger("robqunn").info("job ends (exit %d): %s", code, loaded_libraries())
+    logger.debug("job ends (exit %d): %s", code, loaded_libraries())
     mlflow = sys.modules.get("mlflow")
     if mlflow is not None:
         mlflow.flush_async_logging()

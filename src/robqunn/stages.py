@@ -362,9 +362,9 @@ def evaluate(
     its gap to the exact robust accuracy (robqunn.evaluate.attack_gaps). The table is written as ``table_csv``
     and beside it as Parquet.
 
-    Every set is verified before any row is computed (:func:`_verified_set`): crafted on the model file it
-    is evaluated as, on the prepared test digits ``data``, within its eps-ball and [0, 1], at the path its
-    fields say.
+    Every set is verified as it is read, before its rows are computed (:func:`_verified_set`): crafted on
+    the model file it is evaluated as, on the prepared test digits ``data``, within its eps-ball and [0, 1],
+    at the path its fields say. A set that fails stops the stage with nothing written.
 
     Args:
         models: model name -> .keras file, for every model that may be a target.
@@ -374,10 +374,10 @@ def evaluate(
 
     dataset = Dataset.load(data)
     hashes = {name: sha256_file(path) for name, path in models.items()}
-    sets = [_verified_set(Path(path), hashes, (dataset.x_test, dataset.y_test), models) for path in adversarial_sets]
     loaded = {name: load_model(path, name) for name, path in models.items()}
     rows = []
-    for adversarial in sets:
+    for path in adversarial_sets:  # one set in memory at a time: all of them take about 1 GB
+        adversarial = _verified_set(Path(path), hashes, (dataset.x_test, dataset.y_test), models)
         names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
     table = results_table(attack_gaps(rows + worst_case(rows)))

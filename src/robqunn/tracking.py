@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from robqunn.config import TrackingParams
+from robqunn.runtime import hidden_modules
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 5000
 PARENT_MISSING_TAG = "robqunn.parent_missing"
 GIT_COMMIT_TAG = "robqunn.git_commit"
+MLFLOW_COMMIT_TAG = "mlflow.source.git.commit"  # where the MLflow UI shows a run's commit
 JOB_TAG = "robqunn.job"  # <study folder>::<run name>: one run per job of one study (tracked_run)
 STUDY_TAG = "robqunn.study"  # the study's folder: runs of studies that share a store never mix
 
@@ -277,15 +279,17 @@ def tracked_run(
     exp_id = experiment_id(experiment, uri)
     job = f"{study_id()}::{run_name}"  # two studies may share one store, and their run names
     earlier = _end_stale_runs(exp_id, job, uri)
-    all_tags = {GIT_COMMIT_TAG: git_commit(), JOB_TAG: job, STUDY_TAG: study_id()}
+    commit = git_commit()
+    all_tags = {GIT_COMMIT_TAG: commit, MLFLOW_COMMIT_TAG: commit, JOB_TAG: job, STUDY_TAG: study_id()}
     all_tags |= {str(k): str(v) for k, v in tags.items()}
     if parent_tags is not None:
         all_tags |= _parent_link(exp_id, parent_tags, uri, run_name, experiment)
     nested = mlflow.active_run() is not None and parent_tags is None
-    run = _retry(
-        lambda: mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=all_tags),
-        "start the run",
-    )
+    with hidden_modules(("git",)):  # MLflow's own git lookup imports GitPython (0.3 s a job): we tag the commit
+        run = _retry(
+            lambda: mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=all_tags),
+            "start the run",
+        )
     try:
         flat = flatten(params)
         if flat:

@@ -26,6 +26,7 @@ def log_to(path: str | Path, threads: int = 1, tensorflow: bool = False) -> None
         sys.__excepthook__(kind, value, traceback)
 
     sys.excepthook = log_exception
+    logging.getLogger("robqunn.runtime").setLevel(logging.DEBUG)  # the job's end, with what it loaded
     if tensorflow:
         import_tensorflow(chatter=path)
 
