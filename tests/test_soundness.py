@@ -174,7 +174,7 @@ def train_small(params, digits, name):
     model = build_model(ModelSpec.from_name(name), params.circuit, 42)
     x, y = digits.x_train[:1000], digits.y_train[:1000]
     features = compute_features(model, x), compute_features(model, digits.x_test[:100])
-    train(model, features, (y, digits.y_test[:100]), TrainParams(2, 32, 1e-2, 10), 42)
+    train(model, features, (y, digits.y_test[:100]), TrainParams(2, 32, 1e-2), 42)
     return model, logits_model(model)
 
 
