@@ -26,6 +26,7 @@ include: "workflow/rules/attack.smk"
 include: "workflow/rules/exact.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/soundness.smk"
+include: "workflow/rules/model.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/sweep.smk"
 

@@ -91,7 +91,7 @@ class TestGenerated:
         """DVC stages, stage functions, Snakemake rules and workflow scripts share one name per stage."""
         rules = set(
             re.findall(
-                r"^rule (\w+):", "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk")), re.M
+                r"^\s*rule (\w+):", "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk")), re.M
             )
         )
         scripts = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}

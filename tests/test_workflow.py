@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -160,15 +161,20 @@ TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
 class TestSnakemake:
     """The workflow plans and runs the study."""
 
-    def test_dry_run_plans_the_grid(self, tmp_path):
-        """On the default params: 1 data job, 11 models, 11 jobs per attack, then evaluation, figures, diagrams."""
-        result = snakemake(workflow_copy(tmp_path), "-n")
+    @pytest.mark.parametrize("cut", ["per_model", "per_stage"])
+    def test_dry_run_plans_the_grid(self, tmp_path, cut):
+        """On the default params: 1 data job; per model two jobs (per_model) or seven (per_stage: features,
+        training, each attack, exact, checks); then evaluation, figures, diagrams, the study."""
+        result = snakemake(workflow_copy(tmp_path, {("workflow", "jobs"): cut}), "-n")
         assert result.returncode == 0, result.stderr
         counts = job_counts(result.stdout + result.stderr)
-        attacks = {"attack_fgsm": 11, "attack_pgd": 11, "attack_mim": 11}
-        expected = {"prepare": 1, "features": 11, "train": 11, "evaluate": 1, "figures": 1}
-        study = {"exact": 11, "checks": 11, "ansatz_metrics": 1, "aggregate": 1}
-        assert counts == expected | attacks | study | {"circuits": 1, "all": 1}
+        if cut == "per_model":
+            per_model = {"model_train": 11, "model_attacks": 11}
+        else:
+            per_model = {"features": 11, "train": 11, "attack_fgsm": 11, "attack_pgd": 11, "attack_mim": 11}
+            per_model |= {"exact": 11, "checks": 11}
+        study = {"prepare": 1, "evaluate": 1, "figures": 1, "ansatz_metrics": 1, "aggregate": 1}
+        assert counts == per_model | study | {"circuits": 1, "all": 1}
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
             assert f"results/adversarial/seed42/mim/qunn-star-rot_ent/eps{eps}.npz" in result.stdout
 
@@ -200,7 +206,8 @@ class TestSnakemake:
         for model in TINY_MODELS:
             metrics = yaml.safe_load((folder / "results" / "train" / "seed42" / f"{model}.json").read_text())
             assert 0.0 <= metrics["test_accuracy"] <= 1.0
-            assert (folder / "logs" / "train" / "seed42" / f"{model}.log").read_text().count("test accuracy") == 1
+            log = (folder / "logs" / "model_train" / "seed42" / f"{model}.log").read_text()
+            assert log.count("test accuracy") == 1
         table = pd.read_parquet(folder / "results" / "tables" / "seed42" / "results.parquet")
         # white-box (3 attacks, exact, worst case) + CNN <-> QuNN transfer (3 attacks, exact), x 2 eps
         assert len(table) == 3 * 5 * 2 + 4 * 4 * 2
@@ -221,6 +228,42 @@ class TestSnakemake:
         assert ansatz["entangling_capability"].between(0, 1).all()
         summary = pd.read_csv(study / "summary_ci.csv")
         assert (summary["ci_low"] <= summary["accuracy"]).all() and (summary["accuracy"] <= summary["ci_high"]).all()
+
+    @pytest.mark.parametrize(
+        "log, loaded",
+        [
+            ("prepare/seed42", "tensorflow=no pennylane=no mlflow=no matplotlib=no"),
+            ("figures/seed42", "tensorflow=no pennylane=no mlflow=no"),
+            ("aggregate", "tensorflow=no pennylane=no"),
+            ("ansatz_metrics/seed42", "tensorflow=no pennylane=yes"),
+            ("model_attacks/seed42/qunn-full-ent_rot", "tensorflow=yes pennylane=no"),  # a saved QuNN needs none
+            ("evaluate/seed42", "tensorflow=yes pennylane=no"),
+        ],
+    )
+    def test_jobs_import_only_what_they_use(self, tiny_workflow, log, loaded):
+        """Each job's log ends with the heavy libraries it loaded (robqunn.runtime.exit_now): TensorFlow
+        and PennyLane only where the job computes with them, each a second or more of start-up."""
+        last = (tiny_workflow / "logs" / f"{log}.log").read_text().splitlines()[-1]
+        assert f"job ends (exit 0): {loaded}" in last
+
+    def test_both_job_cuts_write_the_same_results(self, tiny_workflow, tmp_path):
+        """workflow.jobs per_stage (seven jobs a model) writes what per_model (two, the default) wrote: the
+        results, exact and study tables and the checks records byte for byte, the training metrics but for
+        their timings."""
+        folder = workflow_copy(tmp_path, TINY_CHANGES | {("workflow", "jobs"): "per_stage"})
+        result = snakemake(folder, "--cores", "2")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert (folder / "logs" / "attack" / "seed42" / "pgd" / "cnn.log").exists()  # it ran per stage
+        ours, theirs = tiny_workflow / "results", folder / "results"
+        tables = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet"))
+        tables += sorted(p.relative_to(ours) for p in (ours / "checks").rglob("*.json"))
+        assert len(tables) > 10
+        for name in tables:
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+        for model in TINY_MODELS:
+            metrics = [json.loads((root / "train" / "seed42" / f"{model}.json").read_text()) for root in (ours, theirs)]
+            without_timing = [{k: v for k, v in m.items() if k != "train_seconds"} for m in metrics]
+            assert without_timing[0] == without_timing[1]
 
     def test_exact_is_the_ground_truth(self, tiny_workflow):
         """Exact robust accuracy: the clean accuracy at eps 0, never above an attack's (certified lower bound),
@@ -290,11 +333,11 @@ class TestSnakemake:
         [
             (
                 {("attack", "pgd"): PGD_CHANGED},
-                {"attack_pgd": 3, "evaluate": 1, "figures": 1, "aggregate": 1},
+                {"model_attacks": 3, "evaluate": 1, "figures": 1, "aggregate": 1},  # not the training
             ),
             (
                 {("study", "ansatze"): ["full", "random", "linear"]},
-                {"features": 1, "train": 1, "attack_fgsm": 1, "attack_pgd": 1, "attack_mim": 1, "checks": 1, "exact": 1}
+                {"model_train": 1, "model_attacks": 1}
                 | {"evaluate": 1, "figures": 1, "circuits": 1, "ansatz_metrics": 1, "aggregate": 1},
             ),
         ],
@@ -322,7 +365,8 @@ class TestProfiles:
         output = result.stdout + result.stderr
         assert f"Using profile workflow/profiles/{profile}" in output
         counts = job_counts(output)
-        assert counts["attack_pgd"] == n_seeds * len(TINY_MODELS) and counts["aggregate"] == 1
+        attack_jobs = "attack_pgd" if profile == "slurm" else "model_attacks"  # slurm: workflow.jobs per_stage
+        assert counts[attack_jobs] == n_seeds * len(TINY_MODELS) and counts["aggregate"] == 1
         if profile == "slurm":
             assert "mem_mb=6000" in output and "runtime=60" in output  # attack_pgd's resources
 

@@ -165,7 +165,10 @@ def format_attack_timings(timings: list[Timing]) -> str:
     return "\n".join(lines)
 
 
-COLD_RUN_TARGET_S = {None: 180.0, "full": 900.0}  # cold run on 2 cores: default study 3 min, five seeds 15 min (scale: none)
+COLD_RUN_TARGET_S = {
+    None: 180.0,
+    "full": 900.0,
+}  # cold run on 2 cores: default study 3 min, five seeds 15 min (scale: none)
 NO_OP_TARGET_S = 2.0  # a re-run with nothing to do
 PEAK_MEMORY_TARGET_MB = 1500.0  # the heaviest job, so that --cores 8 fits in 12 GB
 

@@ -73,6 +73,19 @@ class Layout(str, Enum):
     ENT_ROT = "ent_rot"
 
 
+class JobCut(str, Enum):
+    """How Snakemake cuts a seed's per-model work into jobs (params ``workflow.jobs``; docs/performance.md).
+
+    per_model: one job per (seed, model) runs its features, training, attacks, exact verification and
+    checks in one process (TensorFlow and MLflow start once per model). per_stage: one job per (seed,
+    model) and stage, and per attack: seven times the jobs, for many cores or a cluster. Both write the
+    same files, with the same contents.
+    """
+
+    PER_MODEL = "per_model"
+    PER_STAGE = "per_stage"
+
+
 class CnnBias(str, Enum):
     """Initialisation of the frozen CNN's Conv2D bias (docs/design.md, "Models").
 
@@ -328,6 +341,13 @@ class TrackingParams:
 
 
 @dataclass(frozen=True)
+class WorkflowParams:
+    """How the Snakemake workflow is cut into jobs (DVC runs a stage per seed either way)."""
+
+    jobs: JobCut
+
+
+@dataclass(frozen=True)
 class BenchParams:
     """What `robqunn bench` times."""
 
@@ -353,6 +373,7 @@ class Params:
     sweep: SweepParams
     claims: ClaimsParams
     tracking: TrackingParams
+    workflow: WorkflowParams
     bench: BenchParams
 
 

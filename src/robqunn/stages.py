@@ -281,6 +281,46 @@ def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, 
     return path
 
 
+def model_train(
+    circuit: CircuitParams, training: TrainParams, job: Job, feature_maps: str | Path, metrics_out: str | Path
+) -> None:
+    """:func:`features` then :func:`train` of ``job.model`` in this process (``workflow.jobs: per_model``):
+    the same files and MLflow run as the two per-stage jobs, paying TensorFlow's start-up once."""
+    features(circuit, job, feature_maps)
+    train(circuit, training, job, feature_maps, metrics_out)
+
+
+@dataclass(frozen=True)
+class AssessSettings:
+    """What :func:`model_attacks` reads from params.yaml."""
+
+    attacks: list[AttackJob]
+    exact: ExactParams
+    n_images: int  # the attacks' and exact verification's test digits (attack.n_images)
+    checks: ChecksParams
+    steps: AttackSteps
+
+
+@dataclass(frozen=True)
+class AssessOutputs:
+    """Where :func:`model_attacks` writes (robqunn.paths)."""
+
+    attack_dirs: dict[AttackName, Path]
+    exact_table: str | Path
+    exact_dir: str | Path
+    checks: str | Path
+
+
+def model_attacks(settings: AssessSettings, job: Job, out: AssessOutputs) -> None:
+    """Every attack of ``job.model`` (:func:`attack`), its exact verification (:func:`exact`) and its
+    soundness checks (:func:`checks`) in this process (``workflow.jobs: per_model``): the same files and
+    MLflow runs as the five per-stage jobs, paying TensorFlow's and MLflow's start-up once."""
+    for attack_job in settings.attacks:
+        attack(attack_job, job, out.attack_dirs[attack_job.name])
+    exact(settings.exact, settings.n_images, job, out.exact_table, out.exact_dir)
+    checks(settings.checks, settings.steps, job, out.checks)
+
+
 def attack_seed(seed: int, model_name: str, attack_name: AttackName, eps: float) -> int:
     """The seed of one attack run's random start, derived from the study seed."""
     from robqunn.seeding import derived_seed

@@ -1,5 +1,5 @@
 from robqunn import paths
-from robqunn.config import EXACT, WORST_CASE, AttackName, model_specs, params_from_dict
+from robqunn.config import EXACT, WORST_CASE, AttackName, JobCut, model_specs, params_from_dict
 from robqunn.paths import StudyFiles
 
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.
@@ -8,6 +8,8 @@ SEEDS = list(PARAMS.study.seeds)
 MODELS = [spec.name for spec in model_specs(PARAMS.study)]
 QUNN_CIRCUITS = [name.removeprefix("qunn-") for name in MODELS if name != "cnn"]
 ATTACKS = [attack.value for attack in AttackName]
+# workflow.jobs: a job per (seed, model, stage) and attack, or one per (seed, model) for all of them (model.smk).
+PER_STAGE = PARAMS.workflow.jobs is JobCut.PER_STAGE
 # Each attack's eps grid as it appears in file names (eps0.05.npz).
 EPS = {attack: [paths.eps_label(eps) for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
 EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]

@@ -1,15 +1,17 @@
-rule features:
-    input:
-        data=paths.PREPARED,
-    output:
-        features=paths.FEATURES,
-    log:
-        "logs/features/seed{seed}/{model}.log",
-    benchmark:
-        "benchmarks/features/seed{seed}/{model}.tsv",
-    params:
-        circuit=config["circuit"],
-    conda:
-        "../envs/robqunn.yaml"
-    script:
-        "../scripts/features.py"
+if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
+
+    rule features:
+        input:
+            data=paths.PREPARED,
+        output:
+            features=paths.FEATURES,
+        log:
+            "logs/features/seed{seed}/{model}.log",
+        benchmark:
+            "benchmarks/features/seed{seed}/{model}.tsv",
+        params:
+            circuit=config["circuit"],
+        conda:
+            "../envs/robqunn.yaml"
+        script:
+            "../scripts/features.py"

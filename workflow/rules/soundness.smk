@@ -1,21 +1,23 @@
-rule checks:
-    input:
-        data=paths.PREPARED,
-        model=paths.MODEL,
-    output:
-        records=paths.CHECKS,
-    log:
-        "logs/checks/seed{seed}/{model}.log",
-    benchmark:
-        "benchmarks/checks/seed{seed}/{model}.tsv",
-    params:
-        checks=config["checks"],
-        steps=attack_steps(),
-        tracking=config["tracking"],
-    conda:
-        "../envs/robqunn.yaml"
-    script:
-        "../scripts/checks.py"
+if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
+
+    rule checks:
+        input:
+            data=paths.PREPARED,
+            model=paths.MODEL,
+        output:
+            records=paths.CHECKS,
+        log:
+            "logs/checks/seed{seed}/{model}.log",
+        benchmark:
+            "benchmarks/checks/seed{seed}/{model}.tsv",
+        params:
+            checks=config["checks"],
+            steps=attack_steps(),
+            tracking=config["tracking"],
+        conda:
+            "../envs/robqunn.yaml"
+        script:
+            "../scripts/checks.py"
 
 
 rule ansatz_metrics:

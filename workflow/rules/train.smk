@@ -1,19 +1,21 @@
-rule train:
-    input:
-        data=paths.PREPARED,
-        features=paths.FEATURES,
-    output:
-        model=paths.MODEL,
-        metrics=paths.TRAIN_METRICS,
-    log:
-        "logs/train/seed{seed}/{model}.log",
-    benchmark:
-        "benchmarks/train/seed{seed}/{model}.tsv",
-    params:
-        circuit=config["circuit"],
-        train=config["train"],
-        tracking=config["tracking"],
-    conda:
-        "../envs/robqunn.yaml"
-    script:
-        "../scripts/train.py"
+if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
+
+    rule train:
+        input:
+            data=paths.PREPARED,
+            features=paths.FEATURES,
+        output:
+            model=paths.MODEL,
+            metrics=paths.TRAIN_METRICS,
+        log:
+            "logs/train/seed{seed}/{model}.log",
+        benchmark:
+            "benchmarks/train/seed{seed}/{model}.tsv",
+        params:
+            circuit=config["circuit"],
+            train=config["train"],
+            tracking=config["tracking"],
+        conda:
+            "../envs/robqunn.yaml"
+        script:
+            "../scripts/train.py"

@@ -1,0 +1,56 @@
+# workflow.jobs: per_model (params.yaml): two jobs per (seed, model) instead of seven, so TensorFlow and
+# MLflow start twice per model: model_train computes the feature maps and trains the head; model_attacks
+# crafts every attack's sets, verifies the model exactly and runs its soundness checks. Their outputs are
+# the per-stage rules' files, every (model, attack, eps) set named, so the rules downstream are the same;
+# a new attack setting reruns model_attacks, not the training.
+if not PER_STAGE:
+
+    rule model_train:
+        input:
+            data=paths.PREPARED,
+        output:
+            features=paths.FEATURES,
+            model=paths.MODEL,
+            metrics=paths.TRAIN_METRICS,
+        log:
+            "logs/model_train/seed{seed}/{model}.log",
+        benchmark:
+            "benchmarks/model_train/seed{seed}/{model}.tsv",
+        params:
+            circuit=config["circuit"],
+            train=config["train"],
+            tracking=config["tracking"],
+        conda:
+            "../envs/robqunn.yaml"
+        script:
+            "../scripts/model_train.py"
+
+    rule model_attacks:
+        input:
+            data=paths.PREPARED,
+            model=paths.MODEL,
+        output:
+            sets=[
+                path
+                for attack in ATTACKS
+                for path in expand(paths.ADVERSARIAL, attack=attack, eps=EPS[attack], allow_missing=True)
+            ],
+            exact_table=paths.EXACT_TABLE,
+            exact_sets=expand(paths.ADVERSARIAL, attack=EXACT, eps=EXACT_EPS, allow_missing=True),
+            checks=paths.CHECKS,
+        log:
+            "logs/model_attacks/seed{seed}/{model}.log",
+        benchmark:
+            "benchmarks/model_attacks/seed{seed}/{model}.tsv",
+        params:
+            attacks={attack: config["attack"][attack] for attack in ATTACKS},
+            n_images=config["attack"]["n_images"],
+            batch_size=config["attack"]["batch_size"],
+            exact=config["exact"],
+            checks=config["checks"],
+            steps=attack_steps(),
+            tracking=config["tracking"],
+        conda:
+            "../envs/robqunn.yaml"
+        script:
+            "../scripts/model_attacks.py"
