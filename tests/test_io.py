@@ -31,3 +31,25 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     unrelated.write_text("another job's")
     save_json(target, {"a": 1})
     assert not litter.exists() and unrelated.exists() and json.loads(target.read_text()) == {"a": 1}
+
+
+def test_save_npz_is_an_npz_that_numpy_reads(tmp_path):
+    """save_npz writes what np.savez_compressed writes (deflated .npy members), at zlib's fastest level:
+    np.load gives back every array with its dtype and shape."""
+    import zipfile
+
+    from robqunn.io import save_npz
+
+    arrays = {
+        "x": np.random.default_rng(0).random((5, 28, 28), dtype=np.float32),
+        "y": np.arange(5),
+        "name": np.str_("cnn"),
+    }
+    save_npz(tmp_path / "a.npz", **arrays)
+    with zipfile.ZipFile(tmp_path / "a.npz") as z:
+        assert sorted(z.namelist()) == ["name.npy", "x.npy", "y.npy"]
+        assert {info.compress_type for info in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as loaded:
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(loaded[key], value)
+            assert loaded[key].dtype == np.asarray(value).dtype

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,19 @@ def _umask() -> int:
     return mask
 
 
+NPZ_COMPRESSLEVEL = 1  # zlib's fastest: 4x faster than numpy's default (6), files 25% larger (adversarial sets)
+
+
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
-    """Write a compressed .npz atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+    """Write a compressed .npz atomically: what np.savez_compressed writes (np.load reads it), at zlib
+    level :data:`NPZ_COMPRESSLEVEL`, because a study writes hundreds of them."""
+    with (
+        atomic_path(path) as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESSLEVEL) as z,
+    ):
+        for name, array in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def save_json(path: str | Path, payload: dict[str, Any]) -> None:

@@ -120,16 +120,36 @@ def transfer_figure(table: pd.DataFrame, direction: str, stem: str | Path) -> li
 def examples_figure(
     clean: np.ndarray, adversarial: dict[float, np.ndarray], title: str, stem: str | Path
 ) -> list[Path]:
-    """A grid: one row per eps (the first the clean digits), one column per digit."""
+    """A grid: one row per eps (the first the clean digits), one column per digit.
+
+    Drawn as one image (the digits tiled with a white gap) on one axes: a figure of an axes per digit
+    took 1.3 s to save, 15 s of the figures job.
+    """
     rows = [(0.0, clean)] + sorted((e, x) for e, x in adversarial.items() if e > 0)
-    fig, axes = plt.subplots(len(rows), len(clean), figsize=(1.2 * len(clean), 1.3 * len(rows)), squeeze=False)
-    for (eps, images), ax_row in zip(rows, axes, strict=True):
-        for image, ax in zip(images, ax_row, strict=True):
-            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
-        ax_row[0].set_ylabel("clean" if eps == 0 else f"eps {eps:g}", fontsize=8)
-    fig.suptitle(title)
+    mosaic = _tiled([images for _, images in rows])
+    n_rows, n_columns = len(rows), len(clean)
+    fig, ax = plt.subplots(figsize=(1.2 * n_columns, 1.3 * n_rows))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    side = mosaic.shape[0] / n_rows
+    ax.set_yticks([side * (i + 0.5) for i in range(n_rows)])
+    ax.set_yticklabels(["clean" if eps == 0 else f"eps {eps:g}" for eps, _ in rows], fontsize=8)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title)
     return _save(fig, stem)
+
+
+def _tiled(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Digit rows (each (n, h, w)) as one image, a white gap of ``gap`` pixels between digits."""
+    n, height, width = rows[0].shape
+    mosaic = np.ones((len(rows) * (height + gap) - gap, n * (width + gap) - gap), dtype=np.float32)
+    for i, images in enumerate(rows):
+        for j, image in enumerate(images):
+            top, left = i * (height + gap), j * (width + gap)
+            mosaic[top : top + height, left : left + width] = image
+    return mosaic
 
 
 def whitebox_ci_figure(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
