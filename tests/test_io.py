@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+
 from robqunn.io import file_digests, sha256_file
 
 
