@@ -139,6 +139,15 @@ class TestCommands:
         assert f"PGD-{nb_iter} on cnn" in out and f"PGD-{nb_iter} on qunn-full-ent_rot" in out
         assert "QuNN attack cost" in out
 
+    def test_bench_loops_tiny(self, tiny_params_file, capsys):
+        """`robqunn bench loops` times each compiled loop against what it replaced, with the same results."""
+        assert main(["bench", "loops", "--params", str(tiny_params_file)]) == 0
+        rows = [
+            line for line in capsys.readouterr().out.splitlines() if line.startswith(("training", "SPSA", "ansatz"))
+        ]
+        assert [row.split()[0] for row in rows] == ["training", "SPSA", "training", "SPSA", "ansatz"]
+        assert all("  yes  " in row for row in rows), rows
+
     def test_workflow_timings_against_targets(self):
         """The workflow benchmark's table flags a run over its target and gives the baseline ratio."""
         from robqunn.bench import RunTiming, format_workflow_timings

@@ -104,10 +104,7 @@ class TestCompiledLoop:
         """Against Model.fit on the seeded, reshuffled tf.data pipeline (how robqunn trained before the
         compiled loop): bit-identical weights and per-epoch loss and accuracy, with a last batch that is
         smaller than the others (n not a multiple of the batch size)."""
-        import keras
-        import tensorflow as tf
-
-        from robqunn.seeding import derived_seed
+        from robqunn.bench import keras_fit
         from robqunn.train import train_head
 
         n_train, settings = 402, dataclasses.replace(params.train, epochs=3)
@@ -120,20 +117,8 @@ class TestCompiledLoop:
         loss, acc = train_head(compiled, f_train, y_train, settings, SEED)
 
         reference = build_model(ModelSpec.from_name(name), params.circuit, SEED)
-        tf.random.set_seed(derived_seed(SEED, "training_global"))
-        head = head_model(reference)
-        head.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
-            metrics=["accuracy"],
-        )
-        batches = (
-            tf.data.Dataset.from_tensor_slices((f_train, y_train))
-            .shuffle(n_train, seed=derived_seed(SEED, "training_order"), reshuffle_each_iteration=True)
-            .batch(settings.batch_size)
-        )
-        history = head.fit(batches, epochs=settings.epochs, shuffle=False, verbose=0).history
+        fit_loss, fit_accuracy = keras_fit(reference, f_train, y_train, settings, SEED)
 
         for got, want in zip(compiled.get_weights(), reference.get_weights(), strict=True):
             np.testing.assert_array_equal(got, want)
-        assert loss == history["loss"] and acc == history["accuracy"]
+        assert loss == fit_loss and acc == fit_accuracy

@@ -155,9 +155,10 @@ def _tool_commands(command) -> None:
     bench = command("bench", _bench, "benchmarks")
     bench.add_argument(
         "target",
-        choices=["quanv", "attack", "exact", "startup", "workflow"],
+        choices=["quanv", "attack", "exact", "loops", "startup", "workflow"],
         help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN; "
-        "exact: exact verification vs PGD; startup: CPU a job pays besides its work; "
+        "exact: exact verification vs PGD; loops: the compiled training/SPSA/unitaries vs what they replaced; "
+        "startup: CPU a job pays besides its work; "
         "workflow: a cold and a no-op Snakemake run of the study vs every stage in one process",
     )
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
@@ -304,6 +305,8 @@ def _bench(ctx: Context) -> None:
         print(bench.format_attack_timings(bench.bench_attack(ctx.params, ctx.seed)))
     elif ctx.args.target == "exact":
         print(bench.format_exact_timings(bench.bench_exact(ctx.params, ctx.seed)))
+    elif ctx.args.target == "loops":
+        print(bench.format_loop_timings(bench.bench_loops(ctx.params, ctx.seed)))
     elif ctx.args.target == "startup":
         print(bench.format_startup_timings(bench.bench_startup(ctx.params.bench.repeats)))
     else:
