@@ -161,32 +161,33 @@ class TestCommands:
         assert lines[1].endswith("OVER TARGET") and lines[2].endswith("within target")
         assert lines[-1].endswith("2.00x")
 
-    def test_rule_costs_from_snakemake_benchmark_files(self, tmp_path):
-        """Per rule (attacks per attack): jobs, summed CPU seconds, the largest peak RSS; the heaviest job
-        is judged against the memory target."""
+    def test_rule_costs_from_the_jobs_logs(self, tmp_path):
+        """Per rule (attacks per attack): jobs, summed CPU seconds, the largest peak memory, from the line
+        each job's log ends with; a job that did not end (no such line) is left out. The heaviest job is
+        judged against the memory target."""
         from robqunn.bench import PEAK_MEMORY_TARGET_MB, RuleCost, RunTiming, format_workflow_timings, rule_costs
 
-        header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
         records = {
-            "train/seed1/cnn.tsv": (900.0, 3.0),
-            "train/seed1/qunn-full-rot_ent.tsv": (950.0, 4.5),
-            "attack/seed1/pgd/cnn.tsv": (700.0, 2.0),
-            "attack/seed1/fgsm/cnn.tsv": (1600.0, 1.0),
-            "aggregate.tsv": (300.0, 5.0),
+            "model_train/seed1/cnn.log": (3.0, 900.0),
+            "model_train/seed1/qunn-full-rot_ent.log": (4.5, 950.0),
+            "attack/seed1/pgd/cnn.log": (2.0, 700.0),
+            "attack/seed1/fgsm/cnn.log": (1.0, 1600.0),
+            "aggregate.log": (5.0, 300.0),
         }
-        for name, (rss, cpu) in records.items():
+        for name, (cpu, mb) in records.items():
             (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / name).write_text(header + f"9.9\t0:00:09\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+            end = f"robqunn.runtime DEBUG job ends (exit 0): tensorflow=yes; cpu {cpu:.2f} s, peak memory {mb:.0f} MB"
+            (tmp_path / name).write_text(f"2026-11-26 robqunn INFO working\n2026-11-26 {end}\n")
+        (tmp_path / "model_train" / "seed1" / "failed.log").write_text("robqunn ERROR job failed\n")
         costs = rule_costs(tmp_path)
         assert costs == [
             RuleCost("aggregate", 1, 5.0, 300.0),
             RuleCost("attack fgsm", 1, 1.0, 1600.0),
             RuleCost("attack pgd", 1, 2.0, 700.0),
-            RuleCost("train", 2, 7.5, 950.0),
+            RuleCost("model_train", 2, 7.5, 950.0),
         ]
-        text = format_workflow_timings(
-            [RunTiming("cold", 1.0, "5 of 5", 2.0), RunTiming("no-op", 1.0, "-", 2.0)], costs
-        )
+        timings = [RunTiming("cold", 1.0, "5 of 5", 2.0), RunTiming("no-op", 1.0, "-", 2.0)]
+        text = format_workflow_timings(timings, costs)
         assert f"heaviest job: attack fgsm, 1600 MB (target {PEAK_MEMORY_TARGET_MB:.0f}): OVER TARGET" in text
         assert "one-process" not in text  # no baseline measured
 
@@ -231,7 +232,7 @@ class TestSlowRuns:
         assert main(["bench", "workflow", "--params", str(tiny_params_file)]) == 0
         out = capsys.readouterr().out
         assert "28 of 28" in out and "nothing to be done" in out and "every stage in one process" in out
-        assert "heaviest job:" in out and "train " in out  # the per-rule table of Snakemake's benchmark files
+        assert "heaviest job:" in out and "model_train " in out  # the per-rule table from the jobs' logs
 
     def test_bench_startup(self, capsys):
         """`robqunn bench startup` measures every probe; a job without TensorFlow stays within 1 CPU s."""

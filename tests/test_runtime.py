@@ -3,6 +3,7 @@ TensorFlow's teardown that loses nothing (files, logs, MLflow runs)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -121,6 +122,8 @@ def test_exit_now_keeps_files_logs_and_the_mlflow_run(tmp_path):
     log = (tmp_path / "job.log").read_text()
     assert "the work is done" in log
     assert "job ends (exit 3): tensorflow=yes pennylane=no mlflow=yes" in log  # what the job loaded
+    cpu, peak = re.search(r"; cpu ([\d.]+) s, peak memory ([\d.]+) MB", log).groups()
+    assert 1.0 < float(cpu) < 120.0 and 200.0 < float(peak) < 4000.0  # TensorFlow takes over a second and 200 MB
     from mlflow.tracking import MlflowClient
 
     runs = MlflowClient(store).search_runs([MlflowClient(store).get_experiment_by_name("exit").experiment_id])

@@ -185,7 +185,7 @@ class RunTiming:
 
 @dataclass(frozen=True)
 class RuleCost:
-    """What the jobs of one rule cost in a cold run (Snakemake's benchmark records, benchmarks/)."""
+    """What the jobs of one rule cost in a cold run (their logs' last lines: robqunn.runtime.exit_now)."""
 
     rule: str
     jobs: int
@@ -203,7 +203,8 @@ def bench_workflow(
     with ``baseline``, as the baseline of the same run :func:`one_process_study`: every stage in one
     process, so it pays TensorFlow's import and the model loading once rather than once per job. Their
     ratio is the price of the job granularity. Also each rule's CPU time and its heaviest job's peak
-    memory in the cold run. MLflow runs go to a store in the temporary folder.
+    memory in the cold run, as each job logged them (:func:`rule_costs`). MLflow runs go to a store in the
+    temporary folder.
     """
     import tempfile
 
@@ -223,7 +224,7 @@ def bench_workflow(
             _timed(f"{name}, cold", snakemake, workflow, env, COLD_RUN_TARGET_S.get(profile)),
             _timed(f"{name}, nothing to do", snakemake, workflow, env, NO_OP_TARGET_S),
         ]
-        costs = rule_costs(workflow / "benchmarks")
+        costs = rule_costs(workflow / "logs")
         if baseline:
             params = workflow / "params.yaml"
             if profile is not None:
@@ -249,22 +250,28 @@ def _profile_params(workflow: Path, profile: str) -> Path:
     return path
 
 
-def rule_costs(benchmarks: Path) -> list[RuleCost]:
-    """Per rule (attacks per attack): jobs, total CPU seconds and the largest peak RSS, from the
-    Snakemake benchmark files under ``benchmarks`` (benchmarks/<rule>/[seed/[attack/]]<job>.tsv)."""
+JOB_END = re.compile(r"job ends \(exit 0\): .*; cpu (?P<cpu>[\d.]+) s, peak memory (?P<mb>[\d.]+) MB")
+
+
+def rule_costs(logs: Path) -> list[RuleCost]:
+    """Per rule (attacks per attack): jobs, total CPU seconds and the largest peak memory, from the last
+    line each job writes to its log (robqunn.runtime.exit_now: the kernel's accounting of the process)
+    under ``logs`` (logs/<rule>/[seed/[attack/]]<job>.log). Jobs without that line (failed, or not a
+    robqunn job) are left out."""
     import pandas as pd
 
     rows = []
-    for path in sorted(benchmarks.rglob("*.tsv")):
-        parts = path.relative_to(benchmarks).parts
-        rule = parts[0].removesuffix(".tsv") + (f" {parts[2]}" if parts[0] == "attack" else "")
-        record = pd.read_csv(path, sep="\t").iloc[0]
-        rows.append({"rule": rule, "cpu": float(record["cpu_time"]), "rss": float(record["max_rss"])})
+    for path in sorted(logs.rglob("*.log")):
+        found = JOB_END.search(path.read_text(errors="replace"))
+        if found is None:
+            continue
+        parts = path.relative_to(logs).parts
+        rule = parts[0].removesuffix(".log") + (f" {parts[2]}" if parts[0] == "attack" else "")
+        rows.append({"rule": rule, "cpu": float(found["cpu"]), "rss": float(found["mb"])})
     if not rows:
         return []
-    table = (
-        pd.DataFrame(rows).groupby("rule", sort=True).agg(jobs=("cpu", "size"), cpu=("cpu", "sum"), rss=("rss", "max"))
-    )
+    by_rule = pd.DataFrame(rows).groupby("rule", sort=True)
+    table = by_rule.agg(jobs=("cpu", "size"), cpu=("cpu", "sum"), rss=("rss", "max"))
     return [RuleCost(rule, int(r.jobs), float(r.cpu), float(r.rss)) for rule, r in table.iterrows()]
 
 

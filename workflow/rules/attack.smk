@@ -15,8 +15,6 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
                 sets=expand(paths.ADVERSARIAL, attack=attack, eps=EPS[attack], allow_missing=True),
             log:
                 f"logs/attack/seed{{seed}}/{attack}/{{model}}.log",
-            benchmark:
-                f"benchmarks/attack/seed{{seed}}/{attack}/{{model}}.tsv",
             params:
                 attack=attack,
                 settings=config["attack"][attack],

@@ -4,8 +4,6 @@ rule prepare:
         checksum=paths.PREPARED_SIDECAR,
     log:
         "logs/prepare/seed{seed}.log",
-    benchmark:
-        "benchmarks/prepare/seed{seed}.tsv",
     params:
         data=config["data"],
     conda:

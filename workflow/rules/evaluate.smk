@@ -8,8 +8,6 @@ rule evaluate:
         parquet=paths.TABLE_PARQUET,
     log:
         "logs/evaluate/seed{seed}.log",
-    benchmark:
-        "benchmarks/evaluate/seed{seed}.tsv",
     params:
         attack=config["attack"],
     conda:

@@ -9,8 +9,6 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             sets=expand(paths.ADVERSARIAL, attack=EXACT, eps=EXACT_EPS, allow_missing=True),
         log:
             "logs/exact/seed{seed}/{model}.log",
-        benchmark:
-            "benchmarks/exact/seed{seed}/{model}.tsv",
         params:
             exact=config["exact"],
             n_images=config["attack"]["n_images"],

@@ -7,8 +7,6 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             features=paths.FEATURES,
         log:
             "logs/features/seed{seed}/{model}.log",
-        benchmark:
-            "benchmarks/features/seed{seed}/{model}.tsv",
         params:
             circuit=config["circuit"],
         conda:

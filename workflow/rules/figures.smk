@@ -28,8 +28,6 @@ rule figures:
         curves=paths.WHITEBOX_CURVES,
     log:
         "logs/figures/seed{seed}.log",
-    benchmark:
-        "benchmarks/figures/seed{seed}.tsv",
     conda:
         "../envs/robqunn.yaml"
     script:
@@ -45,8 +43,6 @@ rule circuits:
         ),
     log:
         "logs/circuits/seed{seed}.log",
-    benchmark:
-        "benchmarks/circuits/seed{seed}.tsv",
     params:
         circuit=config["circuit"],
         models=MODELS,

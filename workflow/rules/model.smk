@@ -14,8 +14,6 @@ if not PER_STAGE:
             metrics=paths.TRAIN_METRICS,
         log:
             "logs/model_train/seed{seed}/{model}.log",
-        benchmark:
-            "benchmarks/model_train/seed{seed}/{model}.tsv",
         params:
             circuit=config["circuit"],
             train=config["train"],
@@ -40,8 +38,6 @@ if not PER_STAGE:
             checks=paths.CHECKS,
         log:
             "logs/model_attacks/seed{seed}/{model}.log",
-        benchmark:
-            "benchmarks/model_attacks/seed{seed}/{model}.tsv",
         params:
             attacks={attack: config["attack"][attack] for attack in ATTACKS},
             n_images=config["attack"]["n_images"],

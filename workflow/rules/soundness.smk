@@ -8,8 +8,6 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             records=paths.CHECKS,
         log:
             "logs/checks/seed{seed}/{model}.log",
-        benchmark:
-            "benchmarks/checks/seed{seed}/{model}.tsv",
         params:
             checks=config["checks"],
             steps=attack_steps(),
@@ -27,8 +25,6 @@ rule ansatz_metrics:
         metrics=paths.ANSATZ_METRICS,
     log:
         "logs/ansatz_metrics/seed{seed}.log",
-    benchmark:
-        "benchmarks/ansatz_metrics/seed{seed}.tsv",
     params:
         ansatz_metrics=config["ansatz_metrics"],
         circuit=config["circuit"],
@@ -64,8 +60,6 @@ rule aggregate:
         ),
     log:
         "logs/aggregate.log",
-    benchmark:
-        "benchmarks/aggregate.tsv",
     params:
         claims=config["claims"],
         checks=config["checks"],

@@ -8,8 +8,6 @@ rule sweep_draw:
         table=paths.SWEEP_DRAW,
     log:
         "logs/sweep/draw{draw}.log",
-    benchmark:
-        "benchmarks/sweep/draw{draw}.tsv",
     params:
         sweep=config["sweep"],
         circuit=config["circuit"],
@@ -38,8 +36,6 @@ rule sweep:
         ),
     log:
         "logs/sweep/sweep.log",
-    benchmark:
-        "benchmarks/sweep/sweep.tsv",
     params:
         sweep=config["sweep"],
         tracking=config["tracking"],

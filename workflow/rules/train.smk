@@ -9,8 +9,6 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             metrics=paths.TRAIN_METRICS,
         log:
             "logs/train/seed{seed}/{model}.log",
-        benchmark:
-            "benchmarks/train/seed{seed}/{model}.tsv",
         params:
             circuit=config["circuit"],
             train=config["train"],
