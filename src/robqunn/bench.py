@@ -617,6 +617,9 @@ def _cpu(fn: Callable[[], object]) -> tuple[float, object]:
     return time.process_time() - start, result
 
 
+FIT_STEPS_PER_EXECUTION = 250  # what params.yaml's train.steps_per_execution was: speed only, same updates
+
+
 def keras_fit(model, f_train: np.ndarray, y_train: np.ndarray, settings, seed: int) -> tuple[list, list]:
     """Train the head of ``model`` with Keras ``Model.fit`` on the seeded, reshuffled tf.data pipeline, as
     robqunn trained before its compiled loop (the reference :func:`robqunn.train.train_head` must equal);
@@ -633,6 +636,7 @@ def keras_fit(model, f_train: np.ndarray, y_train: np.ndarray, settings, seed: i
         optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
+        steps_per_execution=FIT_STEPS_PER_EXECUTION,
     )
     batches = (
         tf.data.Dataset.from_tensor_slices((f_train, y_train))
