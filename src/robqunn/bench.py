@@ -11,6 +11,7 @@ against measurements of this same run, never against stored numbers.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from robqunn.config import Params
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -600,8 +603,11 @@ def bench_loops(params: Params, seed: int) -> list[LoopTiming]:
     from robqunn.config import CNN, ModelSpec
     from robqunn.data import prepare_dataset
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran in this process (a test): its threads stay, the output says so
+        logger.warning("TensorFlow already initialised: timing with its current thread pools")
     dataset = prepare_dataset(params.data, seed)
     timings = []
     for spec in (ModelSpec(CNN), params.bench.model):
@@ -740,6 +746,10 @@ def format_loop_timings(timings: list[LoopTiming]) -> str:
         lines.append(
             f"{t.loop:28s} {t.model:20s} {t.before:9.2f} {t.now:7.2f} {speed_up:8.1f}x  {same:4s}  {target}{verdict}"
         )
+    import tensorflow as tf
+
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+    lines.append(f"TensorFlow intra-op threads: {threads}")
     lines.append("same: training bit-identical weights; SPSA both within the eps-ball (other random draws);")
     lines.append("      unitaries equal to 1e-12")
     return "\n".join(lines)

@@ -30,7 +30,7 @@ HIDDEN_FROM_KERAS = ("sklearn", "matplotlib", "pandas", "scipy")
 
 
 def tensorflow_environment(threads: int | None = None) -> None:
-    """Set TensorFlow's environment before it loads: C++ logging at warnings-as-errors level only, and
+    """Set TensorFlow's environment before it loads: its C++ code logs errors only, and
     (with ``threads``) its thread pools held to the job's threads, so N jobs share N cores."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if threads is not None:
