@@ -669,15 +669,12 @@ def _training_timing(spec, dataset, params: Params, seed: int) -> LoopTiming:
 def spsa_eager(logits_fn, x: np.ndarray, y: np.ndarray, eps: float, settings, seed: int) -> np.ndarray:
     """SPSA as cleverhans runs it: ``projected_optimization`` called eagerly, one digit at a time."""
     import tensorflow as tf
-    from cleverhans.tf2.attacks.spsa import margin_logit_loss, projected_optimization
+    from cleverhans.tf2.attacks.spsa import projected_optimization
 
     from robqunn.artifacts import PIXEL_MAX, PIXEL_MIN
-    from robqunn.attacks import _SpsaAdam
+    from robqunn.attacks import _SpsaAdam, spsa_loss
 
-    def loss_fn(images, label):
-        logits = logits_fn(images)
-        return -margin_logit_loss(logits, label, nb_classes=logits.shape[-1])
-
+    loss_fn = spsa_loss(logits_fn)
     tf.random.set_seed(seed)
     examples = []
     for i in range(len(x)):

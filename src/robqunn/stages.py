@@ -291,7 +291,7 @@ def model_train(
 
 
 @dataclass(frozen=True)
-class AssessSettings:
+class ModelAttacksSettings:
     """What :func:`model_attacks` reads from params.yaml."""
 
     attacks: list[AttackJob]
@@ -302,7 +302,7 @@ class AssessSettings:
 
 
 @dataclass(frozen=True)
-class AssessOutputs:
+class ModelAttacksOutputs:
     """Where :func:`model_attacks` writes (robqunn.paths)."""
 
     attack_dirs: dict[AttackName, Path]
@@ -311,7 +311,7 @@ class AssessOutputs:
     checks: str | Path
 
 
-def model_attacks(settings: AssessSettings, job: Job, out: AssessOutputs) -> None:
+def model_attacks(settings: ModelAttacksSettings, job: Job, out: ModelAttacksOutputs) -> None:
     """Every attack of ``job.model`` (:func:`attack`), its exact verification (:func:`exact`) and its
     soundness checks (:func:`checks`) in this process (``workflow.jobs: per_model``): the same files and
     MLflow runs as the five per-stage jobs, paying TensorFlow's and MLflow's start-up once."""

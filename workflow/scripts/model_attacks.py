@@ -6,7 +6,7 @@ from pathlib import Path
 from robqunn import paths
 from robqunn.config import AttackName, section_from_dict
 from robqunn.runtime import exit_now
-from robqunn.stages import AssessOutputs, AssessSettings, AttackJob, model_attacks
+from robqunn.stages import AttackJob, ModelAttacksOutputs, ModelAttacksSettings, model_attacks
 from robqunn.workflow import job_of, log_to
 
 log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
@@ -16,7 +16,7 @@ attacks = [
     for name, raw in params.attacks.items()
 ]
 model_attacks(
-    AssessSettings(
+    ModelAttacksSettings(
         attacks,
         section_from_dict("exact", params.exact),
         params.n_images,
@@ -24,7 +24,7 @@ model_attacks(
         section_from_dict("attack_steps", params.steps),
     ),
     job_of(snakemake, model_file=snakemake.input.model),
-    AssessOutputs(
+    ModelAttacksOutputs(
         {
             attack.name: Path(
                 paths.ATTACK_MODEL_DIR.format(seed=wildcards.seed, attack=attack.name.value, model=wildcards.model)
