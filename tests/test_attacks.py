@@ -188,6 +188,24 @@ class TestThreatModel:
             check_threat_model(x, x * np.nan, 0.1, "test")
 
 
+class TestEpsZero:
+    """At eps 0 the ball is the digit itself: craft returns it without running the attack."""
+
+    @pytest.mark.parametrize("attack", list(AttackName))
+    @pytest.mark.parametrize("name", ["cnn", "qunn-full-ent_rot"])
+    def test_the_digit_bit_for_bit_as_cleverhans_returns_it(self, params, digits, trained_models, attack, name):
+        """The shortcut's examples equal cleverhans' own at eps 0 to the bit (PGD with its random start)."""
+        x, y = digits.x_test[:N], digits.y_test[:N]
+        settings = params.attack.of(attack)
+        logits = logits_model(trained_models[name])
+        run = ATTACKS[attack]
+        cleverhans = attacks.craft_with(lambda xb, yb: run(logits, xb, yb, 0.0, settings), (x, y), 0.0, (N, SEED), "t")
+        shortcut = craft(logits, x, y, attack, 0.0, settings, N, SEED)
+        assert shortcut.dtype == np.float32
+        np.testing.assert_array_equal(shortcut.view(np.uint32), cleverhans.view(np.uint32))
+        np.testing.assert_array_equal(shortcut, x.astype(np.float32))
+
+
 class TestLogits:
     """Attacks differentiate the logits, not the softmax output."""
 

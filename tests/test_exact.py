@@ -239,6 +239,20 @@ class TestCorrectness:
         np.testing.assert_array_equal(result.x_worst, x)
 
     @pytest.mark.parametrize("name", MODELS)
+    def test_eps_zero_needs_no_search(self, models, test_digits, name):
+        """At eps 0 verify reads each digit's margin instead of searching point boxes: the search's bound
+        is the same margin to float64 round-off, so every decision against the tolerance is the same."""
+        x, y = test_digits
+        dec = exact.decompose(models[name])
+        searched_worst, searched = exact._verify_batch(
+            dec, exact._patch_solver(dec), x.astype(np.float32), y, 0.0, (BUDGET, TOLERANCE)
+        )
+        point_worst, point = exact._verify_point(dec, x.astype(np.float32), y)
+        np.testing.assert_array_equal(point_worst, searched_worst)
+        np.testing.assert_allclose(point, searched, rtol=0, atol=1e-12)
+        assert np.array_equal(point > TOLERANCE, searched > TOLERANCE)
+
+    @pytest.mark.parametrize("name", MODELS)
     def test_no_digit_pgd_breaks_is_certified(self, models, test_digits, name):
         """At eps 0.1, every digit PGD breaks is not certified robust, so exact accuracy <= PGD's."""
         x, y = test_digits

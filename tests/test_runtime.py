@@ -3,6 +3,7 @@ TensorFlow's teardown that loses nothing (files, logs, MLflow runs)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,8 +15,6 @@ START_UP_CHATTER = ("absl::InitializeLog", "oneDNN custom operations")
 
 
 def run_python(code: str, cwd, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
     env = os.environ | (env_extra or {})
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     return subprocess.run(
@@ -130,6 +129,44 @@ def test_exit_now_keeps_files_logs_and_the_mlflow_run(tmp_path):
     assert [(r.info.run_name, r.info.status, r.data.params, r.data.metrics) for r in runs] == [
         ("left open", "FINISHED", {"p": "1"}, {"m": 0.5})
     ]
+
+
+@pytest.mark.parametrize("ending", ["exit_now", "os._exit"])
+def test_exit_now_leaves_no_autograph_files_behind(tmp_path, ending):
+    """TensorFlow writes each compiled function's converted source to the temporary folder and removes
+    it at exit (an atexit handler): exit_now runs those handlers, so a study leaves nothing in /tmp.
+    Control: a bare os._exit leaves the file, so the check can fail."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    job = tmp_path / "job.py"  # AutoGraph converts only functions whose source file it can read
+    job.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            from robqunn.runtime import exit_now, import_tensorflow
+            tf = import_tensorflow()
+
+            @tf.function
+            def count(x):
+                for _ in tf.range(3):
+                    x += 1.0
+                return x
+
+            assert float(count(tf.constant(0.0))) == 3.0
+            print(sorted(os.listdir({str(scratch)!r})))
+            {ending}(0)
+            """
+        )
+    )
+    env = os.environ | {"TMPDIR": str(scratch)}
+    result = subprocess.run([sys.executable, str(job)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "__autograph_generated_file" in result.stdout  # written while the job ran
+    left = sorted(p.name for p in scratch.iterdir())
+    if ending == "exit_now":
+        assert left == []
+    else:
+        assert [name for name in left if name.startswith("__autograph_generated_file")], left
 
 
 @pytest.mark.parametrize("command", ["validate", "prepare"])

@@ -182,6 +182,26 @@ def test_flatten_nested_params():
     assert flat == {"a.b.c": "1", "a.d": "[1, 2]", "e": "pgd", "f": "None"}
 
 
+def test_run_start_is_quiet_about_git(store, tmp_path):
+    """A job's run start skips MLflow's GitPython lookup without its three "Failed to import Git"
+    warnings on the console (robqunn tags the commit itself), in a fresh process where GitPython is not
+    loaded yet, as in a job."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from robqunn import tracking
+        with tracking.tracked_run("quiet", experiment="robqunn-test", params={}, tags={}):
+            pass
+        print("git loaded:", "git" in sys.modules)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "git loaded: False" in result.stdout
+    assert "Git" not in result.stderr, result.stderr
+    assert [r.info.run_name for r in runs_of(store)] == ["quiet"]
+
+
 def test_git_commit(tmp_path):
     """git_commit is the checked-out hash in a git repository and "unknown" outside one."""
     commit = tracking.git_commit(REPO)

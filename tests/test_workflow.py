@@ -236,6 +236,8 @@ class TestSnakemake:
             ("figures/seed42", "tensorflow=no pennylane=no mlflow=no"),
             ("aggregate", "tensorflow=no pennylane=no"),
             ("ansatz_metrics/seed42", "tensorflow=no pennylane=yes"),
+            ("model_train/seed42/cnn", "tensorflow=yes pennylane=no"),
+            ("model_train/seed42/qunn-full-ent_rot", "tensorflow=yes pennylane=yes"),  # builds its circuit
             ("model_attacks/seed42/qunn-full-ent_rot", "tensorflow=yes pennylane=no"),  # a saved QuNN needs none
             ("evaluate/seed42", "tensorflow=yes pennylane=no"),
         ],

@@ -147,14 +147,13 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
         The :class:`robqunn.artifacts.TrainMetrics` written.
     """
     from robqunn import train as training_loop
-    from robqunn.circuits import circuit_facts
     from robqunn.models import build_model
 
     dataset = Dataset.load(job.data)
     maps = FeatureMaps.load(feature_maps, job.model, job.seed)
     model = build_model(job.spec, circuit, job.seed)
     _check_features_match(model, dataset, maps, feature_maps)
-    facts = circuit_facts(circuit, job.spec, job.seed)
+    facts = _circuit_facts(circuit, job.spec, job.seed)
     source = provenance.data_provenance(job.data)
     run_params = {"model": job.model, "seed": job.seed, "data": source, "circuit": asdict(circuit)}
     run_params |= {"train": asdict(training)} | facts
@@ -170,6 +169,15 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
         _log_training(run, metrics, job.model_file, metrics_out)
     logger.info("%s (seed %d): test accuracy %.4f", job.model, job.seed, metrics.test_accuracy)
     return metrics
+
+
+def _circuit_facts(circuit: CircuitParams, spec: ModelSpec, seed: int) -> dict:
+    """robqunn.circuits.circuit_facts for a QuNN; {} for the CNN, without importing PennyLane (1.2 s)."""
+    if spec.ansatz is None:
+        return {}
+    from robqunn.circuits import circuit_facts
+
+    return circuit_facts(circuit, spec, seed)
 
 
 def _train_metrics(job: Job, source: dict, result, end_to_end_accuracy: float, facts: dict):

@@ -285,7 +285,7 @@ def tracked_run(
     if parent_tags is not None:
         all_tags |= _parent_link(exp_id, parent_tags, uri, run_name, experiment)
     nested = mlflow.active_run() is not None and parent_tags is None
-    with hidden_modules(("git",)):  # MLflow's own git lookup imports GitPython (0.3 s a job): we tag the commit
+    with _without_mlflow_git_lookup():
         run = _retry(
             lambda: mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=all_tags),
             "start the run",
@@ -301,6 +301,21 @@ def tracked_run(
     else:
         _end("FINISHED")
         _delete_runs(earlier, uri)
+
+
+@contextlib.contextmanager
+def _without_mlflow_git_lookup() -> Iterator[None]:
+    """MLflow's own git lookup at a run's start imports GitPython (0.3 s a job) and, hidden from it, warns
+    three times that Git is unavailable. robqunn tags the commit itself (:func:`git_commit`), so both
+    are skipped."""
+    git_logger = logging.getLogger("mlflow.utils.git_utils")
+    level = git_logger.level
+    git_logger.setLevel(logging.ERROR)
+    try:
+        with hidden_modules(("git",)):
+            yield
+    finally:
+        git_logger.setLevel(level)
 
 
 def _end_stale_runs(exp_id: str, job: str, uri: str) -> list[str]:
