@@ -53,33 +53,19 @@ def grad_tol():
     return 1e-4
 
 
-TINY_CHANGES = {
-    ("data", "n_train"): 200,
-    ("data", "n_test"): 100,
-    ("study", "ansatze"): ["full", "random"],
-    ("study", "layouts"): ["ent_rot"],
-    ("train", "epochs"): 1,
-    ("bench", "n_images"): 4,
-    ("bench", "repeats"): 1,
-    ("bench", "attack_images"): 50,
-    ("attack", "n_images"): 100,
-    ("attack", "fgsm"): {"eps": [0.0, 0.1]},
-    ("attack", "pgd"): {"eps": [0.0, 0.1], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True},
-    ("attack", "mim"): {"eps": [0.0, 0.1], "nb_iter": 5, "eps_iter_fraction": 0.4, "decay_factor": 1.0},
-    ("exact", "eps"): [0.0, 0.1],
-    ("claims", "low_eps"): 0.1,
-    ("checks", "n_images"): 50,
-    ("checks", "restarts"): 2,
-    ("checks", "spsa"): {"n_images": 2, "nb_iter": 3, "spsa_samples": 16, "learning_rate": 0.01, "delta": 0.01},
-    ("ansatz_metrics", "n_samples"): 100,
-    ("ansatz_metrics", "n_images"): 5,
-    ("sweep", "n_draws"): 3,
-    ("sweep", "ansatze"): ["none", "random"],
-    ("sweep", "layouts"): ["ent_rot"],
-    ("sweep", "eps"): [0.02],
-    ("sweep", "n_images"): 50,
-    ("sweep", "n_boot"): 50,
-}
+TINY_PROFILE = REPO / "workflow" / "profiles" / "tiny"
+
+
+def _overlay(path: Path) -> dict:
+    """{(section, key): value} of a profile's params overlay (what it changes in params.yaml)."""
+    import yaml
+
+    sections = yaml.safe_load(path.read_text())
+    return {(section, key): value for section, keys in sections.items() for key, value in keys.items()}
+
+
+#: The tiny profile's changes to params.yaml: the study in about a minute (workflow/profiles/tiny).
+TINY_CHANGES = _overlay(TINY_PROFILE / "params.yaml")
 
 
 def write_params(path: Path, changes: dict) -> Path:

@@ -13,6 +13,8 @@ from robqunn.circuits import make_circuit_spec
 from robqunn.config import Ansatz, CnnBias, Layout, ModelSpec
 from robqunn.errors import DataError
 from robqunn.models import (
+    PREDICT_BATCH,
+    CompiledPredict,
     build_cnn,
     build_model,
     build_qunn,
@@ -20,6 +22,7 @@ from robqunn.models import (
     head_model,
     load_model,
     logits_model,
+    predict,
     save_model,
 )
 from robqunn.quanv import Quanvolution, pennylane_quanvolution, quanvolution_layer
@@ -321,6 +324,25 @@ class TestSeeding:
 
 
 # --- logits --------------------------------------------------------------------------------------
+
+
+class TestCompiledPredict:
+    """CompiledPredict, evaluate's scorer: predict's outputs through one traced function per model."""
+
+    @pytest.mark.parametrize("name", FROZEN_MODELS)
+    def test_same_outputs_as_predict_over_several_batches(self, build, digits, name):
+        """On real digits over more than one batch (a partial last one), its outputs equal predict's to float32
+        round-off and its classes are predict's; one trace serves every batch size and a second model."""
+        model = build(name)
+        x = digits.x_test[: PREDICT_BATCH + 37]
+        scorer = CompiledPredict()
+        ours, reference = scorer(model, x), predict(model, x)
+        np.testing.assert_allclose(ours, reference, atol=1e-6, rtol=0)
+        assert np.array_equal(ours.argmax(axis=1), reference.argmax(axis=1))
+        np.testing.assert_allclose(scorer(model, x[:3]), reference[:3], atol=1e-6, rtol=0)
+        assert len(scorer._compiled) == 1
+        other = build(CNN_NAME if name != CNN_NAME else QUNN_NAME)
+        np.testing.assert_allclose(scorer(other, x[:3]), predict(other, x[:3]), atol=1e-6, rtol=0)
 
 
 class TestLogits:

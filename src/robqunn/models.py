@@ -116,6 +116,29 @@ def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
 
 
+class CompiledPredict:
+    """:func:`predict` through one compiled function per model, traced once (any batch size): for a job
+    that scores hundreds of sets on the same models, where Keras' per-call Python overhead is most of
+    the cost (evaluate: 7 of its 11 s). Its class predictions equal :func:`predict`'s (tested); its float
+    outputs may differ in the last bits, so stored outputs (features) use :func:`predict`."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[int, object] = {}
+
+    def __call__(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        if id(model) not in self._compiled:
+            spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+            self._compiled[id(model)] = (
+                model,
+                tf.function(lambda images: model(images, training=False), input_signature=[spec]),
+            )
+        call = self._compiled[id(model)][1]
+        batches = [call(np.asarray(x[i : i + PREDICT_BATCH], np.float32)) for i in range(0, len(x), PREDICT_BATCH)]
+        return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
+
+
 def save_model(model: keras.Model, path: str | Path) -> None:
     """Save as a .keras file (no pickle), atomically."""
     from robqunn.io import atomic_path

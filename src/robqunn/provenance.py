@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robqunn.config import TrackingParams
+from robqunn.config import WORST_CASE, TrackingParams
 from robqunn.io import file_digests, sha256_file
 from robqunn.paths import eps_label
 from robqunn.tracking import log_to_run, stage_run, tag_runs
@@ -90,7 +90,9 @@ def _tag_soundness(experiment: str, checklist: pd.DataFrame, flagged: pd.DataFra
 
 
 def _log_attack_gaps(experiment: str, table: pd.DataFrame) -> None:
+    """Each attack run's gaps; the worst case over the attacks has a gap but no run of its own."""
     rows = table.dropna(subset=["attack_gap"])
+    rows = rows[rows["attack"] != WORST_CASE]
     for (seed, model, attack), group in rows.groupby(["seed", "source", "attack"]):
         metrics = {f"attack_gap_eps_{eps_label(r.eps)}": r.attack_gap for r in group.itertuples()}
         metrics |= {f"n_missed_eps_{eps_label(r.eps)}": r.n_missed for r in group.itertuples()}

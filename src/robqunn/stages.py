@@ -418,9 +418,10 @@ def evaluate(
         models: model name -> .keras file, for every model that may be a target.
     """
     from robqunn.evaluate import attack_gaps, evaluate_set, results_table, save_table, transfer_targets, worst_case
-    from robqunn.models import load_model, predict
+    from robqunn.models import CompiledPredict, load_model
 
     dataset = Dataset.load(data)
+    predict = CompiledPredict()
     hashes = {name: sha256_file(path) for name, path in models.items()}
     loaded = {name: load_model(path, name) for name, path in models.items()}
     rows = []
