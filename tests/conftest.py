@@ -25,6 +25,14 @@ def mlflow_store(tmp_path_factory):
         os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
+@pytest.fixture(autouse=True)
+def no_run_source(monkeypatch):
+    """Each test starts without the run source a CLI call of an earlier test set (robqunn.tracking)."""
+    from robqunn import tracking
+
+    monkeypatch.setattr(tracking, "_run_source", None)
+
+
 @pytest.fixture(scope="session")
 def params():
     """The repository's params.yaml, validated."""
@@ -116,4 +124,5 @@ def tiny_workflow(tmp_path_factory):
     folder = workflow_copy(tmp_path_factory.mktemp("tiny"), TINY_CHANGES)
     result = snakemake(folder, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
+    (folder / "console.txt").write_text(result.stdout + result.stderr)  # what the user saw
     return folder

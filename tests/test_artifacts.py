@@ -27,7 +27,9 @@ def feature_maps(model: str = "cnn", seed: int = 3) -> FeatureMaps:
 def adversarial_set() -> AdversarialSet:
     x_adv = np.random.default_rng(1).uniform(size=(5, 28, 28)).astype(np.float32)
     settings = {"eps": [0.0, 0.1], "nb_iter": 10, "rand_init": True}
-    return AdversarialSet(x_adv, np.arange(5), "cnn", "pgd", 0.1, 3, settings, model_sha256="ab" * 32)
+    return AdversarialSet(
+        x_adv, np.arange(5), np.arange(5)[::-1], "cnn", "pgd", 0.1, 3, settings, model_sha256="ab" * 32
+    )
 
 
 def train_metrics(circuit: dict | None = None) -> TrainMetrics:
@@ -215,6 +217,8 @@ class TestRefusals:
             (lambda a: a.update(eps=np.array(1.5)), r"eps of .*eps0\.1\.npz must be within \[0, 1\].*; got 1\.5"),
             (lambda a: a.update(settings=np.array("{nb_iter")), r"settings of .*eps0\.1\.npz must be JSON text"),
             (lambda a: a.update(settings=np.array([{}])), r"eps0\.1\.npz must be a readable \.npz"),
+            (lambda a: a.update(predicted=a["predicted"][:3]), r"predicted of .*eps0\.1\.npz must have shape \(5,\)"),
+            (lambda a: a.update(predicted=a["predicted"] + 10), r"predicted of .*eps0\.1\.npz must be within"),
         ],
         ids=[
             "missing-key",
@@ -230,6 +234,8 @@ class TestRefusals:
             "eps-above-1",
             "settings-not-json",
             "pickled-object",
+            "predictions-not-one-per-digit",
+            "predictions-not-classes",
         ],
     )
     def test_adversarial_set(self, tmp_path: Path, change: Callable, problem: str) -> None:

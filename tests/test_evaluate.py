@@ -57,7 +57,7 @@ class TestTable:
     def test_evaluate_set_counts(self):
         """Accuracy is n_correct / n_evaluated of the argmax predictions."""
         x_adv, y = np.zeros((4, 28, 28), np.float32), np.array([0, 1, 2, 3])
-        adversarial = AdversarialSet(x_adv, y, "cnn", "pgd", 0.1, 7, {}, model_sha256="ab" * 32)
+        adversarial = AdversarialSet(x_adv, y, y.copy(), "cnn", "pgd", 0.1, 7, {}, model_sha256="ab" * 32)
         predictions = {"cnn": np.eye(10)[[0, 1, 5, 5]], "qunn-full-ent_rot": np.eye(10)[[0, 1, 2, 3]]}
         rows = evaluate_set(adversarial, {n: n for n in predictions}, lambda model, x: predictions[model])
         assert [(r["target"], r["kind"], r["n_correct"], r["accuracy"]) for r in rows] == [

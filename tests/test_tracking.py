@@ -276,7 +276,7 @@ class TestOneRunPerJob:
         with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}) as first:
             pass
         job = c.get_run(first.info.run_id).data.tags[tracking.JOB_TAG]
-        assert job == f"{tmp_path.resolve()}::train cnn seed42"
+        assert job == f"{tmp_path.resolve()}::python::train cnn seed42"  # study, origin, run name
         stale = c.create_run(first.info.experiment_id, tags={tracking.JOB_TAG: job}, run_name="train cnn seed42")
         with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}) as rerun:
             pass
@@ -285,6 +285,37 @@ class TestOneRunPerJob:
         assert c.get_run(first.info.run_id).info.lifecycle_stage == "deleted"
         (only,) = self.job_runs(store, "train cnn seed42")
         assert only.info.run_id == rerun.info.run_id and only.info.status == "FINISHED"
+
+    def test_a_manual_command_never_replaces_the_pipelines_run(self, store, monkeypatch):
+        """The same run name from Snakemake and from the command line: two jobs, both runs kept, each
+        tagged with its origin and source; the command line's name says so."""
+        monkeypatch.setattr(tracking, "_run_source", None)
+        tracking.set_run_source("snakemake", "snakemake rule model_train")
+        with tracking.tracked_run("train · cnn · seed 42", experiment=EXPERIMENT, params={}, tags={}) as pipeline:
+            pass
+        tracking.set_run_source("cli", "robqunn train")
+        with tracking.tracked_run("train · cnn · seed 42", experiment=EXPERIMENT, params={}, tags={}) as manual:
+            pass
+        runs = {r.info.run_id: r for r in runs_of(store)}
+        assert set(runs) == {pipeline.info.run_id, manual.info.run_id}
+        kept = runs[pipeline.info.run_id]
+        assert kept.info.run_name == "train · cnn · seed 42" and kept.info.lifecycle_stage == "active"
+        assert kept.data.tags["mlflow.source.name"] == "snakemake rule model_train"
+        assert kept.data.tags["mlflow.source.type"] == "JOB" and kept.data.tags["robqunn.origin"] == "snakemake"
+        by_hand = runs[manual.info.run_id]
+        assert by_hand.info.run_name == "train · cnn · seed 42 · cli"
+        assert (by_hand.data.tags["robqunn.origin"], by_hand.data.tags["mlflow.source.type"]) == ("cli", "LOCAL")
+
+    def test_dvc_stages_say_so(self, store, monkeypatch):
+        """Under `dvc repro` (DVC sets DVC_STAGE for its commands, which run the CLI) the run is DVC's."""
+        monkeypatch.setattr(tracking, "_run_source", None)
+        tracking.set_run_source("cli", "robqunn train")
+        monkeypatch.setenv("DVC_STAGE", "train@42")
+        with tracking.tracked_run("train · cnn · seed 42", experiment=EXPERIMENT, params={}, tags={}) as run:
+            pass
+        tags = client(store).get_run(run.info.run_id).data.tags
+        assert (tags["robqunn.origin"], tags["mlflow.source.name"]) == ("dvc", "dvc stage train@42")
+        assert client(store).get_run(run.info.run_id).info.run_name == "train · cnn · seed 42"
 
     def test_other_jobs_and_other_studies_are_left_alone(self, store, tmp_path, monkeypatch):
         with tracking.tracked_run("train cnn seed42", experiment=EXPERIMENT, params={}, tags={}):

@@ -7,6 +7,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import pandas as pd
@@ -300,16 +303,39 @@ class TestSnakemake:
         for text in ("fig3_whitebox_pgd.png", "Transfer (the paper", "circuit_full-ent_rot.png", "claims.csv"):
             assert text in html
 
-    def test_every_job_is_an_mlflow_run(self, tiny_workflow):
+    def test_every_job_is_an_mlflow_run(self, tiny_workflow, tmp_path):
         """One FINISHED run per training, attack and checks job, each a child of its model's training run,
         and one study run; the training runs carry the soundness verdict."""
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{tiny_workflow / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("robqunn")
-        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # not a GenAI one
+        runs = client.search_runs([experiment.experiment_id], "tags.`robqunn.origin` = 'snakemake'", max_results=1000)
         assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
         assert {run.info.status for run in runs} == {"FINISHED"}
+        names = {run.info.run_name: run for run in runs}
+        assert {"train · cnn · seed 42", "attack pgd · qunn-full-ent_rot · seed 42", "study"} <= set(names)
+        assert {"exact · cnn · seed 42", "checks · qunn-random-ent_rot · seed 42"} <= set(names)
+        pgd = names["attack pgd · cnn · seed 42"]
+        assert pgd.data.tags["mlflow.source.name"] == "snakemake rule model_attacks"  # not a temporary script
+        assert pgd.data.tags["mlflow.source.type"] == "JOB"
+        assert "accuracy" not in pgd.data.metrics  # no history on a fake step axis of 1000 * eps
+        assert not [m for m in pgd.data.metrics if m.startswith("seconds_eps")]
+        curve = json.loads(
+            Path(client.download_artifacts(pgd.info.run_id, "accuracy_vs_eps.json", str(tmp_path))).read_text()
+        )
+        rows = [dict(zip(curve["columns"], row, strict=True)) for row in curve["data"]]
+        assert [row["eps"] for row in rows] == [0.0, 0.1]
+        assert [row["accuracy"] for row in rows] == [
+            pgd.data.metrics["accuracy_eps_0"],
+            pgd.data.metrics["accuracy_eps_0.1"],
+        ]
+        assert all((tiny_workflow / row["set"]).is_file() and len(row["set_sha256"]) == 64 for row in rows)
+        exact = names["exact · cnn · seed 42"]
+        assert "robust_accuracy_vs_eps.json" in [a.path for a in client.list_artifacts(exact.info.run_id)]
+        checks = names["checks · cnn · seed 42"]
+        assert not [key for key in checks.data.params if key.endswith(".eps") and key != "checks.eps"]
         assert sum(run.data.tags["robqunn.stage"] == "study" for run in runs) == 1
         train = {run.data.tags["robqunn.model"]: run for run in runs if run.data.tags["robqunn.stage"] == "train"}
         assert set(train) == set(TINY_MODELS)
@@ -330,6 +356,54 @@ class TestSnakemake:
         train = {m: client.get_run(r.info.run_id) for m, r in train.items()}  # tagged after the search
         assert all(r.data.tags["robqunn.soundness"].startswith(("PASS", "FLAG")) for r in train.values())
         assert "no finished run" not in (tiny_workflow / "logs" / "aggregate.log").read_text()  # every link found
+        for model, run in train.items():  # each training run shows its model's robustness curves
+            assert "accuracy_vs_eps.png" in [a.path for a in client.list_artifacts(run.info.run_id)], model
+
+    def test_a_quiet_console(self, tiny_workflow):
+        """The run's console holds Snakemake's progress, not TensorFlow's C++ start-up lines (absl, oneDNN:
+        they go to each job's log) nor MLflow's warnings about Git (robqunn tags the commit itself)."""
+        console = (tiny_workflow / "console.txt").read_text()
+        assert "steps (100%) done" in console
+        for noise in ("absl::InitializeLog", "oneDNN custom operations", "Failed to import Git", "Traceback"):
+            assert noise not in console, noise
+
+    def test_a_manual_command_is_its_own_run(self, tiny_workflow, tmp_path):
+        """`robqunn attack` by hand, on the study's models, logs a run named and tagged as a command-line
+        run, a child of the model's training run, and leaves every run of the pipeline in place."""
+        from mlflow.tracking import MlflowClient
+
+        store = f"sqlite:///{tiny_workflow / 'mlflow.db'}"
+        client = MlflowClient(store)
+        experiment = client.get_experiment_by_name("robqunn").experiment_id
+        before = {r.info.run_id for r in client.search_runs([experiment], max_results=1000)}
+        workdir = tmp_path / "by-hand"
+        for folder in ("data", "models"):
+            shutil.copytree(tiny_workflow / folder, workdir / folder)
+        env = dict(os.environ, MLFLOW_TRACKING_URI=store)
+        command = [
+            os.path.join(os.path.dirname(sys.executable), "robqunn"),
+            "attack",
+            "--workdir",
+            str(workdir),
+            "--model",
+            "cnn",
+            "--attack",
+            "fgsm",
+        ]
+        result = subprocess.run(command, cwd=tiny_workflow, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        after = {r.info.run_id: r for r in client.search_runs([experiment], max_results=1000)}
+        assert before < set(after)  # nothing of the pipeline deleted
+        (new,) = [after[run_id] for run_id in set(after) - before]
+        assert new.info.run_name == "attack fgsm · cnn · seed 42 · cli"
+        tags = new.data.tags
+        assert (tags["robqunn.origin"], tags["mlflow.source.name"], tags["mlflow.source.type"]) == (
+            "cli",
+            "robqunn attack",
+            "LOCAL",
+        )
+        train = [r for r in after.values() if r.info.run_name == "train · cnn · seed 42"]
+        assert tags["mlflow.parentRunId"] == train[0].info.run_id
 
     @pytest.mark.parametrize(
         "change, expected",

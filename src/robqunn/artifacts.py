@@ -333,13 +333,15 @@ class FeatureMaps(NpzArtifact):
 
 @dataclass(frozen=True, eq=False)
 class AdversarialSet(NpzArtifact):
-    """Adversarial digits float32 (N, 28, 28) in [0, 1] with their true labels int64 (N,), and how they
-    were made: the source model, the attack, eps, the study seed, the attack's hyper-parameters (stored as
-    JSON text) and the sha256 of the model file that crafted them."""
+    """Adversarial digits float32 (N, 28, 28) in [0, 1] with their true labels int64 (N,), the classes the
+    model that crafted them predicts for them int64 (N,) (what the example grids show), and how they were
+    made: the source model, the attack, eps, the study seed, the attack's hyper-parameters (stored as JSON
+    text) and the sha256 of the model file that crafted them."""
 
     WHAT = "adversarial set"
     FIELDS = (
         *digit_fields("x_adv", "y"),
+        Field("predicted", "int64", 1),
         Field("source", "str", 0),
         Field("attack", "str", 0),
         Field("eps", "float", 0),
@@ -350,6 +352,7 @@ class AdversarialSet(NpzArtifact):
 
     x_adv: np.ndarray
     y: np.ndarray
+    predicted: np.ndarray
     source: str
     attack: str
     eps: float
@@ -381,6 +384,11 @@ class AdversarialSet(NpzArtifact):
 
     def _check(self, where: str) -> None:
         check_digits(self.x_adv, self.y, f"x_adv of {where}", f"y of {where}")
+        if self.predicted.shape != self.y.shape:
+            raise DataError(
+                f"predicted of {where} must have shape {self.y.shape}, one per image; got {self.predicted.shape}"
+            )
+        check_range(self.predicted, 0, N_CLASSES - 1, f"predicted of {where}")
         if self.attack not in ATTACKS:
             raise DataError(f"attack of {where} must be one of {list(ATTACKS)}; got {self.attack!r}")
         if not 0 <= self.eps <= 1:

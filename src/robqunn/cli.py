@@ -19,6 +19,7 @@ from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_param
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
+from robqunn.tracking import set_run_source
 
 logger = logging.getLogger("robqunn")
 
@@ -48,9 +49,22 @@ class Context:
         return Job(self.seed, data, self.params.tracking, model, model_file)
 
 
+EPILOG = """\
+The whole study: `snakemake --cores N` (or `dvc repro`); a one-minute try: `snakemake --profile
+workflow/profiles/tiny`. What a run shows, in results/study/ (and `snakemake --report report.html`):
+  claims.csv     each claim of the paper decided with 95% intervals: supported, not supported, inconclusive
+  checklist.csv  the attack-soundness checks per model: a FLAG names its cause and what to trust instead
+                 (on the default study the CNN is FLAGged: its zero-bias ReLU gives exactly-zero gradients,
+                 so FGSM/MIM overstate its robustness; trust the exact robust accuracy and PGD)
+  results.csv    white-box, transfer, worst-case and exact accuracy per (seed, model, attack, eps)
+Every run is in MLflow: `robqunn ui` opens the study's runs.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    set_run_source("cli", f"robqunn {args.command}")
     tensorflow_environment()
     try:
         params = load_params(args.params)
@@ -65,7 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robqunn", description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="robqunn",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common_options()
 
@@ -164,8 +184,43 @@ def _tool_commands(command) -> None:
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
     bench.add_argument("--profile", default=None, help="`bench workflow` with workflow/profiles/PROFILE, e.g. full")
     bench.add_argument("--no-baseline", action="store_true", help="`bench workflow` without the one-process baseline")
+    plots = command("plots", _plots, "`dvc plots show` that renders offline (Vega inline, not from a CDN)")
+    plots.add_argument("--out", default="dvc_plots", help="folder of the page, under --workdir (default: %(default)s)")
+    ui = command("ui", _ui, "the MLflow UI on the study's runs (its store: MLFLOW_TRACKING_URI or mlflow.db)")
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
+    ui.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the runs page there and stop")
     dvc = command("dvc-yaml", _dvc_yaml, "write dvc.yaml from the stages and robqunn.paths (in --workdir)")
     dvc.add_argument("--check", action="store_true", help="only check that dvc.yaml is current (exit 2 if not)")
+
+
+def _plots(ctx: Context) -> None:
+    from robqunn.report import show_plots
+
+    print(show_plots(ctx.files.root, ctx.args.out))
+
+
+def _ui(ctx: Context) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from robqunn import tracking, ui
+
+    uri, name = tracking.prepare_store(), ctx.params.tracking.experiment
+    experiment = MlflowClient(uri).get_experiment_by_name(name)
+    if experiment is None:
+        raise ui.UiError(f"the store {uri} has no experiment {name!r} (tracking.experiment): run the study first")
+    server = ui.start_ui(uri, ctx.args.port)
+    url = tracking.ui_url(server.base, experiment.experiment_id)
+    try:
+        if ctx.args.screenshot is not None:
+            ui.render(url, screenshot=ctx.args.screenshot)
+            print(f"{ctx.args.screenshot}: {url}")
+            return
+        print(f"MLflow UI on the runs of {name!r}: {url}  (Ctrl-C stops it)", flush=True)
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def _stages():

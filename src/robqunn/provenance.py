@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from robqunn.config import WORST_CASE, TrackingParams
 from robqunn.io import file_digests, sha256_file
 from robqunn.paths import eps_label
-from robqunn.tracking import log_to_run, stage_run, tag_runs
+from robqunn.tracking import log_figure_to_run, log_to_run, stage_run, tag_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +28,11 @@ def data_provenance(data: str | Path) -> dict:
     source = json.loads(sidecar.read_text()).get("source", "unknown") if sidecar.is_file() else "unknown"
     digests = file_digests(data, "sha256", "md5")
     return {"path": str(data), "source": source, "sha256": digests["sha256"], "dvc_md5": digests["md5"]}
+
+
+def run_name(stage: str, model: str | None = None, seed: int | None = None) -> str:
+    """A run's name in the MLflow UI: what it is, which model, which seed, e.g. ``attack pgd · cnn · seed 42``."""
+    return " · ".join([stage] + ([model] if model else []) + ([f"seed {seed}"] if seed is not None else []))
 
 
 def run_tags(stage: str, seed: int, model: str, **extra: Any) -> dict:
@@ -79,6 +84,7 @@ def track_study(tracking: TrackingParams | None, frames: dict, written: list[Pat
         if run.active:
             _tag_soundness(tracking.experiment, frames["checklist"], flagged, seeds)
             _log_attack_gaps(tracking.experiment, frames["results"])
+            _log_model_curves(tracking.experiment, frames["results"])
 
 
 def _tag_soundness(experiment: str, checklist: pd.DataFrame, flagged: pd.DataFrame, seeds: list[int]) -> None:
@@ -97,6 +103,27 @@ def _log_attack_gaps(experiment: str, table: pd.DataFrame) -> None:
         metrics = {f"attack_gap_eps_{eps_label(r.eps)}": r.attack_gap for r in group.itertuples()}
         metrics |= {f"n_missed_eps_{eps_label(r.eps)}": r.n_missed for r in group.itertuples()}
         log_to_run(experiment, run_tags("attack", int(seed), model, attack=attack), metrics)
+
+
+MODEL_CURVES_ARTIFACT = "accuracy_vs_eps.png"  # a training run's robustness curves (plots.model_curves_figure)
+
+
+def _log_model_curves(experiment: str, table: pd.DataFrame) -> None:
+    """Each training run gets its model's accuracy-eps curves under every attack and the exact one."""
+    import matplotlib.pyplot as plt
+
+    from robqunn.plots import model_curves_figure
+
+    white = table[table["kind"] == "white-box"]
+    for (seed, model), rows in white.groupby(["seed", "target"]):
+        figure = model_curves_figure(rows, model, int(seed))
+        log_figure_to_run(
+            experiment,
+            {"robqunn.stage": "train", "robqunn.model": model, "robqunn.seed": seed},
+            figure,
+            MODEL_CURVES_ARTIFACT,
+        )
+        plt.close(figure)
 
 
 def _slug(text: str) -> str:

@@ -158,7 +158,7 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
     run_params = {"model": job.model, "seed": job.seed, "data": source, "circuit": asdict(circuit)}
     run_params |= {"train": asdict(training)} | facts
     tags = provenance.train_tags(job.seed, job.model, facts, source)
-    with stage_run(job.tracking, f"train {job.model} seed{job.seed}", run_params, tags) as run:
+    with stage_run(job.tracking, provenance.run_name("train", job.model, job.seed), run_params, tags) as run:
         result = training_loop.train(
             model, (maps.f_train, maps.f_test), (dataset.y_train, dataset.y_test), training, job.seed
         )
@@ -244,10 +244,11 @@ def attack(
     ``out_dir``, recording the source model, the attack, eps, the seed and the attack's
     hyper-parameters. The model is loaded once for the whole eps grid (the grid of the attack's
     settings unless ``eps_values`` is given). With tracking enabled this is an MLflow run, a child
-    of the training run that wrote ``job.model_file``: the white-box accuracy per eps is logged as
-    ``accuracy_eps_<eps>`` and as the history ``accuracy`` with step = round(1000 * eps), and each set's
-    path and sha256 as the tag ``adversarial_set.eps_<eps>`` (the files are DVC's; the example grids
-    are drawn by the figures stage, not here: a figure per job cost a second of start-up).
+    of the training run that wrote ``job.model_file``: the white-box accuracy per eps as the metric
+    ``accuracy_eps_<eps>`` (a column of the UI's runs table) and, with each set's path and sha256, as the
+    table artifact ``accuracy_vs_eps.json`` (the sets themselves are DVC's, 3 MB each; their path and
+    hash are also the tag ``adversarial_set.eps_<eps>``). The curve's figure is the training run's,
+    drawn once the study is evaluated (robqunn.provenance.track_study): a figure here cost a second.
     """
     from robqunn.models import load_model
 
@@ -261,15 +262,32 @@ def attack(
     run_params[name] = asdict(attack_job.settings) | {"eps": list(grid)}
     tags = provenance.run_tags("attack", job.seed, job.model, attack=name)
     parent = provenance.training_run_of(job.model_file)
-    with stage_run(job.tracking, f"{name} {job.model} seed{job.seed}", run_params, tags, parent) as run:
-        return [_attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid]
+    with stage_run(
+        job.tracking, provenance.run_name(f"attack {name}", job.model, job.seed), run_params, tags, parent
+    ) as run:
+        done = [_attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid]
+        if run.active:
+            run.table([row for _, row in done], ATTACK_TABLE_ARTIFACT)
+            run.metrics({"seconds": sum(row["seconds"] for _, row in done)})
+    return [path for path, _ in done]
 
 
-def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run) -> Path:
-    """Craft, check and save the set of one eps; log its white-box accuracy. Returns the set's path."""
+def _classes(model, x: np.ndarray) -> np.ndarray:
+    """The classes ``model`` predicts for ``x``, int64 (what a set records as ``predicted``)."""
+    from robqunn.models import predict
+
+    return np.argmax(predict(model, x), axis=1).astype(np.int64)
+
+
+ATTACK_TABLE_ARTIFACT = "accuracy_vs_eps.json"  # an attack run's accuracy-eps curve, as a table
+EXACT_TABLE_ARTIFACT = "robust_accuracy_vs_eps.json"  # an exact run's, as a table the UI shows
+
+
+def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run) -> tuple:
+    """Craft, check and save the set of one eps; log its white-box accuracy. Returns the set's path and,
+    tracked, its row of the run's table."""
     from robqunn.attacks import craft
     from robqunn.models import logits_model
-    from robqunn.train import accuracy
 
     (x, y), started = digits, time.perf_counter()
     seed = attack_seed(job.seed, job.model, attack_job.name, eps)
@@ -279,14 +297,19 @@ def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, 
     path = out_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
     settings = asdict(attack_job.settings)
     model_sha256 = sha256_file(job.model_file)
-    AdversarialSet(x_adv, y, job.model, attack_job.name.value, eps, job.seed, settings, model_sha256).save(path)
+    predicted = _classes(model, x_adv)
+    AdversarialSet(x_adv, y, predicted, job.model, attack_job.name.value, eps, job.seed, settings, model_sha256).save(
+        path
+    )
+    row = None
     if run.active:
-        score, seconds = accuracy(model, x_adv, y), time.perf_counter() - started
-        run.metrics({f"accuracy_eps_{eps_label(eps)}": score, f"seconds_eps_{eps_label(eps)}": seconds})
-        run.metrics({"accuracy": score}, step=round(1000 * eps))
-        run.tags({f"adversarial_set.eps_{eps_label(eps)}": f"{path} sha256:{sha256_file(path)}"})
+        score, seconds, digest = float(np.mean(predicted == y)), time.perf_counter() - started, sha256_file(path)
+        run.metrics({f"accuracy_eps_{eps_label(eps)}": score})
+        run.tags({f"adversarial_set.eps_{eps_label(eps)}": f"{path} sha256:{digest}"})
+        row = {"eps": eps, "accuracy": score, "n_digits": len(y), "set": str(path), "set_sha256": digest}
+        row["seconds"] = round(seconds, 3)
     logger.info("%s %s eps %g: %d adversarial digits -> %s", job.model, attack_job.name.value, eps, len(y), path)
-    return path
+    return path, row
 
 
 def model_train(
@@ -360,12 +383,13 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
     run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
     tags = provenance.run_tags("exact", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)
-    with stage_run(job.tracking, f"exact {job.model} seed{job.seed}", run_params, tags, parent) as run:
+    with stage_run(job.tracking, provenance.run_name("exact", job.model, job.seed), run_params, tags, parent) as run:
         rows = [_exact_one_eps(settings, job, model, digits, eps, Path(sets_dir), run) for eps in settings.eps]
         table = pd.DataFrame(rows)
         with atomic_path(table_out) as tmp:
             table.to_csv(tmp, index=False)
         run.artifact(table_out)
+        run.table(rows, EXACT_TABLE_ARTIFACT)
     return table
 
 
@@ -373,16 +397,19 @@ def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, s
     """Verify every digit at one eps, save the worst cases as a set, log and return the table's row."""
     from robqunn.exact import verify
 
-    (x, y), started = digits, time.perf_counter()
+    x, y = digits
     result = verify(model, x, y, eps, settings.budget, settings.tolerance, settings.batch_size)
     check_threat_model(x, result.x_worst, eps, f"model {job.model!r}, exact worst cases, eps {eps}")
     path = sets_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
     model_sha256 = sha256_file(job.model_file)
-    AdversarialSet(result.x_worst, y, job.model, EXACT, eps, job.seed, asdict(settings), model_sha256).save(path)
+    predicted = _classes(model, result.x_worst)
+    AdversarialSet(result.x_worst, y, predicted, job.model, EXACT, eps, job.seed, asdict(settings), model_sha256).save(
+        path
+    )
     row = {"eps": eps, "robust_accuracy_lower": result.accuracy_lower, "robust_accuracy_upper": result.accuracy_upper}
     row |= {"undecided": int(result.undecided.sum()), "n_evaluated": len(y)}
-    label, seconds = eps_label(eps), time.perf_counter() - started
-    run.metrics({f"exact_accuracy_eps_{label}": row["robust_accuracy_upper"], f"seconds_eps_{label}": seconds})
+    label = eps_label(eps)
+    run.metrics({f"exact_accuracy_eps_{label}": row["robust_accuracy_upper"]})
     run.metrics(
         {f"exact_accuracy_lower_eps_{label}": row["robust_accuracy_lower"], f"undecided_eps_{label}": row["undecided"]}
     )
@@ -472,6 +499,7 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
 
     from robqunn import plots
     from robqunn.evaluate import summary, whitebox_curves
+    from robqunn.report import SUMMARY_CAPTION, html_table
 
     out_dir, table = Path(out_dir), pd.read_csv(table_csv)
     written = []
@@ -487,19 +515,27 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
     for name, frame in tables.items():
         with atomic_path(Path(table_csv).parent / name) as tmp:
             frame.to_csv(tmp, index=False)
-    return written + [Path(table_csv).parent / name for name in tables]
+    page = Path(table_csv).parent / paths.SUMMARY_HTML_NAME
+    with atomic_path(page) as tmp:
+        tmp.write_text(html_table(tables[paths.SUMMARY_NAME], "summary", f"summary: {SUMMARY_CAPTION}"))
+    return written + [Path(table_csv).parent / name for name in tables] + [page]
 
 
 def _example_grids(example_sets: list[str | Path], x_clean, out_dir: Path) -> list[Path]:
+    """One grid per source model: its first digits at each eps of the sets, with the classes it predicts
+    (the eps-0 set holds the clean digits; without one, the clean row has no predictions to show)."""
     from robqunn import plots
 
     examples = [AdversarialSet.load(Path(p)) for p in example_sets]
     attacks = "/".join(sorted({a.attack for a in examples}))
     written = []
     for source in sorted({a.source for a in examples}):
-        sets = {a.eps: a.x_adv[:EXAMPLE_DIGITS] for a in examples if a.source == source}
+        rows = {a.eps: (a.x_adv[:EXAMPLE_DIGITS], a.predicted[:EXAMPLE_DIGITS]) for a in examples if a.source == source}
+        labels = next(a.y[:EXAMPLE_DIGITS] for a in examples if a.source == source)
+        if 0.0 not in rows:
+            rows[0.0] = (x_clean[:EXAMPLE_DIGITS], np.full(len(labels), -1))
         stem = out_dir / paths.EXAMPLES_FIGURE_STEM.format(model=source)
-        written += plots.examples_figure(x_clean, sets, f"{attacks} on {source}", stem)
+        written += plots.examples_figure(labels, rows, f"{attacks} on {source}", stem)
     return written
 
 
@@ -535,7 +571,7 @@ def checks(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path
     run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "attack": asdict(steps)}
     tags = provenance.run_tags("checks", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)
-    with stage_run(job.tracking, f"checks {job.model} seed{job.seed}", run_params, tags, parent) as run:
+    with stage_run(job.tracking, provenance.run_name("checks", job.model, job.seed), run_params, tags, parent) as run:
         x, y = dataset.x_test, dataset.y_test
         target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size)
         record = extra_attacks(target, x, y, settings, steps)
@@ -602,7 +638,7 @@ def sweep_draw(settings: SweepParams, recipe, job: Job, draw: int, out: str | Pa
     run_params = {"seed": job.seed, "draw": draw, "angles_seed": angles_seed, "sweep": asdict(settings)}
     run_params |= {"circuit": asdict(recipe.circuit), "train": asdict(recipe.training), "exact": asdict(recipe.exact)}
     tags = {"robqunn.stage": "sweep_draw", "robqunn.seed": job.seed, "robqunn.draw": draw}
-    with stage_run(job.tracking, f"sweep draw{draw} seed{job.seed}", run_params, tags) as run:
+    with stage_run(job.tracking, provenance.run_name(f"sweep draw {draw}", seed=job.seed), run_params, tags) as run:
         table = sweeping.sweep_draw(settings, recipe, Dataset.load(job.data), job.seed, draw)
         with atomic_path(out) as tmp:
             table.to_csv(tmp, index=False)
@@ -639,7 +675,10 @@ def sweep(settings: SweepParams, seed: int, draw_tables: list, out_dir: str | Pa
         f"share_{r.source}_eps_{eps_label(r.eps)}".replace(" ", "_"): r.share for r in frames["variance"].itertuples()
     }
     with stage_run(
-        tracking, f"sweep seed{seed}", {"seed": seed, "sweep": asdict(settings)}, {"robqunn.stage": "sweep"}
+        tracking,
+        provenance.run_name("sweep", seed=seed),
+        {"seed": seed, "sweep": asdict(settings)},
+        {"robqunn.stage": "sweep"},
     ) as run:
         run.metrics(shares)
         for path in written:
@@ -660,12 +699,15 @@ def aggregate(
     With ``tracking``, an MLflow run holding them as artifacts, and every model's training runs get
     the tag ``robqunn.soundness`` (PASS, or FLAG and the flagged checks).
     """
+    from robqunn.report import write_html_tables
+
     frames = _study_frames(claims_params, checks_params, inputs)
     out_dir, written = Path(out_dir), []
     for name, frame in frames.items():
         written.append(out_dir / paths.STUDY_TABLE_NAME.format(name=name))
         with atomic_path(written[-1]) as tmp:
             frame.to_csv(tmp, index=False)
+    written += write_html_tables(frames, out_dir, paths.STUDY_HTML_NAME)
     written.append(out_dir / paths.STUDY_METRICS_NAME)
     save_json(written[-1], provenance.study_metrics(frames))
     written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name)

@@ -34,9 +34,11 @@ import logging
 import os
 import random
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,13 +57,64 @@ MAX_TAG_LENGTH = 5000
 PARENT_MISSING_TAG = "robqunn.parent_missing"
 GIT_COMMIT_TAG = "robqunn.git_commit"
 MLFLOW_COMMIT_TAG = "mlflow.source.git.commit"  # where the MLflow UI shows a run's commit
-JOB_TAG = "robqunn.job"  # <study folder>::<run name>: one run per job of one study (tracked_run)
+JOB_TAG = "robqunn.job"  # <study folder>::<origin>::<run name>: one run per job of one study (tracked_run)
 STUDY_TAG = "robqunn.study"  # the study's folder: runs of studies that share a store never mix
+ORIGIN_TAG = "robqunn.origin"  # snakemake, dvc, cli or python: what started the run (RunSource)
+SOURCE_NAME_TAG = "mlflow.source.name"  # the UI's Source column
+SOURCE_TYPE_TAG = "mlflow.source.type"
+#: The experiment tag of MLflow 3's experiment kinds; "custom_model_development" is its "Machine learning".
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+#: The runs page's query: the UI's own switch to its model-training view (MLflow 3.17 reads this, not the
+#: kind tag, and defaults to GenAI: an empty "Traces" overview), and the runs sorted by name, which lists
+#: them flat (sorted by date, the UI folds each attack, exact and checks run under its training run).
+UI_RUNS_QUERY = "workflowType=machine_learning&orderByKey=attributes.run_name&orderByAsc=true"
 
 T = TypeVar("T")
 
 _prepared_uris: set[str] = set()
 _busy_timeout_installed = False
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """What started the runs of this process, shown in the MLflow UI's Source column.
+
+    ``origin`` separates the pipeline's runs (snakemake, dvc) from a manual call (cli, or python: a
+    library call): it is part of a run's job key and a command-line run's name ends in `` · cli``, so a
+    manual ``robqunn attack`` never replaces or looks like the study's run of the same model."""
+
+    origin: str
+    name: str
+    kind: str  # MLflow's source type: JOB (a pipeline's job) or LOCAL
+
+    @property
+    def pipeline(self) -> bool:
+        return self.origin in ("snakemake", "dvc")
+
+
+_run_source: RunSource | None = None
+
+
+def set_run_source(origin: str, name: str) -> None:
+    """Say what starts this process's runs: ``snakemake`` (name: the rule), ``cli`` (the command)."""
+    global _run_source
+    _run_source = RunSource(origin, name, "JOB" if origin in ("snakemake", "dvc") else "LOCAL")
+
+
+def run_source() -> RunSource:
+    """The :class:`RunSource` of this process: a DVC stage (DVC sets DVC_STAGE for its commands, which run
+    the CLI), else what :func:`set_run_source` said, else a Python call of the library."""
+    stage = os.environ.get("DVC_STAGE")
+    if stage:
+        return RunSource("dvc", f"dvc stage {stage}", "JOB")
+    if _run_source is not None:
+        return _run_source
+    return RunSource("python", Path(sys.argv[0]).name or "python", "LOCAL")
+
+
+def ui_url(base: str, experiment_id: str) -> str:
+    """The MLflow UI page listing every run of an experiment by name, in the UI's model-training view."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{UI_RUNS_QUERY}"
 
 
 def tracking_uri() -> str:
@@ -206,7 +259,11 @@ def experiment_id(experiment: str, uri: str | None = None) -> str:
         if found is not None:
             return found.experiment_id
         try:
-            return client.create_experiment(experiment, artifact_location=_artifact_location(uri, experiment))
+            return client.create_experiment(
+                experiment,
+                artifact_location=_artifact_location(uri, experiment),
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            )
         except Exception:
             found = client.get_experiment_by_name(experiment)  # another process created it first
             if found is None:
@@ -268,7 +325,11 @@ def tracked_run(
     exception propagates). With ``parent_tags`` the run is a child of the latest FINISHED run whose
     tags match them all; without such a run it is top-level, tagged ``robqunn.parent_missing``.
 
-    One run per job: the study's folder and ``run_name`` are the job's key (tag ``robqunn.job``). A run
+    The run is tagged with what started it (:func:`run_source`: the UI's Source column and
+    ``robqunn.origin``); a command-line run's name ends in `` · cli``.
+
+    One run per job: the study's folder, the origin and the run name are the job's key (tag
+    ``robqunn.job``), so a manual command never replaces the pipeline's run. A run
     of the same job left RUNNING (its process was killed) is ended KILLED before this one starts, and once
     this one has FINISHED the job's earlier runs are deleted (MLflow's soft delete: `mlflow gc` purges
     them), so a rerun replaces its run as it replaces its files.
@@ -277,10 +338,14 @@ def tracked_run(
 
     uri = prepare_store()
     exp_id = experiment_id(experiment, uri)
-    job = f"{study_id()}::{run_name}"  # two studies may share one store, and their run names
+    source = run_source()
+    if source.origin == "cli":
+        run_name = f"{run_name} · cli"
+    job = f"{study_id()}::{source.origin}::{run_name}"  # studies may share a store, and run names
     earlier = _end_stale_runs(exp_id, job, uri)
     commit = git_commit()
     all_tags = {GIT_COMMIT_TAG: commit, MLFLOW_COMMIT_TAG: commit, JOB_TAG: job, STUDY_TAG: study_id()}
+    all_tags |= {ORIGIN_TAG: source.origin, SOURCE_NAME_TAG: source.name, SOURCE_TYPE_TAG: source.kind}
     all_tags |= {str(k): str(v) for k, v in tags.items()}
     if parent_tags is not None:
         all_tags |= _parent_link(exp_id, parent_tags, uri, run_name, experiment)
@@ -422,6 +487,14 @@ class StageRun:
             text = {str(k): str(v) for k, v in values.items()}
             _retry(lambda: mlflow.set_tags(text), "set tags")
 
+    def table(self, rows: list[dict], name: str) -> None:
+        """``rows`` as the run's table artifact ``name`` (a .json file: the UI shows it as a table)."""
+        if self.active:
+            import mlflow
+            import pandas as pd
+
+            _retry(lambda: mlflow.log_table(pd.DataFrame(rows), artifact_file=name), f"log table {name}")
+
     def artifact(self, path: str | Path) -> None:
         if self.active:
             import mlflow
@@ -487,4 +560,18 @@ def log_to_run(experiment: str, match: Mapping[str, Any], metrics: Mapping[str, 
     now = int(time.time() * 1000)
     batch = [Metric(str(k), float(v), now, 0) for k, v in metrics.items()]
     _retry(lambda: MlflowClient(uri).log_batch(run_id, metrics=batch), f"log metrics to run {run_id}")
+    return True
+
+
+def log_figure_to_run(experiment: str, match: Mapping[str, Any], figure, name: str) -> bool:
+    """Log a matplotlib ``figure`` as the artifact ``name`` of the latest FINISHED run whose tags match
+    ``match`` (a figure drawn once the study is evaluated). Returns whether such a run was found."""
+    from mlflow.tracking import MlflowClient
+
+    uri = prepare_store()
+    run_id = find_parent(experiment_id(experiment, uri), match, uri)
+    if run_id is None:
+        logger.warning("no finished run in %r with tags %s to log %s to", experiment, dict(match), name)
+        return False
+    _retry(lambda: MlflowClient(uri).log_figure(run_id, figure, name), f"log figure {name} to run {run_id}")
     return True

@@ -9,12 +9,17 @@ from pathlib import Path
 from robqunn.runtime import import_tensorflow, tensorflow_environment
 
 
-def log_to(path: str | Path, threads: int = 1, tensorflow: bool = False) -> None:
+def log_to(path: str | Path, threads: int = 1, tensorflow: bool = False, rule: str | None = None) -> None:
     """Send this job's logging, and any uncaught exception, to its Snakemake log file.
 
     Also sets TensorFlow's environment for the job's ``threads`` (robqunn.runtime), and with
     ``tensorflow`` imports it leanly, its C++ start-up messages going to the log file, not the console.
+    With ``rule``, the job's MLflow runs say they come from that Snakemake rule (robqunn.tracking.RunSource).
     """
+    if rule is not None:
+        from robqunn.tracking import set_run_source
+
+        set_run_source("snakemake", f"snakemake rule {rule}")
     tensorflow_environment(threads)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(

@@ -7,7 +7,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import AttackJob, attack
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 name = AttackName(snakemake.params.attack)
 settings = section_from_dict(f"attack.{name.value}", snakemake.params.settings)
 attack(

@@ -5,7 +5,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import checks
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 checks(
     section_from_dict("checks", snakemake.params.checks),
     section_from_dict("attack_steps", snakemake.params.steps),

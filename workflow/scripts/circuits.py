@@ -7,7 +7,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import circuits
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 circuits(
     section_from_dict("circuit", snakemake.params.circuit),
     int(snakemake.wildcards.seed),

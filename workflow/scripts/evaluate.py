@@ -7,7 +7,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import evaluate
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 evaluate(
     section_from_dict("attack", snakemake.params.attack),
     {Path(path).stem: path for path in snakemake.input.models},

@@ -7,7 +7,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import exact
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 exact(
     section_from_dict("exact", snakemake.params.exact),
     snakemake.params.n_images,

@@ -6,7 +6,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import figures
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 figures(
     snakemake.input.table,
     list(snakemake.input.examples),

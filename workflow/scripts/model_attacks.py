@@ -9,7 +9,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import AttackJob, ModelAttacksOutputs, ModelAttacksSettings, model_attacks
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params, output, wildcards = snakemake.params, snakemake.output, snakemake.wildcards
 attacks = [
     AttackJob(AttackName(name), section_from_dict(f"attack.{name}", raw), params.n_images, params.batch_size)

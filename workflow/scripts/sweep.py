@@ -7,7 +7,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import sweep
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 sweep(
     section_from_dict("sweep", snakemake.params.sweep),
     snakemake.params.seed,

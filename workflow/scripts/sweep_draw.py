@@ -8,7 +8,7 @@ from robqunn.stages import Job, sweep_draw
 from robqunn.sweep import Recipe
 from robqunn.workflow import log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 recipe = Recipe(
     section_from_dict("circuit", snakemake.params.circuit),
     section_from_dict("train", snakemake.params.train),

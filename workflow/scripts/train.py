@@ -5,7 +5,7 @@ from robqunn.runtime import exit_now
 from robqunn.stages import train
 from robqunn.workflow import job_of, log_to
 
-log_to(snakemake.log[0], snakemake.threads, tensorflow=True)
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 train(
     section_from_dict("circuit", snakemake.params.circuit),
     section_from_dict("train", snakemake.params.train),

@@ -1,0 +1,86 @@
+"""The MLflow UI on the tiny study, in a real browser (headless Chromium): it opens on the runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from robqunn import tracking, ui
+
+
+def _browser_or_skip() -> str:
+    """Chromium's path; without it the test skips with the reason printed, except in CI (.ci/run installs it)."""
+    found = ui.browser()
+    if found is None:
+        reason = "no Chromium on PATH (apt-get install chromium; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + ": CI must run this test")
+        print(f"SKIPPED: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tiny_ui(tiny_workflow):
+    """`mlflow ui` on the tiny study's store, stopped by its process at the end."""
+    _browser_or_skip()
+    store = f"sqlite:///{tiny_workflow / 'mlflow.db'}"
+    server = ui.start_ui(store, log=tiny_workflow / "logs" / "mlflow-ui.log")
+    yield server, store
+    server.stop()
+    assert server.process.poll() is not None
+
+
+def _text(dom: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+def test_the_runs_page_lists_training_and_attack_runs(tiny_ui, tmp_path):
+    """The address robqunn prints (the model-training view, runs by name) shows the runs table with the
+    study's training, attack, exact and checks runs by name, and the Source column says which rule ran them."""
+    from mlflow.tracking import MlflowClient
+
+    server, store = tiny_ui
+    experiment = MlflowClient(store).get_experiment_by_name("robqunn").experiment_id
+    screenshot = tmp_path / "runs.png"
+    text = _text(ui.render(tracking.ui_url(server.base, experiment), screenshot=screenshot))
+    names = ("train · cnn · seed 42", "attack pgd · qunn-full-ent_rot · seed 42", "exact · cnn · seed 42")
+    for name in names + ("checks · qunn-random-ent_rot · seed 42", "study"):
+        assert name in text, text[:2000]
+    assert "snakemake rule model_attacks" in text
+    assert screenshot.stat().st_size > 20_000  # a drawn page, not a blank one
+
+
+def test_without_the_view_the_ui_opens_on_traces(tiny_ui):
+    """Control: the experiment's bare address opens MLflow 3's GenAI overview, without the runs, which
+    is why robqunn's links name the view."""
+    from mlflow.tracking import MlflowClient
+
+    server, store = tiny_ui
+    experiment = MlflowClient(store).get_experiment_by_name("robqunn").experiment_id
+    text = _text(ui.render(f"{server.base}/#/experiments/{experiment}"))
+    assert "Traces" in text
+    assert "train · cnn · seed 42" not in text
+
+
+def test_robqunn_ui_screenshot(tiny_workflow, tmp_path):
+    """`robqunn ui --screenshot` starts the UI on the study's store, saves the runs page and stops."""
+    _browser_or_skip()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the study's mlflow.db
+    picture = tmp_path / "runs.png"
+    port = str(ui.free_port())
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "robqunn"), "ui", "--port", port, "--screenshot", str(picture)],
+        cwd=tiny_workflow,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"127.0.0.1:{port}/#/experiments/" in result.stdout and "workflowType=machine_learning" in result.stdout
+    assert picture.stat().st_size > 20_000
