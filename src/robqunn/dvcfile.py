@@ -133,7 +133,7 @@ STAGES = (
         "figures",
         (paths.TABLE, paths.ADVERSARIAL_DIR, paths.PREPARED),
         ("study",),
-        (paths.FIGURES_DIR, paths.SUMMARY),
+        (paths.FIGURES_DIR, paths.SUMMARY, paths.SUMMARY_HTML),
         plots={
             paths.WHITEBOX_CURVES: {
                 "x": "eps",
@@ -156,7 +156,9 @@ STAGES = (
         "aggregate",
         (_parent(paths.TABLES_DIR), _parent(paths.CHECKS_DIR), paths.ANSATZ_METRICS_DIR),
         ("study", "claims", "checks"),
-        tuple(map(paths.study_table, paths.STUDY_TABLES)) + (paths.STUDY_FIGURES_DIR,),
+        tuple(map(paths.study_table, paths.STUDY_TABLES))
+        + tuple(map(paths.study_html, paths.STUDY_REPORT_TABLES))
+        + (paths.STUDY_FIGURES_DIR,),
         matrix=None,
         metrics=(paths.STUDY_METRICS,),
     ),

@@ -34,6 +34,8 @@ TABLE = TABLES_DIR + "/results.csv"
 TABLE_PARQUET = TABLES_DIR + "/results.parquet"
 SUMMARY_NAME = "summary.csv"
 SUMMARY = TABLES_DIR + "/" + SUMMARY_NAME
+SUMMARY_HTML_NAME = "summary.html"  # the same table, readable in the report (robqunn.report)
+SUMMARY_HTML = TABLES_DIR + "/" + SUMMARY_HTML_NAME
 WHITEBOX_CURVES_NAME = "whitebox_curves.csv"
 WHITEBOX_CURVES = TABLES_DIR + "/" + WHITEBOX_CURVES_NAME
 # Figures are named by their stem: each is written as .png and .svg.
@@ -56,6 +58,8 @@ ANSATZ_METRICS = ANSATZ_METRICS_DIR + "/seed{seed}.csv"
 STUDY_DIR = "results/study"
 STUDY_TABLES = ("results", "summary_ci", "checklist", "claims", "ansatz_metrics")  # each <name>.csv
 STUDY_TABLE_NAME = "{name}.csv"
+STUDY_HTML_NAME = "{name}.html"  # the report's readable copy of a table (robqunn.report)
+STUDY_REPORT_TABLES = ("claims", "checklist", "summary_ci", "ansatz_metrics")  # as HTML, in the report's order
 STUDY_METRICS_NAME = "metrics.json"
 STUDY_METRICS = STUDY_DIR + "/" + STUDY_METRICS_NAME
 STUDY_FIGURES_DIR = STUDY_DIR + "/figures"
@@ -89,6 +93,11 @@ def _attack_name(attack: AttackName | str) -> str:
 def study_table(name: str) -> str:
     """One of the study's tables (:data:`STUDY_TABLES`) as a path."""
     return STUDY_DIR + "/" + STUDY_TABLE_NAME.format(name=name)
+
+
+def study_html(name: str) -> str:
+    """The HTML page of one of :data:`STUDY_REPORT_TABLES`, for the report."""
+    return STUDY_DIR + "/" + STUDY_HTML_NAME.format(name=name)
 
 
 def sweep_table(name: str) -> str:

@@ -16,16 +16,65 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from robqunn.config import CNN, EXACT  # noqa: E402
+from robqunn.config import CNN, EXACT, WORST_CASE  # noqa: E402
 
 FORMATS = ("png", "svg")
 
 
+#: One colour per ansatz in every figure; the layout is the line style (rot_ent solid, ent_rot dashed).
+ANSATZ_COLOURS = {"none": "C0", "full": "C1", "linear": "C2", "star": "C3", "random": "C4"}
+LAYOUT_STYLES = {"rot_ent": "-", "ent_rot": "--"}
+
+
+def _parts(model: str) -> tuple[str | None, str | None]:
+    """(ansatz, layout) of a QuNN name, (None, None) for the CNN."""
+    if model == CNN:
+        return None, None
+    _, ansatz, layout = model.split("-", 2)
+    return ansatz, layout
+
+
 def _line_style(model: str) -> dict:
-    """CNN thick black; rot_ent solid, ent_rot dashed, so both layouts share one axis."""
+    """CNN thick black; a QuNN in its ansatz's colour, solid for rot_ent and dashed for ent_rot."""
     if model == CNN:
         return {"color": "black", "linewidth": 2.5}
-    return {"linestyle": "--" if model.endswith("ent_rot") else "-", "marker": "o"}
+    ansatz, layout = _parts(model)
+    return {"color": ANSATZ_COLOURS.get(ansatz, "C7"), "linestyle": LAYOUT_STYLES.get(layout, ":"), "marker": "o"}
+
+
+def group_label(models: list[str]) -> str:
+    """How a legend names models whose curves coincide: ``cnn``, ``full (ent_rot)`` or, for an invariant
+    group, ``none = full = linear = star (rot_ent)``."""
+    order = list(ANSATZ_COLOURS)
+    qunns = sorted((_parts(m) for m in models if m != CNN), key=lambda p: order.index(p[0]) if p[0] in order else 99)
+    layouts = {layout for _, layout in qunns}
+    if len(layouts) == 1:
+        names = [CNN] * (CNN in models) + [ansatz for ansatz, _ in qunns]
+        return f"{' = '.join(names)} ({layouts.pop()})"
+    return " = ".join(models)
+
+
+def coinciding(curves: dict[str, np.ndarray]) -> list[list[str]]:
+    """The names of ``curves`` grouped by equal values (to 1e-12), each group in the order given: curves
+    that coincide are drawn once, so that none hides another's colour."""
+    groups: list[tuple[np.ndarray, list[str]]] = []
+    for name, values in curves.items():
+        match = next((g for g in groups if g[0].shape == values.shape and np.allclose(g[0], values, atol=1e-12)), None)
+        if match is None:
+            groups.append((values, [name]))
+        else:
+            match[1].append(name)
+    return [names for _, names in groups]
+
+
+def _legend_below(ax, **kwargs) -> None:
+    """The legend under the axes, two columns, where it covers no curve."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, borderaxespad=0.0, **kwargs)
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend right of the axes, where it covers no curve (the figure is saved tight around it)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
 
 
 def _save(fig, stem: str | Path) -> list[Path]:
@@ -41,55 +90,86 @@ def _save(fig, stem: str | Path) -> list[Path]:
 
 
 def _curves(ax, rows: pd.DataFrame, label_column: str, title: str) -> None:
-    """One accuracy-vs-eps curve per value of ``label_column``, averaged over seeds."""
-    for label, curve in rows.groupby(label_column):
-        mean = curve.groupby("eps")["accuracy"].mean()
-        ax.plot(mean.index, mean.to_numpy(), label=label, **_line_style(label))
+    """One accuracy-vs-eps curve per value of ``label_column``, averaged over seeds; curves that coincide
+    drawn once, under one label (:func:`group_label`)."""
+    means = {label: curve.groupby("eps")["accuracy"].mean() for label, curve in rows.groupby(label_column)}
+    for names in coinciding({label: mean.to_numpy() for label, mean in means.items()}):
+        mean = means[names[0]]
+        ax.plot(mean.index, mean.to_numpy(), label=group_label(names), **_line_style(names[0]))
     ax.set(title=title, xlabel="eps (L-inf)", ylabel="accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
 
 
 def whitebox_figure(table: pd.DataFrame, attack: str, stem: str | Path) -> list[Path]:
-    """Fig. 3a-c: white-box accuracy of every model under one attack (dashed), beside its exact robust
-    accuracy (solid, same colour) where the table has it: the attack's curve can only lie on or above it."""
+    """Fig. 3a-c: white-box accuracy of every model under one attack (dashed) beside its exact robust
+    accuracy (solid, same colour) where the table has it: the attack's curve can only lie on or above it.
+    One panel per layout, the CNN in each; models whose two curves coincide are drawn once."""
     white = table[table["kind"] == "white-box"]
     rows, exact = white[white["attack"] == attack], white[white["attack"] == EXACT]
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    for index, (model, curve) in enumerate(rows.groupby("target")):
-        style = _model_colour(model, index)
-        ground_truth = exact[exact["target"] == model]
-        if not ground_truth.empty:
-            ax.plot(*_mean_curve(ground_truth), label=model, **style)
-        ax.plot(*_mean_curve(curve), linestyle="--", label=None if not ground_truth.empty else model, **style)
-    ax.set(title=f"white-box {attack.upper()} (dashed); exact robust accuracy (solid)", xlabel="eps (L-inf)")
-    ax.set(ylabel="accuracy", ylim=(-0.02, 1.02))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    models = sorted(rows["target"].unique())
+    layouts = [layout for layout in LAYOUT_STYLES if any(_parts(m)[1] == layout for m in models)] or [None]
+    fig, axes = plt.subplots(1, len(layouts), figsize=(5.2 * len(layouts) + 2.2, 4.6), squeeze=False, sharey=True)
+    for ax, layout in zip(axes[0], layouts, strict=True):
+        shown = [m for m in models if m == CNN or _parts(m)[1] == layout]
+        curves = {m: _both_curves(rows, exact, m) for m in shown}
+        for names in coinciding({m: np.concatenate(c[1:]) for m, c in curves.items()}):
+            eps, attacked, ground_truth = curves[names[0]]
+            style = {k: v for k, v in _line_style(names[0]).items() if k != "linestyle"}
+            if len(ground_truth):
+                ax.plot(eps, ground_truth, linestyle="-", label=group_label(names), **style)
+            ax.plot(eps, attacked, linestyle="--", label=None if len(ground_truth) else group_label(names), **style)
+        ax.set(title=f"layout {layout}" if layout else "", xlabel="eps (L-inf)", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+        _legend_below(ax, fontsize=7)
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(f"white-box {attack.upper()} (dashed) and exact robust accuracy (solid)")
     return _save(fig, stem)
+
+
+def _both_curves(rows: pd.DataFrame, exact: pd.DataFrame, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(eps, the attack's mean accuracy, the exact robust accuracy on the same eps or empty)."""
+    eps, attacked = _mean_curve(rows[rows["target"] == model])
+    truth = exact[exact["target"] == model]
+    if truth.empty:
+        return eps, attacked, np.array([])
+    mean = truth.groupby("eps")["accuracy"].mean()
+    return eps, attacked, mean.reindex(eps).to_numpy()
+
+
+def model_curves_figure(rows: pd.DataFrame, model: str, seed: int):
+    """One model's white-box accuracy against eps under each attack (dashed), the worst case over them
+    (dotted) and its exact robust accuracy (solid black): the figure of its MLflow training run. Returns
+    the figure, unsaved (MLflow writes it)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for index, (attack, curve) in enumerate(rows.groupby("attack")):
+        style = {"color": "black", "linewidth": 2.2} if attack == EXACT else {"color": f"C{index}", "marker": "o"}
+        style["linestyle"] = "-" if attack == EXACT else ":" if attack == WORST_CASE else "--"
+        ax.plot(*_mean_curve(curve), label=attack, **style)
+    ax.set(title=f"{model}, seed {seed}: white-box accuracy", xlabel="eps (L-inf)", ylabel="accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="attack (exact: the ground truth)", title_fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def attack_gap_figure(table: pd.DataFrame, stem: str | Path) -> list[Path]:
     """The attack gap (attack accuracy - exact robust accuracy) against eps, one panel per attack, one line
-    per model: how far each attack's accuracy overstates the model's robustness."""
+    per model (models whose gaps coincide drawn once): how far each attack overstates the robustness."""
     rows = table.dropna(subset=["attack_gap"])
     attacks = sorted(rows["attack"].unique()) or ["none"]
-    fig, axes = plt.subplots(1, len(attacks), figsize=(4.5 * len(attacks), 4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.5 * len(attacks) + 2.5, 4), squeeze=False, sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):
-        for index, (model, curve) in enumerate(rows[rows["attack"] == attack].groupby("target")):
-            gap = curve.groupby("eps")["attack_gap"].mean()
-            ax.plot(gap.index, gap.to_numpy(), label=model, **_model_colour(model, index))
+        gaps = {m: c.groupby("eps")["attack_gap"].mean() for m, c in rows[rows["attack"] == attack].groupby("target")}
+        for names in coinciding({m: gap.to_numpy() for m, gap in gaps.items()}):
+            gap = gaps[names[0]]
+            ax.plot(gap.index, gap.to_numpy(), label=group_label(names), **_line_style(names[0]))
         ax.set(title=f"{attack.upper()} - exact", xlabel="eps (L-inf)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy gap to the exact robust accuracy")
-    axes[0][0].legend(fontsize=7)
+    if len(rows):
+        _legend_outside(axes[0][-1], fontsize=7, title="solid rot_ent, dashed ent_rot", title_fontsize=7)
     return _save(fig, stem)
-
-
-def _model_colour(model: str, index: int) -> dict:
-    """The CNN thick black, each QuNN its own colour."""
-    if model == CNN:
-        return {"color": "black", "linewidth": 2.5}
-    return {"color": plt.get_cmap("tab20")(index % 20), "marker": "o", "markersize": 3}
 
 
 def _mean_curve(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -111,43 +191,68 @@ def transfer_figure(table: pd.DataFrame, direction: str, stem: str | Path) -> li
     for ax, attack in zip(axes[0], attacks, strict=False):
         _curves(ax, rows[rows["attack"] == attack], label, f"{attack.upper()}: {title}")
     if attacks:
-        axes[0][0].legend(fontsize=7)
+        _legend_outside(axes[0][-1], fontsize=7, title="solid rot_ent, dashed ent_rot", title_fontsize=7)
     else:
         axes[0][0].text(0.5, 0.5, "no transfer pairs in this study", ha="center", transform=axes[0][0].transAxes)
     return _save(fig, stem)
 
 
 def examples_figure(
-    clean: np.ndarray, adversarial: dict[float, np.ndarray], title: str, stem: str | Path
+    labels: np.ndarray, rows: dict[float, tuple[np.ndarray, np.ndarray]], title: str, stem: str | Path
 ) -> list[Path]:
-    """A grid: one row per eps (the first the clean digits), one column per digit.
+    """A grid of digits: one row per eps (eps 0: the clean digits), one column per digit; above each digit
+    the class the model predicts (red where it is wrong), the true label on top of each column.
 
-    Drawn as one image (the digits tiled with a white gap) on one axes: a figure of an axes per digit
+    ``rows``: eps -> (digits (n, 28, 28), predicted classes (n,)), e.g. from the adversarial sets.
+    Drawn as one image (the digits tiled with white gaps) on one axes: a figure of an axes per digit
     took 1.3 s to save, 15 s of the figures job.
     """
-    rows = [(0.0, clean)] + sorted((e, x) for e, x in adversarial.items() if e > 0)
-    mosaic = _tiled([images for _, images in rows])
-    n_rows, n_columns = len(rows), len(clean)
-    fig, ax = plt.subplots(figsize=(1.2 * n_columns, 1.3 * n_rows))
+    ordered = sorted(rows.items())
+    mosaic = _tiled([images for _, (images, _) in ordered], gap=(LABEL_GAP, 2))
+    n_rows, n_columns = len(ordered), len(labels)
+    fig, ax = plt.subplots(figsize=(0.9 * n_columns + 1.2, 1.15 * n_rows + 0.6))
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    side = mosaic.shape[0] / n_rows
-    ax.set_yticks([side * (i + 0.5) for i in range(n_rows)])
-    ax.set_yticklabels(["clean" if eps == 0 else f"eps {eps:g}" for eps, _ in rows], fontsize=8)
-    ax.set_xticks([])
+    height, width = ordered[0][1][0].shape[1:]
+    for i, (_, (_, predicted)) in enumerate(ordered):
+        for j, (truth, guess) in enumerate(zip(labels, predicted, strict=True)):
+            if guess < 0:  # not known: the clean row without an eps-0 set
+                continue
+            colour = "black" if guess == truth else "red"
+            ax.text(
+                j * (width + 2) + width / 2,
+                i * (height + LABEL_GAP) - 1,
+                str(guess),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color=colour,
+                fontweight="normal" if guess == truth else "bold",
+            )
+    ax.set_yticks([i * (height + LABEL_GAP) + height / 2 for i in range(n_rows)])
+    ax.set_yticklabels(["clean" if eps == 0 else f"eps {eps:g}" for eps, _ in ordered], fontsize=8)
+    ax.set_xticks([j * (width + 2) + width / 2 for j in range(n_columns)])
+    ax.set_xticklabels([f"label {y}" for y in labels], fontsize=7)
+    ax.xaxis.tick_top()
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_title(title)
+    ax.set_title(title + "\nnumber above a digit: the class the model predicts (red: wrong)", fontsize=9)
     return _save(fig, stem)
 
 
-def _tiled(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
-    """Digit rows (each (n, h, w)) as one image, a white gap of ``gap`` pixels between digits."""
+LABEL_GAP = 12  # pixels between the rows of the example grids, where the predicted classes go
+
+
+def _tiled(rows: list[np.ndarray], gap: tuple[int, int] = (2, 2)) -> np.ndarray:
+    """Digit rows (each (n, h, w)) as one image, white gaps of ``gap`` (between rows, between digits) pixels."""
     n, height, width = rows[0].shape
-    mosaic = np.ones((len(rows) * (height + gap) - gap, n * (width + gap) - gap), dtype=np.float32)
+    row_gap, column_gap = gap
+    mosaic = np.ones(
+        (len(rows) * (height + row_gap) - row_gap, n * (width + column_gap) - column_gap), dtype=np.float32
+    )
     for i, images in enumerate(rows):
         for j, image in enumerate(images):
-            top, left = i * (height + gap), j * (width + gap)
+            top, left = i * (height + row_gap), j * (width + column_gap)
             mosaic[top : top + height, left : left + width] = image
     return mosaic
 
@@ -176,16 +281,17 @@ def _ci_panels(frame: pd.DataFrame, label: str | None, title: str, stem: str | P
     fig, axes = plt.subplots(len(rows), len(attacks), figsize=(5 * len(attacks), 4.2 * len(rows)), squeeze=False)
     for ax_row, (points, column, what) in zip(axes, rows, strict=True):
         for ax, attack in zip(ax_row, attacks, strict=True):
-            for name, curve in points[points["attack"] == attack].groupby(column):
-                curve = curve.sort_values("eps")
-                line = ax.plot(curve["eps"], curve["accuracy"], label=name, **_line_style(name))[0]
+            curves = {name: c.sort_values("eps") for name, c in points[points["attack"] == attack].groupby(column)}
+            values = {name: c[["accuracy", "ci_low", "ci_high"]].to_numpy().ravel() for name, c in curves.items()}
+            for names in coinciding(values):
+                curve = curves[names[0]]
+                line = ax.plot(curve["eps"], curve["accuracy"], label=group_label(names), **_line_style(names[0]))[0]
                 ax.fill_between(curve["eps"], curve["ci_low"], curve["ci_high"], color=line.get_color(), alpha=0.15)
             method = points["ci_method"].iloc[0] if len(points) else "no data"
             ax.set(title=f"{attack.upper()}: {what}\n(95% CI: {method})", xlabel="eps (L-inf)", ylabel="accuracy")
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)
-        ax_row[0].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+        _legend_outside(ax_row[-1], fontsize=7, title="solid rot_ent, dashed ent_rot", title_fontsize=7)
     return _save(fig, stem)
 
 
@@ -205,13 +311,14 @@ def robustness_vs_entanglement_figure(frame: pd.DataFrame, attack: str, stem: st
             capsize=3,
             label=f"layout {layout}",
         )
-        for _, row in group.iterrows():
-            ax.annotate(
+        for k, (_, row) in enumerate(group.sort_values("entangling_capability").iterrows()):
+            ax.annotate(  # staggered, so that neighbours' labels do not overlap; rot_ent above, ent_rot below
                 row["ansatz"],
                 (row["entangling_capability"], row["auc"]),
                 fontsize=7,
-                xytext=(4, 4),
+                xytext=(4, (6 + 9 * (k % 3)) * (1 if layout == "rot_ent" else -1.6)),
                 textcoords="offset points",
+                arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5},
             )
     ax.set(xlabel="entangling capability (mean Meyer-Wallach Q)", ylabel=f"robustness: mean accuracy, {attack.upper()}")
     ax.set_title("robustness against entangling capability")

@@ -7,24 +7,25 @@ rule figures:
         whitebox=report(
             expand(paths.WHITEBOX_FIGURE, attack=ATTACKS + [WORST_CASE], allow_missing=True),
             caption="../report/whitebox.rst",
-            category="Fig. 3a-c: white-box",
+            category="2. Fig. 3a-c: white-box",
         ),
         transfer=report(
             expand(paths.TRANSFER_FIGURE, direction=paths.TRANSFER_DIRECTIONS, allow_missing=True),
             caption="../report/transfer.rst",
-            category="Fig. 3d-e: transfer",
+            category="3. Fig. 3d-e: transfer",
         ),
         gaps=report(
             paths.ATTACK_GAP_FIGURE,
             caption="../report/attack_gap.rst",
-            category="Fig. 3a-c: white-box",
+            category="2. Fig. 3a-c: white-box",
         ),
         examples=report(
             expand(paths.EXAMPLES_FIGURE, model=MODELS, allow_missing=True),
             caption="../report/examples.rst",
-            category="Adversarial examples",
+            category="5. Adversarial examples",
         ),
-        summary=report(paths.SUMMARY, caption="../report/summary.rst", category="Summary"),
+        summary=paths.SUMMARY,
+        summary_page=report(paths.SUMMARY_HTML, caption="../report/summary.rst", category="4. Summary per seed"),
         curves=paths.WHITEBOX_CURVES,
     log:
         "logs/figures/seed{seed}.log",
@@ -39,7 +40,7 @@ rule circuits:
         diagrams=report(
             expand(paths.CIRCUIT_FIGURE, circuit=QUNN_CIRCUITS, allow_missing=True),
             caption="../report/circuits.rst",
-            category="Circuits",
+            category="6. Circuits",
         ),
     log:
         "logs/circuits/seed{seed}.log",

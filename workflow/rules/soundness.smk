@@ -35,28 +35,30 @@ rule ansatz_metrics:
         "../scripts/ansatz_metrics.py"
 
 
+# The report sorts categories and subcategories by name: the numbers put the study's verdicts first.
+STUDY_VERDICTS = {"category": "1. Study", "subcategory": "1. Verdicts: claims and soundness checks"}
+STUDY_ACCURACY = {"category": "1. Study", "subcategory": "2. Accuracy with 95% intervals"}
+STUDY_ANSATZ = {"category": "1. Study", "subcategory": "3. Ansatz metrics and robustness"}
+
+
 rule aggregate:
     input:
         tables=expand(paths.TABLE, seed=SEEDS),
         checks=expand(paths.CHECKS, seed=SEEDS, model=MODELS),
         ansatz=expand(paths.ANSATZ_METRICS, seed=SEEDS),
     output:
-        results=paths.study_table("results"),
-        summary=report(paths.study_table("summary_ci"), caption="../report/summary_ci.rst", category="Study"),
-        checklist=report(paths.study_table("checklist"), caption="../report/checklist.rst", category="Study"),
-        claims=report(paths.study_table("claims"), caption="../report/claims.rst", category="Study"),
-        ansatz=report(paths.study_table("ansatz_metrics"), caption="../report/ansatz_metrics.rst", category="Study"),
+        tables=[paths.study_table(name) for name in paths.STUDY_TABLES],
+        claims=report(paths.study_html("claims"), caption="../report/claims.rst", **STUDY_VERDICTS),
+        checklist=report(paths.study_html("checklist"), caption="../report/checklist.rst", **STUDY_VERDICTS),
+        summary=report(paths.study_html("summary_ci"), caption="../report/summary_ci.rst", **STUDY_ACCURACY),
+        ansatz=report(paths.study_html("ansatz_metrics"), caption="../report/ansatz_metrics.rst", **STUDY_ANSATZ),
         metrics=paths.STUDY_METRICS,
-        whitebox=report(
-            paths.study_figure(paths.WHITEBOX_CI_STEM), caption="../report/whitebox_ci.rst", category="Study"
-        ),
-        transfer=report(
-            paths.study_figure(paths.TRANSFER_CI_STEM), caption="../report/transfer_ci.rst", category="Study"
-        ),
+        whitebox=report(paths.study_figure(paths.WHITEBOX_CI_STEM), caption="../report/whitebox_ci.rst", **STUDY_ACCURACY),
+        transfer=report(paths.study_figure(paths.TRANSFER_CI_STEM), caption="../report/transfer_ci.rst", **STUDY_ACCURACY),
         robustness=report(
             [paths.study_figure(paths.ROBUSTNESS_FIGURE_STEM, attack=attack) for attack in ATTACKS + [WORST_CASE, EXACT]],
             caption="../report/robustness_vs_entanglement.rst",
-            category="Study",
+            **STUDY_ANSATZ,
         ),
     log:
         "logs/aggregate.log",

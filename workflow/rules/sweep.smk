@@ -26,13 +26,13 @@ rule sweep:
         draws=expand(paths.SWEEP_DRAW, draw=range(PARAMS.sweep.n_draws)),
     output:
         tables=[
-            report(paths.sweep_table(name), caption=f"../report/sweep_{name}.rst", category="Sweep")
+            report(paths.sweep_table(name), caption=f"../report/sweep_{name}.rst", category="7. Sweep")
             for name in paths.SWEEP_TABLES
         ],
         figures=report(
             [f"{paths.SWEEP_DIR}/{paths.SWEEP_FIGURE_STEM.format(eps=eps)}.png" for eps in SWEEP_EPS],
             caption="../report/sweep_figure.rst",
-            category="Sweep",
+            category="7. Sweep",
         ),
     log:
         "logs/sweep/sweep.log",
