@@ -300,8 +300,9 @@ class TestSnakemake:
         report = snakemake(tiny_workflow, "--report", "report.html")
         assert report.returncode == 0, report.stderr[-3000:]
         html = (tiny_workflow / "report.html").read_text()
-        for text in ("fig3_whitebox_pgd.png", "Transfer (the paper", "circuit_full-ent_rot.png", "claims.csv"):
+        for text in ("fig3_whitebox_pgd.png", "Transfer (the paper", "circuit_full-ent_rot.png", "claims.html"):
             assert text in html
+        assert "1. Study" in html and "1. Verdicts: claims and soundness checks" in html  # the verdicts first
 
     def test_every_job_is_an_mlflow_run(self, tiny_workflow, tmp_path):
         """One FINISHED run per training, attack and checks job, each a child of its model's training run,

@@ -54,6 +54,13 @@ def group_label(models: list[str]) -> str:
     return " = ".join(models)
 
 
+def _lead(names: list[str]) -> str:
+    """The member of a group whose style the group's line takes: the CNN, else the first ansatz in the
+    order of ANSATZ_COLOURS (so "none = full = ..." is drawn in none's colour)."""
+    order = [CNN, *(f"qunn-{a}-" for a in ANSATZ_COLOURS)]
+    return min(names, key=lambda n: next((i for i, p in enumerate(order) if n.startswith(p)), len(order)))
+
+
 def coinciding(curves: dict[str, np.ndarray]) -> list[list[str]]:
     """The names of ``curves`` grouped by equal values (to 1e-12), each group in the order given: curves
     that coincide are drawn once, so that none hides another's colour."""
@@ -95,7 +102,7 @@ def _curves(ax, rows: pd.DataFrame, label_column: str, title: str) -> None:
     means = {label: curve.groupby("eps")["accuracy"].mean() for label, curve in rows.groupby(label_column)}
     for names in coinciding({label: mean.to_numpy() for label, mean in means.items()}):
         mean = means[names[0]]
-        ax.plot(mean.index, mean.to_numpy(), label=group_label(names), **_line_style(names[0]))
+        ax.plot(mean.index, mean.to_numpy(), label=group_label(names), **_line_style(_lead(names)))
     ax.set(title=title, xlabel="eps (L-inf)", ylabel="accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
 
@@ -103,7 +110,9 @@ def _curves(ax, rows: pd.DataFrame, label_column: str, title: str) -> None:
 def whitebox_figure(table: pd.DataFrame, attack: str, stem: str | Path) -> list[Path]:
     """Fig. 3a-c: white-box accuracy of every model under one attack (dashed) beside its exact robust
     accuracy (solid, same colour) where the table has it: the attack's curve can only lie on or above it.
-    One panel per layout, the CNN in each; models whose two curves coincide are drawn once."""
+    One panel per layout, the CNN in each. Models with the same exact curve at every eps (clean accuracy
+    included) are one model, the invariance property's group: drawn once, their attack curves averaged
+    (they differ only by the attack's random start)."""
     white = table[table["kind"] == "white-box"]
     rows, exact = white[white["attack"] == attack], white[white["attack"] == EXACT]
     models = sorted(rows["target"].unique())
@@ -112,9 +121,10 @@ def whitebox_figure(table: pd.DataFrame, attack: str, stem: str | Path) -> list[
     for ax, layout in zip(axes[0], layouts, strict=True):
         shown = [m for m in models if m == CNN or _parts(m)[1] == layout]
         curves = {m: _both_curves(rows, exact, m) for m in shown}
-        for names in coinciding({m: np.concatenate(c[1:]) for m, c in curves.items()}):
-            eps, attacked, ground_truth = curves[names[0]]
-            style = {k: v for k, v in _line_style(names[0]).items() if k != "linestyle"}
+        for names in coinciding({m: c[2] if len(c[2]) else c[1] for m, c in curves.items()}):
+            eps, _, ground_truth = curves[names[0]]
+            attacked = np.mean([curves[m][1] for m in names], axis=0)
+            style = {k: v for k, v in _line_style(_lead(names)).items() if k != "linestyle"}
             if len(ground_truth):
                 ax.plot(eps, ground_truth, linestyle="-", label=group_label(names), **style)
             ax.plot(eps, attacked, linestyle="--", label=None if len(ground_truth) else group_label(names), **style)
@@ -163,7 +173,7 @@ def attack_gap_figure(table: pd.DataFrame, stem: str | Path) -> list[Path]:
         gaps = {m: c.groupby("eps")["attack_gap"].mean() for m, c in rows[rows["attack"] == attack].groupby("target")}
         for names in coinciding({m: gap.to_numpy() for m, gap in gaps.items()}):
             gap = gaps[names[0]]
-            ax.plot(gap.index, gap.to_numpy(), label=group_label(names), **_line_style(names[0]))
+            ax.plot(gap.index, gap.to_numpy(), label=group_label(names), **_line_style(_lead(names)))
         ax.set(title=f"{attack.upper()} - exact", xlabel="eps (L-inf)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy gap to the exact robust accuracy")
@@ -209,6 +219,7 @@ def examples_figure(
     """
     ordered = sorted(rows.items())
     mosaic = _tiled([images for _, (images, _) in ordered], gap=(LABEL_GAP, 2))
+    mosaic = np.vstack([np.ones((LABEL_GAP, mosaic.shape[1]), np.float32), mosaic])  # room for the first row's classes
     n_rows, n_columns = len(ordered), len(labels)
     fig, ax = plt.subplots(figsize=(0.9 * n_columns + 1.2, 1.15 * n_rows + 0.6))
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -220,7 +231,7 @@ def examples_figure(
             colour = "black" if guess == truth else "red"
             ax.text(
                 j * (width + 2) + width / 2,
-                i * (height + LABEL_GAP) - 1,
+                (i + 1) * LABEL_GAP + i * height - 1,
                 str(guess),
                 ha="center",
                 va="bottom",
@@ -228,7 +239,7 @@ def examples_figure(
                 color=colour,
                 fontweight="normal" if guess == truth else "bold",
             )
-    ax.set_yticks([i * (height + LABEL_GAP) + height / 2 for i in range(n_rows)])
+    ax.set_yticks([(i + 1) * LABEL_GAP + i * height + height / 2 for i in range(n_rows)])
     ax.set_yticklabels(["clean" if eps == 0 else f"eps {eps:g}" for eps, _ in ordered], fontsize=8)
     ax.set_xticks([j * (width + 2) + width / 2 for j in range(n_columns)])
     ax.set_xticklabels([f"label {y}" for y in labels], fontsize=7)
@@ -285,7 +296,9 @@ def _ci_panels(frame: pd.DataFrame, label: str | None, title: str, stem: str | P
             values = {name: c[["accuracy", "ci_low", "ci_high"]].to_numpy().ravel() for name, c in curves.items()}
             for names in coinciding(values):
                 curve = curves[names[0]]
-                line = ax.plot(curve["eps"], curve["accuracy"], label=group_label(names), **_line_style(names[0]))[0]
+                line = ax.plot(curve["eps"], curve["accuracy"], label=group_label(names), **_line_style(_lead(names)))[
+                    0
+                ]
                 ax.fill_between(curve["eps"], curve["ci_low"], curve["ci_high"], color=line.get_color(), alpha=0.15)
             method = points["ci_method"].iloc[0] if len(points) else "no data"
             ax.set(title=f"{attack.upper()}: {what}\n(95% CI: {method})", xlabel="eps (L-inf)", ylabel="accuracy")

@@ -103,7 +103,7 @@ def browser() -> str | None:
 
 
 def render(
-    url: str, screenshot: str | Path | None = None, window: tuple[int, int] = (1600, 1000), offline: bool = False
+    url: str, screenshot: str | Path | None = None, window: tuple[int, int] = (2000, 1100), offline: bool = False
 ) -> str:
     """The page at ``url`` as headless Chromium built it (its DOM as HTML) after its scripts ran for
     VIRTUAL_TIME_BUDGET_MS; with ``screenshot``, also a PNG of it there. A fresh browser profile each
