@@ -223,3 +223,74 @@ def test_robqunn_plots_render_offline(repro):
     cdn = dvc(repro, "plots", "show", "-o", "cdn_plots")
     assert cdn.returncode == 0, cdn.stderr
     assert 'class="marks"' not in ui.render((repro / "cdn_plots" / "index.html").as_uri(), offline=True)
+
+
+class TestRemote:
+    """A local-directory DVC remote standing in for a lab's shared storage (docs/cluster.md, "DVC")."""
+
+    @pytest.fixture(scope="class")
+    def pushed(self, repro, tmp_path_factory):
+        """The reproduced project with dvc.lock committed and every output pushed to a fresh remote."""
+        project = tmp_copy(repro, "pushed")
+        remote = tmp_path_factory.mktemp("remote")
+        for command in (
+            ("remote", "add", "-d", "storage", str(remote)),
+            ("remote", "modify", "storage", "verify", "true"),
+        ):
+            assert dvc(project, *command).returncode == 0
+        git(project, "add", "dvc.lock", ".dvc/config")
+        git(project, "commit", "-qm", "results")
+        push = dvc(project, "push")
+        assert push.returncode == 0, push.stderr[-3000:]
+        return project, remote
+
+    def clone(self, project: Path, where: Path) -> Path:
+        """A fresh clone of the project's git repository: code, params, dvc.yaml, dvc.lock; no data."""
+        git(where.parent, "clone", "-q", str(project), str(where))
+        return where
+
+    def test_a_fresh_clone_pulls_and_has_nothing_to_reproduce(self, pushed, tmp_path):
+        """`dvc pull` in a fresh clone brings every output; then `dvc repro` runs nothing, `dvc status` and
+        `dvc status -c` are clean, and the study's table is the original's byte for byte."""
+        project, _ = pushed
+        fresh = self.clone(project, tmp_path / "fresh")
+        assert not (fresh / paths.TABLE.format(seed=42)).exists()
+        pull = dvc(fresh, "pull")
+        assert pull.returncode == 0, pull.stderr[-3000:]
+        table = paths.TABLE.format(seed=42)
+        assert (fresh / table).read_bytes() == (project / table).read_bytes()
+        repro = dvc(fresh, "repro")
+        assert repro.returncode == 0 and "Running stage" not in repro.stdout, repro.stdout[-3000:]
+        status = dvc(fresh, "status")
+        assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
+        cloud = dvc(fresh, "status", "-c")
+        assert cloud.returncode == 0 and "in sync" in cloud.stdout, cloud.stdout
+
+    def test_a_corrupted_object_in_the_remote_is_reported(self, pushed, tmp_path):
+        """One object of the remote altered: `dvc pull` (with the remote's `verify`) fails naming the checksum
+        problem, and the corrupted file does not land in the workspace as if it were good."""
+        project, remote = pushed
+        corrupted_remote = tmp_path / "remote"
+        shutil.copytree(remote, corrupted_remote)
+        table_md5 = _lock_md5(project, paths.TABLE.format(seed=42))
+        obj = corrupted_remote / "files" / "md5" / table_md5[:2] / table_md5[2:]
+        assert obj.is_file()
+        obj.write_bytes(obj.read_bytes().replace(b"0.", b"9.", 1))
+        fresh = self.clone(project, tmp_path / "fresh")
+        assert dvc(fresh, "remote", "modify", "storage", "url", str(corrupted_remote)).returncode == 0
+        pull = dvc(fresh, "pull")
+        assert pull.returncode != 0
+        message = (pull.stdout + pull.stderr).lower()
+        assert "checksum" in message or "corrupt" in message or "hash" in message, message[-3000:]
+        target = fresh / paths.TABLE.format(seed=42)
+        assert not target.exists() or target.read_bytes() == (project / paths.TABLE.format(seed=42)).read_bytes()
+
+
+def _lock_md5(project: Path, path: str) -> str:
+    """The md5 that dvc.lock records for the output ``path``."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            if out["path"] == path:
+                return out["md5"]
+    raise AssertionError(f"{path} is not an output in dvc.lock")
