@@ -19,7 +19,7 @@ from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_param
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
-from robqunn.tracking import set_run_source
+from robqunn.tracking import check_tracking, set_run_source
 
 logger = logging.getLogger("robqunn")
 
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     tensorflow_environment()
     try:
         params = load_params(args.params)
+        logger.info(check_tracking(params.tracking))  # a tracking server that is down: stop before any work
         seed = params.study.seeds[0] if args.seed is None else args.seed
         if args.tensorflow:
             import_tensorflow()

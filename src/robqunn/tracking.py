@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from robqunn.config import TrackingParams
+from robqunn.errors import RobqunnError
 from robqunn.runtime import hidden_modules
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_de
 UI_RUNS_QUERY = "workflowType=machine_learning&orderByKey=attributes.run_name&orderByAsc=true"
 
 T = TypeVar("T")
+
+
+class TrackingError(RobqunnError):
+    """The tracking store cannot take the study's runs."""
+
 
 _prepared_uris: set[str] = set()
 _busy_timeout_installed = False
@@ -120,6 +126,39 @@ def ui_url(base: str, experiment_id: str) -> str:
 def tracking_uri() -> str:
     """The tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the project-local ``sqlite:///mlflow.db``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+SERVER_TIMEOUT_S = 10
+
+
+def check_tracking(settings: TrackingParams) -> str:
+    """Before any work: with tracking on and a tracking server as the store (``MLFLOW_TRACKING_URI`` =
+    http(s)://...), the server must answer its /health, or the study stops at once with an error naming
+    it, instead of failing in every job later. Returns a line saying where runs go, or that they don't.
+
+    Raises:
+        TrackingError: the server does not answer within SERVER_TIMEOUT_S.
+    """
+    if not settings.enabled:
+        return "MLflow tracking is off (tracking.enabled: false): no runs are logged"
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S) as answer:
+                healthy = answer.status == 200
+        except OSError as exc:
+            healthy, reason = False, str(exc)
+        else:
+            reason = "its /health did not answer OK"
+        if not healthy:
+            raise TrackingError(
+                f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer: {reason}. Start it, point "
+                "MLFLOW_TRACKING_URI at a running one, or set tracking.enabled: false in params.yaml to run "
+                "without tracking"
+            )
+    return f"MLflow runs go to {uri}, experiment {settings.experiment!r}"
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -60,16 +60,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_ui(store_uri: str, port: int | None = None, log: str | Path | None = None) -> UiServer:
+def start_ui(
+    store_uri: str, port: int | None = None, log: str | Path | None = None, artifacts: str | Path | None = None
+) -> UiServer:
     """Start ``mlflow ui`` on ``store_uri`` at 127.0.0.1:``port`` (a free one by default), one worker, and
-    wait until it answers /health; its output goes to ``log`` (a temporary file by default).
+    wait until it answers /health; its output goes to ``log`` (a temporary file by default). With
+    ``artifacts`` (a folder), a team's tracking server: ``mlflow server`` storing the runs' artifacts there
+    and serving them over HTTP (``--artifacts-destination``), so jobs need no access to that folder.
 
     Raises:
         UiError: the server exited or did not answer within START_TIMEOUT_S; the message holds its log's end.
     """
     port = port or free_port()
     log = Path(log) if log is not None else Path(tempfile.mkstemp(prefix="mlflow-ui-", suffix=".log")[1])
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store_uri]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui" if artifacts is None else "server",
+        "--backend-store-uri",
+        store_uri,
+    ]
+    if artifacts is not None:
+        command += ["--serve-artifacts", "--artifacts-destination", Path(artifacts).resolve().as_uri()]
     command += ["--host", HOST, "--port", str(port), "--workers", "1"]
     with open(log, "ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -1,6 +1,8 @@
 from robqunn import paths
 from robqunn.config import EXACT, WORST_CASE, AttackName, JobCut, model_specs, params_from_dict
 from robqunn.paths import StudyFiles
+from robqunn.tracking import check_tracking
+from snakemake.logging import logger
 
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.
 PARAMS = params_from_dict(config)
@@ -16,6 +18,8 @@ EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]
 # The sweep (robqunn.sweep) uses the first seed's digits, head initialisation and training order.
 SWEEP_SEED = SEEDS[0]
 SWEEP_EPS = [paths.eps_label(eps) for eps in PARAMS.sweep.eps]
+# A tracking server that is down stops the study here, before any job, not in every job an hour later.
+logger.info(check_tracking(PARAMS.tracking))
 
 
 wildcard_constraints:
