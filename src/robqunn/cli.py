@@ -187,6 +187,10 @@ def _tool_commands(command) -> None:
     bench.add_argument("--no-baseline", action="store_true", help="`bench workflow` without the one-process baseline")
     plots = command("plots", _plots, "`dvc plots show` that renders offline (Vega inline, not from a CDN)")
     plots.add_argument("--out", default="dvc_plots", help="folder of the page, under --workdir (default: %(default)s)")
+    slurm = command("local-slurm", _local_slurm, "a one-node SLURM cluster here (Debian's packages, as root)")
+    slurm.add_argument(
+        "--folder", type=Path, default=Path(".slurm"), help="its config and state (default: %(default)s)"
+    )
     ui = command("ui", _ui, "the MLflow UI on the study's runs (its store: MLFLOW_TRACKING_URI or mlflow.db)")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
     ui.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the runs page there and stop")
@@ -198,6 +202,22 @@ def _plots(ctx: Context) -> None:
     from robqunn.report import show_plots
 
     print(show_plots(ctx.files.root, ctx.args.out))
+
+
+def _local_slurm(ctx: Context) -> None:
+    """Start the cluster, say how to use it, and stop it (by its daemons' pids) on Ctrl-C."""
+    from robqunn.localslurm import start_local_slurm
+
+    cluster = start_local_slurm(ctx.args.folder)
+    try:
+        print(
+            f"SLURM is up ({cluster.conf}): snakemake --profile workflow/profiles/slurm  (Ctrl-C stops it)", flush=True
+        )
+        cluster.processes[0].wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
 
 
 def _ui(ctx: Context) -> None:
