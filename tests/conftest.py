@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,17 @@ def mlflow_store(tmp_path_factory):
         del os.environ["MLFLOW_TRACKING_URI"]
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def needs(problem: str | None) -> None:
+    """For a test that drives a real component (Chromium, PostgreSQL, SLURM): when ``problem`` says what is
+    missing, skip with the reason printed, except in CI (.ci/run installs them all), where it fails."""
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{problem}: CI must run this test")
+    print(f"SKIPPED: {problem}", file=sys.stderr)
+    pytest.skip(problem)
 
 
 @pytest.fixture(autouse=True)

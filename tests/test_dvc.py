@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
+from conftest import REPO, TINY_CHANGES, needs, snakemake, workflow_copy, write_params
 from robqunn import dvcfile, paths, stages, ui
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
@@ -213,12 +213,7 @@ def test_robqunn_plots_render_offline(repro):
     page = repro / "offline_plots" / "index.html"
     html = page.read_text()
     assert "qunn-full-ent_rot" in html and not re.search(r"<script[^>]+src=", html)
-    if ui.browser() is None:
-        reason = "no Chromium on PATH (apt-get install chromium; .ci/run installs it): rendering not checked"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        print(f"SKIPPED: {reason}", file=sys.stderr)
-        pytest.skip(reason)
+    needs(None if ui.browser() else "no Chromium on PATH (apt-get install chromium; .ci/run installs it)")
     assert 'class="marks"' in ui.render(page.as_uri(), offline=True)
     cdn = dvc(repro, "plots", "show", "-o", "cdn_plots")
     assert cdn.returncode == 0, cdn.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_CHANGES, workflow_copy, write_params
+from conftest import TINY_CHANGES, needs, workflow_copy, write_params
 from robqunn import ui
 from test_tracking import WORKER
 
@@ -29,11 +29,7 @@ def _postgres_bin() -> Path:
     problem = None if found else "no PostgreSQL server (apt-get install postgresql; .ci/run installs it)"
     if problem is None and os.geteuid() != 0:
         problem = "not root: the PostgreSQL fixture runs the server as the postgres user"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem + ": CI must run this test")
-        print(f"SKIPPED: {problem}", file=sys.stderr)
-        pytest.skip(problem)
+    needs(problem)
     return Path(found[-1]).parent
 
 

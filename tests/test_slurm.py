@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import TINY_CHANGES, workflow_copy
+from conftest import TINY_CHANGES, needs, workflow_copy
 from robqunn import localslurm
 
 
@@ -22,11 +22,7 @@ def cluster(tmp_path_factory):
     problem = f"no SLURM here ({', '.join(missing)} missing)" if missing else None
     if problem is None and os.geteuid() != 0:
         problem = "not root: the SLURM daemons run as root"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem + ": CI must run this test")
-        print(f"SKIPPED: {problem}", file=sys.stderr)
-        pytest.skip(problem)
+    needs(problem)
     running = localslurm.start_local_slurm(tmp_path_factory.mktemp("slurm"))
     yield running
     running.stop()

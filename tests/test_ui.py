@@ -9,19 +9,12 @@ import sys
 
 import pytest
 
+from conftest import needs
 from robqunn import tracking, ui
 
 
-def _browser_or_skip() -> str:
-    """Chromium's path; without it the test skips with the reason printed, except in CI (.ci/run installs it)."""
-    found = ui.browser()
-    if found is None:
-        reason = "no Chromium on PATH (apt-get install chromium; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + ": CI must run this test")
-        print(f"SKIPPED: {reason}", file=sys.stderr)
-        pytest.skip(reason)
-    return found
+def _browser_or_skip() -> None:
+    needs(None if ui.browser() else "no Chromium on PATH (apt-get install chromium; .ci/run installs it)")
 
 
 @pytest.fixture(scope="module")
