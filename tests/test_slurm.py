@@ -32,14 +32,16 @@ def cluster(tmp_path_factory):
 def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny_workflow, tmp_path):
     """`snakemake --profile workflow/profiles/slurm` on the tiny params: every job is a SLURM job (one
     sbatch per job, all COMPLETED), and the results and study tables equal the local run's byte for byte
-    (the profile cuts jobs per stage; both cuts write the same files, tests/test_workflow.py)."""
+    (the profile cuts the finest jobs, workflow.jobs per_eps: an attack job per eps, an evaluation job per
+    (source, attack, target); every cut writes the same files, tests/test_workflow.py)."""
     folder = workflow_copy(tmp_path, TINY_CHANGES)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | cluster.env()
     command = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm"]
     command += ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
     command += ["--default-resources", "mem_mb=1500", "runtime=10", "cpus_per_task=1", "--set-resources"]
-    command += [f"{rule}:mem_mb=1500" for rule in ("prepare", "features", "train", "attack_fgsm", "attack_pgd")]
-    command += ["attack_mim:mem_mb=1500", "evaluate:mem_mb=2500", "--slurm-keep-successful-logs"]
+    command += [f"{rule}:mem_mb=1500" for rule in ("prepare", "features", "train", "evaluate_part", "evaluate_parts")]
+    command += [f"attack_{attack}_eps:mem_mb=1500" for attack in ("fgsm", "pgd", "mim")]
+    command += ["--slurm-keep-successful-logs"]
     result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", result.stdout + result.stderr)

@@ -251,14 +251,22 @@ class TestSnakemake:
         last = (tiny_workflow / "logs" / f"{log}.log").read_text().splitlines()[-1]
         assert f"job ends (exit 0): {loaded}" in last
 
-    def test_both_job_cuts_write_the_same_results(self, tiny_workflow, tmp_path):
-        """workflow.jobs per_stage (seven jobs a model) writes what per_model (two, the default) wrote: the
+    @pytest.mark.parametrize(
+        "cut, job_log",
+        [
+            ("per_stage", "attack/seed42/pgd/cnn.log"),
+            ("per_eps", "evaluate_part/seed42/pgd/cnn/qunn-random-ent_rot.log"),
+        ],
+    )
+    def test_every_job_cut_writes_the_same_results(self, tiny_workflow, tmp_path, cut, job_log):
+        """workflow.jobs per_stage (seven jobs a model) and per_eps (an attack job per eps, an evaluation job
+        per (source, attack, target), merged) write what per_model (two jobs a model, the default) wrote: the
         results, exact and study tables and the checks records byte for byte, the training metrics but for
         their timings."""
-        folder = workflow_copy(tmp_path, TINY_CHANGES | {("workflow", "jobs"): "per_stage"})
+        folder = workflow_copy(tmp_path, TINY_CHANGES | {("workflow", "jobs"): cut})
         result = snakemake(folder, "--cores", "2")
         assert result.returncode == 0, result.stderr[-3000:]
-        assert (folder / "logs" / "attack" / "seed42" / "pgd" / "cnn.log").exists()  # it ran per stage
+        assert (folder / "logs" / job_log).exists()  # it ran with that cut
         ours, theirs = tiny_workflow / "results", folder / "results"
         tables = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet"))
         tables += sorted(p.relative_to(ours) for p in (ours / "checks").rglob("*.json"))
@@ -443,10 +451,15 @@ class TestProfiles:
         output = result.stdout + result.stderr
         assert f"Using profile workflow/profiles/{profile}" in output
         counts = job_counts(output)
-        attack_jobs = "attack_pgd" if profile == "slurm" else "model_attacks"  # slurm: workflow.jobs per_stage
-        assert counts[attack_jobs] == n_seeds * len(TINY_MODELS) and counts["aggregate"] == 1
-        if profile == "slurm":
-            assert "mem_mb=6000" in output and "runtime=60" in output  # attack_pgd's resources
+        if (
+            profile == "slurm"
+        ):  # workflow.jobs per_eps: a PGD job per (model, eps), an evaluation per (source, attack, target)
+            assert counts["attack_pgd_eps"] == n_seeds * len(TINY_MODELS) * len(TINY_CHANGES[("attack", "pgd")]["eps"])
+            assert counts["evaluate_part"] == 4 * (3 + 2 + 2) and counts["evaluate_parts"] == 1
+            assert "mem_mb=3000" in output and "runtime=15" in output  # attack_pgd_eps's resources
+        else:
+            assert counts["model_attacks"] == n_seeds * len(TINY_MODELS)
+        assert counts["aggregate"] == 1
 
 
 @pytest.mark.slow

@@ -78,12 +78,15 @@ class JobCut(str, Enum):
 
     per_model: one job per (seed, model) runs its features, training, attacks, exact verification and
     checks in one process (TensorFlow and MLflow start once per model). per_stage: one job per (seed,
-    model) and stage, and per attack: seven times the jobs, for many cores or a cluster. Both write the
-    same files, with the same contents.
+    model) and stage, and per attack: seven times the jobs, for many cores or a cluster. per_eps: as
+    per_stage, but one attack job per (seed, model, attack, eps) and one evaluation job per (seed, source,
+    attack, target), merged into the seed's table: hundreds of jobs for a cluster to run at once. All
+    write the same files, with the same contents.
     """
 
     PER_MODEL = "per_model"
     PER_STAGE = "per_stage"
+    PER_EPS = "per_eps"
 
 
 class CnnBias(str, Enum):

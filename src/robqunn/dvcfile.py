@@ -25,7 +25,8 @@ from robqunn.config import EXACT, AttackName, Params
 # Stages that Snakemake runs and dvc.yaml leaves out: the sweep (robqunn.sweep) is a study of its own, run by
 # its profile (workflow/profiles/sweep) or by hand (`robqunn sweep_draw && robqunn sweep`), not by `dvc repro`.
 # So are the two per-model jobs of workflow.jobs per_model (model.smk): each runs several stages in one process.
-SNAKEMAKE_ONLY = ("sweep_draw", "sweep", "model_train", "model_attacks")
+# And the per_eps cut's evaluation jobs and their merge (evaluate.smk): DVC evaluates a seed in one stage.
+SNAKEMAKE_ONLY = ("sweep_draw", "sweep", "model_train", "model_attacks", "evaluate_part", "evaluate_parts")
 # And the one stage only DVC needs: DVC pastes ${item.seed} from params.yaml into shell commands before robqunn
 # reads anything, so `validate` runs first (every other stage depends on it) and stops the run on any invalid
 # value, e.g. a "seed" that is shell code. Snakemake validates params.yaml against the schema before any job.

@@ -32,6 +32,7 @@ EXACT_TABLE = EXACT_DIR + "/{model}.csv"
 TABLES_DIR = "results/tables/seed{seed}"
 TABLE = TABLES_DIR + "/results.csv"
 TABLE_PARQUET = TABLES_DIR + "/results.parquet"
+EVALUATION_PART = TABLES_DIR + "/parts/{attack}/{source}/{target}.parquet"  # workflow.jobs per_eps: one evaluation
 SUMMARY_NAME = "summary.csv"
 SUMMARY = TABLES_DIR + "/" + SUMMARY_NAME
 SUMMARY_HTML_NAME = "summary.html"  # the same table, readable in the report (robqunn.report)

@@ -262,9 +262,10 @@ def attack(
     run_params[name] = asdict(attack_job.settings) | {"eps": list(grid)}
     tags = provenance.run_tags("attack", job.seed, job.model, attack=name)
     parent = provenance.training_run_of(job.model_file)
-    with stage_run(
-        job.tracking, provenance.run_name(f"attack {name}", job.model, job.seed), run_params, tags, parent
-    ) as run:
+    run_name = provenance.run_name(f"attack {name}", job.model, job.seed)
+    if eps_values is not None:  # a part of the grid (workflow.jobs per_eps, `robqunn attack --eps`): its own run
+        run_name += " · eps " + ", ".join(eps_label(eps) for eps in grid)
+    with stage_run(job.tracking, run_name, run_params, tags, parent) as run:
         done = [_attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid]
         if run.active:
             run.table([row for _, row in done], ATTACK_TABLE_ARTIFACT)
@@ -444,7 +445,21 @@ def evaluate(
     Args:
         models: model name -> .keras file, for every model that may be a target.
     """
-    from robqunn.evaluate import attack_gaps, evaluate_set, results_table, save_table, transfer_targets, worst_case
+    from robqunn.evaluate import transfer_targets
+
+    rows = _evaluated_rows(
+        models,
+        adversarial_sets,
+        data,
+        lambda source, names: transfer_targets(source, names, attack_params.transfer_between_qunns),
+    )
+    return _save_results(rows, table_csv)
+
+
+def _evaluated_rows(models: dict[str, str | Path], adversarial_sets: list, data: str | Path, targets_of) -> list[dict]:
+    """The rows (robqunn.evaluate.evaluate_set, per-digit results included) of every set, each verified
+    (:func:`_verified_set`), on the models ``targets_of(source, model names)`` names."""
+    from robqunn.evaluate import evaluate_set
     from robqunn.models import CompiledPredict, load_model
 
     dataset = Dataset.load(data)
@@ -454,11 +469,40 @@ def evaluate(
     rows = []
     for path in adversarial_sets:  # one set in memory at a time: all of them take about 1 GB
         adversarial = _verified_set(Path(path), hashes, (dataset.x_test, dataset.y_test), models)
-        names = transfer_targets(adversarial.source, list(loaded), attack_params.transfer_between_qunns)
+        names = targets_of(adversarial.source, list(loaded))
         rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
+    return rows
+
+
+def _save_results(rows: list[dict], table_csv: str | Path) -> pd.DataFrame:
+    """The seed's table from every evaluated row: with the worst case over the attacks and the attack gaps."""
+    from robqunn.evaluate import attack_gaps, results_table, save_table, worst_case
+
     table = results_table(attack_gaps(rows + worst_case(rows)))
     save_table(table, table_csv, Path(table_csv).with_suffix(".parquet"))
     return table
+
+
+def evaluate_part(
+    source: str, target: str, models: dict[str, str | Path], adversarial_sets: list, data: str | Path, out: str | Path
+) -> None:
+    """``workflow.jobs: per_eps``: the sets of one (source, attack) evaluated on one target, as rows (their
+    per-digit results included) in the Parquet file ``out``; :func:`evaluate_parts` merges a seed's.
+    ``models`` holds the source's and the target's files (the source's checks each set's origin)."""
+    import pandas as pd
+
+    rows = _evaluated_rows(models, adversarial_sets, data, lambda found, names: [target] if found == source else [])
+    with atomic_path(out) as tmp:
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
+
+
+def evaluate_parts(parts: list[str | Path], table_csv: str | Path) -> pd.DataFrame:
+    """``workflow.jobs: per_eps``: the seed's table from its :func:`evaluate_part` files, the same as
+    :func:`evaluate` writes (the worst case and the attack gaps need every part, so they are computed here)."""
+    import pandas as pd
+
+    rows = [row for part in parts for row in pd.read_parquet(part).to_dict("records")]
+    return _save_results(rows, table_csv)
 
 
 def _verified_set(path: Path, hashes: dict[str, str], clean: tuple, models: dict) -> AdversarialSet:

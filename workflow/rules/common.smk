@@ -1,3 +1,5 @@
+import re
+
 from robqunn import paths
 from robqunn.config import EXACT, WORST_CASE, AttackName, JobCut, model_specs, params_from_dict
 from robqunn.paths import StudyFiles
@@ -10,8 +12,11 @@ SEEDS = list(PARAMS.study.seeds)
 MODELS = [spec.name for spec in model_specs(PARAMS.study)]
 QUNN_CIRCUITS = [name.removeprefix("qunn-") for name in MODELS if name != "cnn"]
 ATTACKS = [attack.value for attack in AttackName]
-# workflow.jobs: a job per (seed, model, stage) and attack, or one per (seed, model) for all of them (model.smk).
-PER_STAGE = PARAMS.workflow.jobs is JobCut.PER_STAGE
+# workflow.jobs: one job per (seed, model) for all of its stages (model.smk), or one per (seed, model, stage)
+# and attack (PER_STAGE), the attacks also one per eps and the evaluation one per (source, attack, target)
+# (PER_EPS: the per-stage rules, with attack.smk's and evaluate.smk's finer ones).
+PER_STAGE = PARAMS.workflow.jobs in (JobCut.PER_STAGE, JobCut.PER_EPS)
+PER_EPS = PARAMS.workflow.jobs is JobCut.PER_EPS
 # Each attack's eps grid as it appears in file names (eps0.05.npz).
 EPS = {attack: [paths.eps_label(eps) for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
 EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]
@@ -66,3 +71,26 @@ def attack_steps():
         attack: {key: value for key, value in config["attack"][attack].items() if key != "eps"}
         for attack in ("pgd", "mim")
     }
+
+
+def get_source_attack_sets(wildcards):
+    """The sets of one (source, attack) of one seed, every eps of its grid (the exact worst cases for exact)."""
+    files = StudyFiles()
+    if wildcards.attack == EXACT:
+        return [str(p) for p in files.exact_sets(PARAMS.exact, wildcards.seed, [wildcards.source])]
+    attack = [AttackName(wildcards.attack)]
+    return [str(p) for p in files.adversarial_sets(PARAMS.attack, wildcards.seed, [wildcards.source], attack)]
+
+
+def get_evaluation_parts(wildcards):
+    """Every (source, attack, target) evaluation of one seed (workflow.jobs per_eps): each set on its own
+    model and on its transfer targets (robqunn.evaluate.transfer_targets)."""
+    from robqunn.evaluate import transfer_targets
+
+    between = PARAMS.attack.transfer_between_qunns
+    return [
+        paths.EVALUATION_PART.format(seed=wildcards.seed, attack=attack, source=source, target=target)
+        for source in MODELS
+        for attack in ATTACKS + [EXACT]
+        for target in transfer_targets(source, MODELS, between)
+    ]

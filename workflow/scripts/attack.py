@@ -1,4 +1,5 @@
-"""Snakemake job: the adversarial sets of one (model, attack), one file per eps (robqunn.stages.attack)."""
+"""Snakemake job: the adversarial sets of one (model, attack), one file per eps of its grid, or (workflow.jobs
+per_eps) of one eps (robqunn.stages.attack)."""
 
 from pathlib import Path
 
@@ -14,5 +15,6 @@ attack(
     AttackJob(name, settings, snakemake.params.n_images, snakemake.params.batch_size),
     job_of(snakemake, model_file=snakemake.input.model),
     Path(snakemake.output.sets[0]).parent,
+    None if snakemake.params.eps_values is None else tuple(snakemake.params.eps_values),
 )
 exit_now()

@@ -1,0 +1,17 @@
+"""Snakemake job (workflow.jobs per_eps): one (source, attack)'s sets on one target (robqunn.stages.evaluate_part)."""
+
+from robqunn.runtime import exit_now
+from robqunn.stages import evaluate_part
+from robqunn.workflow import log_to
+
+log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
+wildcards, inputs = snakemake.wildcards, snakemake.input
+evaluate_part(
+    wildcards.source,
+    wildcards.target,
+    {wildcards.source: inputs.source, wildcards.target: inputs.target},
+    list(inputs.sets),
+    inputs.data,
+    snakemake.output[0],
+)
+exit_now()
