@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
+ATTACK_TABLE_ARTIFACT = "accuracy_vs_eps.json"  # an attack run's accuracy-eps curve, as a table
+EXACT_TABLE_ARTIFACT = "robust_accuracy_vs_eps.json"  # an exact run's, as a table the UI shows
 FEATURE_CHECK_ATOL = 1e-5  # stored features must match the model's, as the fast layer matches PennyLane
 
 
@@ -278,10 +280,6 @@ def _classes(model, x: np.ndarray) -> np.ndarray:
     from robqunn.models import predict
 
     return np.argmax(predict(model, x), axis=1).astype(np.int64)
-
-
-ATTACK_TABLE_ARTIFACT = "accuracy_vs_eps.json"  # an attack run's accuracy-eps curve, as a table
-EXACT_TABLE_ARTIFACT = "robust_accuracy_vs_eps.json"  # an exact run's, as a table the UI shows
 
 
 def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run) -> tuple:

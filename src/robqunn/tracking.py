@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -532,7 +533,9 @@ class StageRun:
             import mlflow
             import pandas as pd
 
-            _retry(lambda: mlflow.log_table(pd.DataFrame(rows), artifact_file=name), f"log table {name}")
+            with warnings.catch_warnings():  # MLflow 3.17's own pandas-3 deprecation, not ours: kept off the console
+                warnings.filterwarnings("ignore", message="For backward compatibility, 'str' dtypes")
+                _retry(lambda: mlflow.log_table(pd.DataFrame(rows), artifact_file=name), f"log table {name}")
 
     def artifact(self, path: str | Path) -> None:
         if self.active:
