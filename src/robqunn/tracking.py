@@ -94,10 +94,6 @@ class RunSource:
     name: str
     kind: str  # MLflow's source type: JOB (a pipeline's job) or LOCAL
 
-    @property
-    def pipeline(self) -> bool:
-        return self.origin in ("snakemake", "dvc")
-
 
 _run_source: RunSource | None = None
 
