@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from robqunn.config import CNN, EXACT, WORST_CASE  # noqa: E402
+from robqunn.config import CNN, EXACT, WORST_CASE, ModelSpec  # noqa: E402
 
 FORMATS = ("png", "svg")
 
@@ -27,11 +27,15 @@ LAYOUT_STYLES = {"rot_ent": "-", "ent_rot": "--"}
 
 
 def _parts(model: str) -> tuple[str | None, str | None]:
-    """(ansatz, layout) of a QuNN name, (None, None) for the CNN."""
-    if model == CNN:
-        return None, None
-    _, ansatz, layout = model.split("-", 2)
-    return ansatz, layout
+    """(ansatz, layout) of a model name, (None, None) for the CNN."""
+    spec = ModelSpec.from_name(model)
+    return (None, None) if spec.ansatz is None else (spec.ansatz.value, spec.layout.value)
+
+
+def _order(model: str) -> int:
+    """Where a model comes in a group: the CNN first, then the QuNNs in the order of ANSATZ_COLOURS."""
+    ansatz = _parts(model)[0]
+    return -1 if ansatz is None else list(ANSATZ_COLOURS).index(ansatz)
 
 
 def _line_style(model: str) -> dict:
@@ -39,26 +43,23 @@ def _line_style(model: str) -> dict:
     if model == CNN:
         return {"color": "black", "linewidth": 2.5}
     ansatz, layout = _parts(model)
-    return {"color": ANSATZ_COLOURS.get(ansatz, "C7"), "linestyle": LAYOUT_STYLES.get(layout, ":"), "marker": "o"}
+    return {"color": ANSATZ_COLOURS[ansatz], "linestyle": LAYOUT_STYLES[layout], "marker": "o"}
 
 
 def group_label(models: list[str]) -> str:
     """How a legend names models whose curves coincide: ``cnn``, ``full (ent_rot)`` or, for an invariant
     group, ``none = full = linear = star (rot_ent)``."""
-    order = list(ANSATZ_COLOURS)
-    qunns = sorted((_parts(m) for m in models if m != CNN), key=lambda p: order.index(p[0]) if p[0] in order else 99)
-    layouts = {layout for _, layout in qunns}
+    ordered = sorted(models, key=_order)
+    layouts = {_parts(m)[1] for m in ordered if m != CNN}
     if len(layouts) == 1:
-        names = [CNN] * (CNN in models) + [ansatz for ansatz, _ in qunns]
-        return f"{' = '.join(names)} ({layouts.pop()})"
-    return " = ".join(models)
+        return f"{' = '.join(_parts(m)[0] or m for m in ordered)} ({layouts.pop()})"
+    return " = ".join(ordered)
 
 
 def _lead(names: list[str]) -> str:
-    """The member of a group whose style the group's line takes: the CNN, else the first ansatz in the
-    order of ANSATZ_COLOURS (so "none = full = ..." is drawn in none's colour)."""
-    order = [CNN, *(f"qunn-{a}-" for a in ANSATZ_COLOURS)]
-    return min(names, key=lambda n: next((i for i, p in enumerate(order) if n.startswith(p)), len(order)))
+    """The member of a group whose style the group's line takes (so "none = full = ..." is drawn in none's
+    colour)."""
+    return min(names, key=_order)
 
 
 def coinciding(curves: dict[str, np.ndarray]) -> list[list[str]]:

@@ -588,28 +588,29 @@ def log_to_run(experiment: str, match: Mapping[str, Any], metrics: Mapping[str, 
     """Log ``metrics`` to the latest FINISHED run whose tags match ``match``: numbers of a run that a later
     stage decides (an attack's gap to the exact robust accuracy). Returns whether such a run was found."""
     from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
 
-    uri = prepare_store()
-    run_id = find_parent(experiment_id(experiment, uri), match, uri)
-    if run_id is None:
-        logger.warning("no finished run in %r with tags %s to log %s to", experiment, dict(match), sorted(metrics))
-        return False
     now = int(time.time() * 1000)
     batch = [Metric(str(k), float(v), now, 0) for k, v in metrics.items()]
-    _retry(lambda: MlflowClient(uri).log_batch(run_id, metrics=batch), f"log metrics to run {run_id}")
-    return True
+    return _log_to_latest(
+        experiment, match, sorted(metrics), lambda client, run_id: client.log_batch(run_id, metrics=batch)
+    )
 
 
 def log_figure_to_run(experiment: str, match: Mapping[str, Any], figure, name: str) -> bool:
     """Log a matplotlib ``figure`` as the artifact ``name`` of the latest FINISHED run whose tags match
     ``match`` (a figure drawn once the study is evaluated). Returns whether such a run was found."""
+    return _log_to_latest(experiment, match, name, lambda client, run_id: client.log_figure(run_id, figure, name))
+
+
+def _log_to_latest(experiment: str, match: Mapping[str, Any], what: object, log: Callable) -> bool:
+    """``log(client, run_id)`` on the latest FINISHED run of this study whose tags match ``match``, retried;
+    a warning naming ``what`` and False when there is none."""
     from mlflow.tracking import MlflowClient
 
     uri = prepare_store()
     run_id = find_parent(experiment_id(experiment, uri), match, uri)
     if run_id is None:
-        logger.warning("no finished run in %r with tags %s to log %s to", experiment, dict(match), name)
+        logger.warning("no finished run in %r with tags %s to log %s to", experiment, dict(match), what)
         return False
-    _retry(lambda: MlflowClient(uri).log_figure(run_id, figure, name), f"log figure {name} to run {run_id}")
+    _retry(lambda: log(MlflowClient(uri), run_id), f"log {what} to run {run_id}")
     return True
