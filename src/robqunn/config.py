@@ -102,23 +102,82 @@ class CnnBias(str, Enum):
     SMALL_RANDOM = "small_random"
 
 
+class NoiseChannel(str, Enum):
+    """A noise channel of the quanvolution circuit (params ``noise``; docs/noise.md), with the PennyLane
+    channel it inserts and where: after every gate on each qubit the gate acts on, or before the readout."""
+
+    DEPOLARIZING = "depolarizing"
+    AMPLITUDE_DAMPING = "amplitude_damping"
+    READOUT = "readout"
+
+    @property
+    def label(self) -> str:
+        """The channel's tag in model names (``qunn-full-ent_rot-dep0.01``)."""
+        return _CHANNEL_LABELS[self]
+
+
+_CHANNEL_LABELS = {NoiseChannel.DEPOLARIZING: "dep", NoiseChannel.AMPLITUDE_DAMPING: "amp", NoiseChannel.READOUT: "flip"}
+SHOTS_LABEL = "shots"
+
+
+@dataclass(frozen=True)
+class Noise:
+    """One noise channel at one strength (a probability, or the damping gamma), in (0, 1]."""
+
+    channel: NoiseChannel
+    strength: float
+
+    @property
+    def label(self) -> str:
+        """``dep0.01``: positional, so that no exponent's minus sign splits a model name."""
+        return self.channel.label + strength_label(self.strength)
+
+
+def strength_label(strength: float) -> str:
+    """A noise strength as it appears in model names: positional notation, shortest round-trip digits."""
+    import numpy as np
+
+    return np.format_float_positional(float(strength), trim="-")
+
+
 CNN = "cnn"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which classifier: the CNN, or a QuNN with an ansatz and a layout."""
+    """Which classifier: the CNN, or a QuNN with an ansatz, a layout and, optionally, noise and finite shots.
+
+    ``shots`` None is the exact expectation; S > 0 reads every qubit from S measurement shots per patch.
+    """
 
     kind: str
     ansatz: Ansatz | None = None
     layout: Layout | None = None
+    noise: Noise | None = None
+    shots: int | None = None
 
     @property
     def name(self) -> str:
-        """ "cnn" or "qunn-<ansatz>-<layout>" (the wildcard used in file names)."""
+        """ "cnn" or "qunn-<ansatz>-<layout>[-<noise>][-shots<S>]" (the wildcard used in file names)."""
         if self.kind == CNN:
             return CNN
+        return "-".join([self.circuit_name, *self.hardware_labels])
+
+    @property
+    def circuit_name(self) -> str:
+        """The noiseless, infinite-shot QuNN this model is a version of: "qunn-<ansatz>-<layout>"."""
         return f"qunn-{self.ansatz.value}-{self.layout.value}"
+
+    @property
+    def hardware_labels(self) -> list[str]:
+        """The name's noise and shots tags (empty for the exact, noiseless model)."""
+        labels = [self.noise.label] if self.noise else []
+        return labels + ([f"{SHOTS_LABEL}{self.shots}"] if self.shots else [])
+
+    @property
+    def expectation(self) -> ModelSpec:
+        """The same model read out exactly (shots None): what a finite-shot model samples from."""
+        return dataclasses.replace(self, shots=None)
 
     @classmethod
     def from_name(cls, name: str) -> ModelSpec:
@@ -127,14 +186,37 @@ class ModelSpec:
             return cls(CNN)
         parts = str(name).split("-")
         try:
-            if len(parts) != 3 or parts[0] != "qunn":
+            if not 3 <= len(parts) <= 5 or parts[0] != "qunn":
                 raise ValueError
-            return cls("qunn", Ansatz(parts[1]), Layout(parts[2]))
+            spec = cls("qunn", Ansatz(parts[1]), Layout(parts[2]))
+            for tag in parts[3:]:
+                spec = _with_tag(spec, tag)
+            if spec.name != name:
+                raise ValueError
+            return spec
         except ValueError:
             raise ValueError(
-                f"model name must be 'cnn' or 'qunn-<ansatz>-<layout>' with ansatz in "
-                f"{[a.value for a in Ansatz]} and layout in {[l.value for l in Layout]}; got {name!r}"
+                f"model name must be 'cnn' or 'qunn-<ansatz>-<layout>[-<noise>][-shots<S>]' with ansatz in "
+                f"{[a.value for a in Ansatz]}, layout in {[l.value for l in Layout]}, noise one of "
+                f"{[c.label + '<strength>' for c in NoiseChannel]} (e.g. dep0.01) and S a positive integer; "
+                f"got {name!r}"
             ) from None
+
+
+def _with_tag(spec: ModelSpec, tag: str) -> ModelSpec:
+    """``spec`` with one more name tag: a noise label (before any shots) or ``shots<S>``."""
+    if tag.startswith(SHOTS_LABEL) and spec.shots is None:
+        shots = int(tag.removeprefix(SHOTS_LABEL))
+        if shots < 1:
+            raise ValueError
+        return dataclasses.replace(spec, shots=shots)
+    channel = next((c for c in NoiseChannel if tag.startswith(c.label)), None)
+    if channel is None or spec.noise is not None or spec.shots is not None:
+        raise ValueError
+    strength = float(tag.removeprefix(channel.label))
+    if not 0 < strength <= 1:
+        raise ValueError
+    return dataclasses.replace(spec, noise=Noise(channel, strength))
 
 
 @dataclass(frozen=True)
@@ -328,6 +410,25 @@ class AnsatzMetricsParams:
 
 
 @dataclass(frozen=True)
+class NoiseParams:
+    """Hardware realism (docs/noise.md): chosen QuNN circuits again under one noise channel at a time, and
+    read out from finite shots, with the draws of the sampling that attacks and accuracies average over."""
+
+    circuits: tuple[str, ...]
+    depolarizing: tuple[float, ...]
+    amplitude_damping: tuple[float, ...]
+    readout: tuple[float, ...]
+    shots: tuple[int, ...]
+    eot_draws: int
+    eval_draws: int
+
+    @property
+    def settings(self) -> list[Noise]:
+        """Every (channel, strength) of the section, channel by channel."""
+        return [Noise(c, s) for c in NoiseChannel for s in getattr(self, c.value)]
+
+
+@dataclass(frozen=True)
 class ClaimsParams:
     """How the paper's claims are decided (robqunn.claims)."""
 
@@ -355,6 +456,7 @@ class BenchParams:
     """What `robqunn bench` times."""
 
     model: ModelSpec
+    hardware_model: ModelSpec
     n_images: int
     n_images_per_patch: int
     repeats: int
@@ -374,17 +476,24 @@ class Params:
     checks: ChecksParams
     ansatz_metrics: AnsatzMetricsParams
     sweep: SweepParams
+    noise: NoiseParams
     claims: ClaimsParams
     tracking: TrackingParams
     workflow: WorkflowParams
     bench: BenchParams
 
 
-def model_specs(study: StudyParams) -> list[ModelSpec]:
-    """The CNN and one QuNN per (layout, ansatz) of the study."""
-    return [ModelSpec(CNN)] + [
-        ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze
-    ]
+def model_specs(study: StudyParams, noise: NoiseParams | None = None) -> list[ModelSpec]:
+    """The CNN and one QuNN per (layout, ansatz) of the study; then, for each circuit of ``noise.circuits``,
+    one QuNN per noise setting and, for the noiseless circuit and each noisy one, one per shot count."""
+    specs = [ModelSpec(CNN)] + [ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze]
+    if noise is None:
+        return specs
+    for circuit in noise.circuits:
+        base = ModelSpec.from_name(f"qunn-{circuit}")
+        noisy = [base] + [dataclasses.replace(base, noise=setting) for setting in noise.settings]
+        specs += noisy[1:] + [dataclasses.replace(spec, shots=shots) for spec in noisy for shots in noise.shots]
+    return specs
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -676,9 +785,21 @@ def _check_patches_for_exact(params: Params) -> None:
         )
 
 
+def _check_noise_circuits(params: Params) -> None:
+    """Noisy and finite-shot models are versions of the study's own circuits (their noiseless twin is the baseline)."""
+    study = [f"{a.value}-{l.value}" for l in params.study.layouts for a in params.study.ansatze]
+    for circuit in params.noise.circuits:
+        if circuit not in study:
+            raise ParamsError(
+                f"params key 'noise.circuits' must list circuits of the study, '<ansatz>-<layout>' from "
+                f"study.ansatze and study.layouts ({study}); got {circuit!r}"
+            )
+
+
 def _check_study(params: Params) -> None:
     _check_low_eps_in_grids(params)
     _check_patches_for_exact(params)
+    _check_noise_circuits(params)
 
 
 _CROSS_KEY_RULES: dict[type, Callable[[Any], None]] = {DataParams: _check_data, Params: _check_study}

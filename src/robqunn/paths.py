@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import CNN, EXACT, Ansatz, AttackName, AttackParams, ExactParams, Layout
+from robqunn.config import CNN, EXACT, SHOTS_LABEL, Ansatz, AttackName, AttackParams, ExactParams, Layout, NoiseChannel
 
 PARAMS_VALID = "results/params_valid.json"  # DVC's first stage: params.yaml passed validation
 PREPARED = "data/prepared/seed{seed}.npz"
@@ -67,6 +67,7 @@ STUDY_FIGURES_DIR = STUDY_DIR + "/figures"
 WHITEBOX_CI_STEM = "whitebox_ci"
 TRANSFER_CI_STEM = "transfer_ci"
 ROBUSTNESS_FIGURE_STEM = "robustness_vs_entanglement_{attack}"
+NOISE_FIGURE_STEM = "robustness_vs_noise"
 SWEEP_DIR = "results/sweep"
 SWEEP_DRAW = SWEEP_DIR + "/draws/draw{draw}.csv"
 SWEEP_TABLES = ("sweep", "variance", "correlations")  # each <name>.csv in SWEEP_DIR
@@ -84,7 +85,8 @@ def model_name_regex() -> str:
     """The model names, as a regular expression built from the enums (Snakemake's wildcard constraint)."""
     ansatze = "|".join(a.value for a in Ansatz)
     layouts = "|".join(l.value for l in Layout)
-    return f"{CNN}|qunn-({ansatze})-({layouts})"
+    channels = "|".join(c.label for c in NoiseChannel)
+    return rf"{CNN}|qunn-({ansatze})-({layouts})(-({channels})[0-9.]+)?(-{SHOTS_LABEL}[0-9]+)?"
 
 
 def _attack_name(attack: AttackName | str) -> str:
