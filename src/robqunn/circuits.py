@@ -2,7 +2,9 @@
 
 A patch of k*k pixels is encoded by RY(pi * x_k) on qubit k, an ansatz U acts, and <Z_k> is read out
 for every qubit. The ansatz is a layer of qml.Rot rotations and a pattern of ZZ entanglers
-exp(-i phi Z_p Z_q), in one of two orders (Layout), or PennyLane's qml.RandomLayers.
+exp(-i phi Z_p Z_q), in one of two orders (Layout), or PennyLane's qml.RandomLayers. A noisy circuit
+(CircuitSpec.noise) runs on default.mixed with one PennyLane channel inserted after every gate, or
+before the readout (:func:`with_noise`).
 
 Everything else (the fast TensorFlow layer, the invariance check, the diagrams) is derived from the
 functions here, so there is one definition of the circuit to trust.
@@ -13,14 +15,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pennylane as qml
 
-from robqunn.config import Ansatz, CircuitParams, Layout, ModelSpec
+from robqunn.config import Ansatz, CircuitParams, Layout, ModelSpec, Noise, NoiseChannel
 from robqunn.seeding import rng
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class CircuitSpec:
         random_layers_seed: qml.RandomLayers' seed (its choice of gates and wires).
         random_layers_ratio_imprim: qml.RandomLayers' fraction of CNOTs.
         seed: the study seed the angles were drawn from.
+        noise: the noise channel of the circuit, None for the ideal circuit.
     """
 
     ansatz: Ansatz
@@ -59,6 +62,7 @@ class CircuitSpec:
     random_layers_seed: int
     random_layers_ratio_imprim: float
     seed: int
+    noise: Noise | None = None
 
     @property
     def wires(self) -> list[int]:
@@ -74,14 +78,18 @@ class CircuitSpec:
             "random_layers_seed": self.random_layers_seed,
             "random_layers_ratio_imprim": self.random_layers_ratio_imprim,
             "seed": self.seed,
+            "noise": self.noise and {"channel": self.noise.channel.value, "strength": self.noise.strength},
         }
 
 
-def make_circuit_spec(ansatz: Ansatz, layout: Layout, params: CircuitParams, seed: int) -> CircuitSpec:
+def make_circuit_spec(
+    ansatz: Ansatz, layout: Layout, params: CircuitParams, seed: int, noise: Noise | None = None
+) -> CircuitSpec:
     """Draw the circuit's angles from the study seed.
 
     The rotation angles come from the seed's "rotations" stream alone, so every ansatz of one seed
     gets the same rotations and the ansaetze differ only in their entanglers (a paired comparison).
+    The noise draws nothing, so a noisy circuit has the angles of its ideal twin.
     """
     n = params.n_qubits
     return CircuitSpec(
@@ -94,6 +102,7 @@ def make_circuit_spec(ansatz: Ansatz, layout: Layout, params: CircuitParams, see
         random_layers_seed=params.random_layers_seed,
         random_layers_ratio_imprim=params.random_layers_ratio_imprim,
         seed=seed,
+        noise=noise,
     )
 
 
@@ -153,8 +162,67 @@ def quanvolution_circuit(spec: CircuitSpec, x) -> list:
 
 
 def make_qnode(spec: CircuitSpec, device: str = "default.qubit") -> qml.QNode:
-    """A QNode mapping patches (..., n_qubits) to the tuple of <Z_k>, k = 0..n_qubits-1."""
+    """A QNode mapping patches (..., n_qubits) to the tuple of <Z_k>, k = 0..n_qubits-1.
+
+    A noisy ``spec`` gets :func:`noisy_qnode` (default.mixed, whatever ``device`` says): a state vector
+    cannot hold the mixed state that noise makes.
+    """
+    if spec.noise is not None:
+        return noisy_qnode(spec, lambda: [qml.expval(qml.PauliZ(w)) for w in spec.wires])
     return qml.QNode(lambda x: quanvolution_circuit(spec, x), qml.device(device, wires=spec.n_qubits))
+
+
+NOISE_OPERATIONS = {
+    NoiseChannel.DEPOLARIZING: qml.DepolarizingChannel,
+    NoiseChannel.AMPLITUDE_DAMPING: qml.AmplitudeDamping,
+    NoiseChannel.READOUT: qml.BitFlip,
+}
+
+
+def with_noise(circuit, noise: Noise):
+    """``circuit`` (a QNode, tape or quantum function) with the channel of ``noise`` inserted by
+    qml.noise.insert: after every gate, on each qubit the gate acts on (depolarizing, amplitude damping),
+    or on every qubit just before the measurement (readout: a bit flip)."""
+    position = "end" if noise.channel is NoiseChannel.READOUT else "all"
+    return qml.noise.insert(circuit, NOISE_OPERATIONS[noise.channel], noise.strength, position=position)
+
+
+def elementary_gates(spec: CircuitSpec, x) -> None:
+    """The encoding and the ansatz as elementary gates (templates decomposed), so that noise inserted
+    "after every gate" follows each gate that hardware would run, not each template."""
+    encoding(x, spec.wires)
+    with qml.QueuingManager.stop_recording():  # decomposing a template would queue its gates twice
+        gates = ansatz_operations(spec)
+    for op in gates:
+        qml.apply(op)
+
+
+def noisy_qnode(
+    spec: CircuitSpec, measure: Callable[[], list], shots: int | None = None, keep_entanglers: bool = True
+) -> qml.QNode:
+    """The circuit of ``spec`` on default.mixed, its noise (if any) inserted, returning ``measure()``.
+
+    Args:
+        measure: the measurements, e.g. ``lambda: qml.probs(wires=spec.wires)``.
+        shots: None for exact values; S to estimate them from S shots (PennyLane's own sampling).
+        keep_entanglers: False drops the multi-qubit gates after the noise is inserted, so the channels
+            that follow them stay (what :func:`entanglers_visible` compares against).
+    """
+
+    def circuit(x):
+        elementary_gates(spec, x)
+        return measure()
+
+    qnode = qml.QNode(circuit, qml.device("default.mixed", wires=spec.n_qubits), shots=shots)
+    qnode = qnode if spec.noise is None else with_noise(qnode, spec.noise)
+    return qnode if keep_entanglers else _without_entanglers(qnode)
+
+
+@qml.transform
+def _without_entanglers(tape: qml.tape.QuantumScript) -> tuple[list, Callable]:
+    """The tape without its multi-qubit gates (every channel is single-qubit, so all stay)."""
+    kept = [op for op in tape.operations if len(op.wires) == 1]
+    return [tape.copy(operations=kept)], lambda results: results[0]
 
 
 def ansatz_operations(spec: CircuitSpec, keep_entanglers: bool = True) -> list[qml.operation.Operator]:
@@ -211,11 +279,14 @@ def readout_coefficients(spec: CircuitSpec, keep_entanglers: bool = True) -> np.
 
     Why this is exact: the encoded state is the product of rho_k = (I + cos Z + sin X) / 2, so
     <Z_j> = Tr(O_j rho) with O_j = U^dagger Z_j U, and c[p, j] = Tr(O_j P_p) / 2^n over the
-    3^n Pauli strings P_p in {I, Z, X}^n (Y terms vanish because rho is real).
+    3^n Pauli strings P_p in {I, Z, X}^n (Y terms vanish because rho is real). A noisy circuit has a
+    channel E instead of U; its coefficients come from :func:`grid_polynomials`.
 
     Returns:
         A real array of shape (3,) * n_qubits + (n_qubits,).
     """
+    if spec.noise is not None:
+        return grid_polynomials(spec, keep_entanglers)[0]
     n = spec.n_qubits
     u = ansatz_unitary(spec, keep_entanglers)
     basis = np.stack(ENCODED_PAULI_BASIS)  # (3, 2, 2)
@@ -256,11 +327,66 @@ def readout_polynomial(spec: CircuitSpec) -> tuple[list[str], np.ndarray]:
             1, cos(pi x_k), sin(pi x_k);
         coefficients: (len(strings), n_qubits) array, row s holding c[s, j] for every readout j.
     """
-    n = spec.n_qubits
-    dense = readout_coefficients(spec).reshape(-1, n)
+    return _sparse(readout_coefficients(spec), spec.n_qubits)
+
+
+def outcome_polynomial(spec: CircuitSpec) -> tuple[list[str], np.ndarray]:
+    """The probabilities of the 2^n measurement outcomes as a sparse Pauli polynomial, like
+    :func:`readout_polynomial`: what a finite-shot readout samples from.
+
+    Returns:
+        strings: Pauli strings over "IZX", qubit 0 first;
+        coefficients: (len(strings), 2**n_qubits) array, column b the probability of outcome b in
+            qml.probs' order (wire 0 the most significant bit).
+    """
+    return _sparse(grid_polynomials(spec)[1], spec.n_qubits)
+
+
+def _sparse(dense: np.ndarray, n: int) -> tuple[list[str], np.ndarray]:
+    """(3,)*n + (m,) coefficients -> the strings with a coefficient above round-off, and their rows."""
+    dense = dense.reshape(3**n, -1)
     kept = np.flatnonzero(np.abs(dense).max(axis=1) > NEGLIGIBLE_COEFFICIENT)
     strings = ["".join(PAULI_LETTERS[i] for i in np.unravel_index(s, (3,) * n)) for s in kept]
     return strings, dense[kept]
+
+
+GRID = (0.0, 0.5, 1.0)  # pixel values at which t(x) = (1, cos pi x, sin pi x) is a row of GRID_FACTORS
+GRID_FACTORS = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0], [1.0, -1.0, 0.0]])
+GRID_BATCH_ENTRIES = 2**20  # density-matrix entries per QNode call (bounds memory for 9 qubits)
+
+
+def grid_polynomials(spec: CircuitSpec, keep_entanglers: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The readout and outcome-probability polynomials of any circuit, noisy or not, read off its
+    default.mixed QNode (:func:`noisy_qnode`) on the 3^n patches with x_k in {0, 1/2, 1}.
+
+    Why this is exact: after the encoding the circuit is a fixed channel E, so every output Tr(M E(rho))
+    is linear in rho = prod_k (I + cos(pi x_k) Z + sin(pi x_k) X) / 2: a polynomial with coefficients
+    Tr(E^dagger(M) P_p) / 2^n. On the grid, t_k is a row of GRID_FACTORS (invertible), so the 3^n values
+    fix the 3^n coefficients: invert GRID_FACTORS along each qubit's axis.
+
+    Returns:
+        readout: (3,)*n + (n,) coefficients of <Z_j>, as :func:`readout_coefficients`;
+        outcomes: (3,)*n + (2**n,) coefficients of the outcome probabilities, as :func:`outcome_polynomial`.
+    """
+    n = spec.n_qubits
+    qnode = noisy_qnode(spec, lambda: _readout_and_outcomes(spec), keep_entanglers=keep_entanglers)
+    grid = np.array(list(itertools.product(GRID, repeat=n)))  # qubit 0 the slowest axis
+    batch = max(1, GRID_BATCH_ENTRIES // 4**n)
+    values = np.concatenate([_grid_values(qnode, grid[i : i + batch], n) for i in range(0, len(grid), batch)])
+    tensor, inverse = values.reshape((3,) * n + (-1,)), np.linalg.inv(GRID_FACTORS)
+    for k in range(n):
+        tensor = np.moveaxis(np.tensordot(inverse, tensor, axes=(1, k)), 0, k)
+    return tensor[..., :n], tensor[..., n:]
+
+
+def _readout_and_outcomes(spec: CircuitSpec) -> list:
+    return [*(qml.expval(qml.PauliZ(w)) for w in spec.wires), qml.probs(wires=spec.wires)]
+
+
+def _grid_values(qnode: qml.QNode, patches: np.ndarray, n: int) -> np.ndarray:
+    """(B, n + 2^n): the <Z_j> and the outcome probabilities of each patch."""
+    results = qnode(patches)
+    return np.concatenate([np.stack(results[:n], axis=-1).reshape(-1, n), np.reshape(results[n], (-1, 2**n))], axis=-1)
 
 
 def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
@@ -269,7 +395,9 @@ def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
     Compares the exact readout polynomial with and without the multi-qubit gates: equal coefficients
     mean equal features for every possible patch. With layout rot_ent the ZZ entanglers are diagonal
     and commute with the Z readout, so this is False for none/full/linear/star (docs/design.md, "The
-    invariance property").
+    invariance property"). For a noisy circuit only the gates go: the channels after them stay, so the
+    question remains whether the entanglers' unitary action reaches the readout (the extra noise that
+    a hardware entangler brings would otherwise make every entangler "visible").
     """
     with_gates = readout_coefficients(spec, keep_entanglers=True)
     without = readout_coefficients(spec, keep_entanglers=False)
@@ -279,18 +407,20 @@ def entanglers_visible(spec: CircuitSpec, atol: float = 1e-10) -> bool:
 def circuit_facts(params: CircuitParams, model: ModelSpec, seed: int) -> dict:
     """What a reader must know about a QuNN's circuit ({} for the CNN): do its entanglers reach the readout?
 
-    Logs a warning when a circuit holds entanglers that cannot change its features.
+    For a noisy model, of its noisy circuit (:func:`entanglers_visible`; readout_terms counts the noisy
+    polynomial's terms). Logs a warning when a circuit holds entanglers that cannot change its features.
     """
     if model.ansatz is None:
         return {}
-    spec = make_circuit_spec(model.ansatz, model.layout, params, seed)
+    spec = make_circuit_spec(model.ansatz, model.layout, params, seed, model.noise)
     visible, n_entanglers = entanglers_visible(spec), count_entanglers(spec)
     if n_entanglers and not visible:
         logger.warning(
             "%s: its %d entanglers do not change the readout (they commute with it); its features equal "
-            "those of the same circuit without entanglers",
+            "those of the same circuit without entanglers%s",
             model.name,
             n_entanglers,
+            "" if spec.noise is None else " (the noise after them kept)",
         )
     return {
         "ansatz": model.ansatz.value,

@@ -24,13 +24,21 @@ LOGITS = "logits"
 
 
 def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Model:
-    """The untrained end-to-end model of ``spec`` for one study seed."""
+    """The untrained end-to-end model of ``spec`` for one study seed (its circuit noisy and read out
+    from finite shots as ``spec`` says; the sampling seeded from the study seed and the model name)."""
     if spec.kind == CNN:
         return build_cnn(circuit, seed)
     from robqunn.circuits import make_circuit_spec
 
-    circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed)
-    return build_qunn(quanvolution_layer(circuit_spec, circuit.kernel_size, circuit.stride), seed, spec.name)
+    circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed, spec.noise)
+    layer = quanvolution_layer(
+        circuit_spec,
+        circuit.kernel_size,
+        circuit.stride,
+        shots=spec.shots,
+        seed=derived_seed(seed, f"shots {spec.name}"),
+    )
+    return build_qunn(layer, seed, spec.name)
 
 
 def build_cnn(circuit: CircuitParams, seed: int) -> keras.Model:
