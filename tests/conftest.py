@@ -86,6 +86,57 @@ def _overlay(path: Path) -> dict:
 
 #: The tiny profile's changes to params.yaml: the study in about a minute (workflow/profiles/tiny).
 TINY_CHANGES = _overlay(TINY_PROFILE / "params.yaml")
+#: The tiny study without its noisy and finite-shot models: for the tests of the engines (SLURM, the per_eps
+#: cut), whose job count grows with the models; they compare with the tiny run on the models both hold.
+TINY_NOISELESS = TINY_CHANGES | {("noise", "circuits"): []}
+
+
+def model_names(changes: dict) -> list[str]:
+    """The models of the repository's params.yaml with ``changes``."""
+    import yaml
+
+    from robqunn.config import model_specs, params_from_dict
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for (section, key), value in changes.items():
+        raw[section][key] = value
+    params = params_from_dict(raw)
+    return [spec.name for spec in model_specs(params.study, params.noise)]
+
+
+def assert_same_on_shared_models(ours: Path, theirs: Path, models: list[str]) -> None:
+    """The results folder ``ours``, of a run of ``models``, agrees with ``theirs``, of a run that may hold more:
+    every per-model file byte for byte, and the seed's and study's tables row for row on the rows between
+    those models (the paper's claims; not the transfer check, whose worst case runs over every source)."""
+    import pandas as pd
+
+    from robqunn.claims import PAPER
+    from robqunn.soundness import TRANSFER
+
+    names = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet", ".json"))
+    names = [n for n in names if n.parts[0] not in ("train", "figures")]  # timings; figures are no numbers
+    assert len(names) > 10
+    for name in names:
+        if name.stem in models:
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+        elif name.suffix != ".json":
+            frames = [
+                pd.read_parquet(r / name) if name.suffix == ".parquet" else pd.read_csv(r / name)
+                for r in (ours, theirs)
+            ]
+            frames = [_shared_rows(frame, models, set(PAPER), TRANSFER) for frame in frames]
+            pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False, obj=str(name))
+
+
+def _shared_rows(frame, models: list[str], claims: set[str], transfer_check: str):
+    for column in ("source", "target", "model"):
+        if column in frame:
+            frame = frame[frame[column].isin(models)]
+    if "claim" in frame:
+        frame = frame[frame["claim"].isin(claims)]
+    if "check" in frame:
+        frame = frame[frame["check"] != transfer_check]
+    return frame.reset_index(drop=True)
 
 
 def write_params(path: Path, changes: dict) -> Path:

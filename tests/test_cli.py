@@ -14,6 +14,7 @@ from robqunn.cli import main
 STAGES = ("prepare", "features", "train", "attack", "exact", "evaluate", "figures", "circuits", "checks")
 STAGES += ("ansatz_metrics", "aggregate")
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
+TINY_MODELS += ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
 
 
 class TestCommands:
@@ -48,9 +49,9 @@ class TestCommands:
             assert f"{name}: test accuracy" in out
             assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
         table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
-        # 3 models x (3 attacks, exact, worst case) x 2 eps white-box, plus CNN -> 2 QuNNs and 2 QuNNs -> CNN
-        # transfer of (3 attacks, exact).
-        assert len(table) == 3 * 5 * 2 + 4 * 4 * 2
+        # 6 models x (3 attacks, exact, worst case) x 2 eps white-box, plus CNN -> 5 QuNNs, 5 QuNNs -> CNN and
+        # each exact readout -> its finite-shot version (2) transfer of (3 attacks, exact).
+        assert len(table) == 6 * 5 * 2 + (5 + 5 + 2) * 4 * 2
         clean = table[table["eps"] == 0]
         assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
         figures = tmp_path / "results" / "figures" / "seed42"

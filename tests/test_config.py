@@ -901,7 +901,9 @@ class TestModelSpec:
     )
     def test_bad_names(self, name):
         """A malformed name raises ValueError naming the valid forms and the value."""
-        with pytest.raises(ValueError, match=rf"'cnn' or 'qunn-<ansatz>-<layout>\[-<noise>\]\[-shots<S>\]'.*got {re_escape(name)}"):
+        with pytest.raises(
+            ValueError, match=rf"'cnn' or 'qunn-<ansatz>-<layout>\[-<noise>\]\[-shots<S>\]'.*got {re_escape(name)}"
+        ):
             ModelSpec.from_name(name)
 
     def test_bad_name_lists_choices(self):

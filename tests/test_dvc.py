@@ -18,6 +18,7 @@ from conftest import REPO, TINY_CHANGES, needs, snakemake, workflow_copy, write_
 from robqunn import dvcfile, paths, stages, ui
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
+TINY_MODELS += ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
 STAGE_NAMES = [stage.name for stage in dvcfile.STAGES]
 
 

@@ -59,7 +59,11 @@ class TestTable:
         x_adv, y = np.zeros((4, 28, 28), np.float32), np.array([0, 1, 2, 3])
         adversarial = AdversarialSet(x_adv, y, y.copy(), "cnn", "pgd", 0.1, 7, {}, model_sha256="ab" * 32)
         predictions = {"cnn": np.eye(10)[[0, 1, 5, 5]], "qunn-full-ent_rot": np.eye(10)[[0, 1, 2, 3]]}
-        rows = evaluate_set(adversarial, {n: n for n in predictions}, lambda model, x: predictions[model])
+        rows = evaluate_set(
+            adversarial,
+            {n: n for n in predictions},
+            lambda name, model, adv: np.argmax(predictions[model], axis=1) == adv.y,
+        )
         assert [(r["target"], r["kind"], r["n_correct"], r["accuracy"]) for r in rows] == [
             ("cnn", "white-box", 2, 0.5),
             ("qunn-full-ent_rot", "transfer", 4, 1.0),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from tests.test_config import with_value
 
 from robqunn.config import ModelSpec, Noise, NoiseChannel, model_specs, params_from_dict
 from robqunn.errors import ParamsError
-from tests.test_config import with_value
 
 
 def noise_params(**changes):
@@ -46,7 +46,12 @@ class TestModels:
 
     @pytest.mark.parametrize(
         "name",
-        ["qunn-full-ent_rot-dep0.01", "qunn-random-rot_ent-amp0.5", "qunn-none-ent_rot-flip1", "qunn-star-rot_ent-shots1"]
+        [
+            "qunn-full-ent_rot-dep0.01",
+            "qunn-random-rot_ent-amp0.5",
+            "qunn-none-ent_rot-flip1",
+            "qunn-star-rot_ent-shots1",
+        ]
         + ["qunn-linear-ent_rot-dep0.00001-shots1000"],
     )
     def test_names_round_trip(self, name):

@@ -169,7 +169,9 @@ class TestEvaluateVerifiesSets:
         return job, written[0]
 
     def evaluate(self, tiny, prepared, job, path, tmp_path):
-        stages.evaluate(tiny.attack, {"cnn": job.model_file}, [path], prepared, tmp_path / "table.csv")
+        stages.evaluate(
+            stages.EvaluateSettings(tiny.attack), {"cnn": job.model_file}, [path], prepared, tmp_path / "table.csv"
+        )
 
     def test_a_true_set_is_evaluated(self, tiny, prepared, tmp_path, crafted):
         job, path = crafted

@@ -16,9 +16,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CHANGES, snakemake, workflow_copy, write_params
+from conftest import (
+    REPO,
+    TINY_CHANGES,
+    TINY_NOISELESS,
+    assert_same_on_shared_models,
+    model_names,
+    snakemake,
+    workflow_copy,
+    write_params,
+)
 from robqunn import config, soundness
-from robqunn.claims import PAPER
+from robqunn.claims import NOISE_CLAIMS, PAPER
 
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "params.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
@@ -159,6 +168,8 @@ class TestSchema:
 
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
+TINY_NOISE_MODELS = ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
+TINY_MODELS += TINY_NOISE_MODELS
 
 
 class TestSnakemake:
@@ -221,13 +232,23 @@ class TestSnakemake:
         assert (folder / "results" / "circuits" / "seed42" / "circuit_random-ent_rot.png").stat().st_size > 1000
         study = folder / "results" / "study"
         checklist = pd.read_csv(study / "checklist.csv")
-        assert checklist["check"].tolist() == list(soundness.CHECK_NAMES) * len(TINY_MODELS)
-        assert set(checklist["verdict"]) <= {"PASS", "FLAG"}
+        sampling = {model: "shots" in model for model in TINY_MODELS}
+        expected = [
+            c for m in sorted(TINY_MODELS) for c in soundness.CHECK_NAMES + soundness.SAMPLING_CHECKS * sampling[m]
+        ]
+        assert checklist["check"].tolist() == expected
+        assert set(checklist[~checklist["model"].map(sampling)]["verdict"]) <= {"PASS", "FLAG"}
+        gaps = checklist[
+            checklist["model"].map(sampling) & checklist["check"].str.contains("within tolerance of exact")
+        ]
+        assert set(gaps["verdict"]) == {"NOT RUN"}  # a model that samples has no exact robust accuracy of its own
         claims = pd.read_csv(study / "claims.csv")
-        assert len(claims) == len(PAPER) * 5  # every claim x (three attacks, worst case, exact), one layout
+        assert (
+            len(claims) == (len(PAPER) + len(NOISE_CLAIMS)) * 5
+        )  # every claim x (three attacks, worst case, exact), one layout
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
-        assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"}
+        assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"} - set(TINY_NOISE_MODELS)  # noiseless circuits only
         assert ansatz["entangling_capability"].between(0, 1).all()
         summary = pd.read_csv(study / "summary_ci.csv")
         assert (summary["ci_low"] <= summary["accuracy"]).all() and (summary["accuracy"] <= summary["ci_high"]).all()
@@ -262,12 +283,17 @@ class TestSnakemake:
         """workflow.jobs per_stage (seven jobs a model) and per_eps (an attack job per eps, an evaluation job
         per (source, attack, target), merged) write what per_model (two jobs a model, the default) wrote: the
         results, exact and study tables and the checks records byte for byte, the training metrics but for
-        their timings."""
-        folder = workflow_copy(tmp_path, TINY_CHANGES | {("workflow", "jobs"): cut})
+        their timings. per_stage runs the finite-shot models too: their draws are reseeded per use, so no job
+        cut changes them; per_eps (hundreds of jobs) runs the models without noise and is compared on them."""
+        changes = TINY_CHANGES if cut == "per_stage" else TINY_NOISELESS
+        folder = workflow_copy(tmp_path, changes | {("workflow", "jobs"): cut})
         result = snakemake(folder, "--cores", "2")
         assert result.returncode == 0, result.stderr[-3000:]
         assert (folder / "logs" / job_log).exists()  # it ran with that cut
         ours, theirs = tiny_workflow / "results", folder / "results"
+        if cut == "per_eps":
+            assert_same_on_shared_models(theirs, ours, model_names(TINY_NOISELESS))
+            return
         tables = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet"))
         tables += sorted(p.relative_to(ours) for p in (ours / "checks").rglob("*.json"))
         assert len(tables) > 10
@@ -280,10 +306,12 @@ class TestSnakemake:
 
     def test_exact_is_the_ground_truth(self, tiny_workflow):
         """Exact robust accuracy: the clean accuracy at eps 0, never above an attack's (certified lower bound),
-        every attack gap >= 0 where no digit is undecided, and its worst cases flip what it counts non-robust."""
+        every attack gap >= 0 where no digit is undecided, and its worst cases flip what it counts non-robust; for
+        every model read out exactly, noisy ones included (a finite-shot model has no exact robust accuracy of its
+        own: test_a_model_that_samples_scores_its_expectations_worst_cases)."""
         table = pd.read_csv(tiny_workflow / "results" / "tables" / "seed42" / "results.csv")
         white = table[table["kind"] == "white-box"]
-        for model in TINY_MODELS:
+        for model in (m for m in TINY_MODELS if "shots" not in m):
             exact = pd.read_csv(tiny_workflow / "results" / "exact" / "seed42" / f"{model}.csv").set_index("eps")
             rows = white[white["target"] == model]
             clean = rows[(rows["eps"] == 0) & (rows["attack"] == "pgd")]["accuracy"].item()
@@ -300,6 +328,32 @@ class TestSnakemake:
             over_attacks = rows[rows["attack"] == "worst_case"].set_index("eps")["accuracy"]
             for attack in ("fgsm", "pgd", "mim"):
                 assert (over_attacks <= rows[rows["attack"] == attack].set_index("eps")["accuracy"]).all()
+
+    def test_a_model_that_samples_scores_its_expectations_worst_cases(self, tiny_workflow):
+        """A finite-shot model: its exact table is its expectation's, its head the expectation's (trained on the
+        expectation's features), its accuracy a mean of per-digit fractions over the eval draws (not a count of
+        whole digits), and the expectation's examples are transferred to it."""
+        table = pd.read_csv(tiny_workflow / "results" / "tables" / "seed42" / "results.csv")
+        draws = TINY_CHANGES[("noise", "eval_draws")]
+        for sampled in (m for m in TINY_MODELS if "shots" in m):
+            expectation = sampled.rsplit("-", 1)[0]
+            exact = [
+                (tiny_workflow / "results" / "exact" / "seed42" / f"{m}.csv").read_bytes()
+                for m in (sampled, expectation)
+            ]
+            assert exact[0] == exact[1]
+            rows = table[table["target"] == sampled]
+            assert ((rows["n_correct"] * draws) % 1 == 0).all() and (rows["n_correct"] % 1 != 0).any()
+            assert {"fgsm", "pgd", "mim", "exact"} <= set(rows[rows["source"] == expectation]["attack"])
+            white = rows[rows["kind"] == "white-box"]
+            assert white[white["eps"] == 0]["accuracy"].nunique() == 1  # one clean accuracy, whichever attack
+            heads = [
+                json.loads((tiny_workflow / "results" / "train" / "seed42" / f"{m}.json").read_text())
+                for m in (sampled, expectation)
+            ]
+            assert (
+                heads[0]["loss_per_epoch"] == heads[1]["loss_per_epoch"]
+            )  # the same head, trained on the same features
 
     def test_nothing_to_do_then_report(self, tiny_workflow):
         """A second run has nothing to do; the HTML report holds the figures and their captions."""
@@ -419,7 +473,7 @@ class TestSnakemake:
         [
             (
                 {("attack", "pgd"): PGD_CHANGED},
-                {"model_attacks": 3, "evaluate": 1, "figures": 1, "aggregate": 1},  # not the training
+                {"model_attacks": len(TINY_MODELS), "evaluate": 1, "figures": 1, "aggregate": 1},  # not the training
             ),
             (
                 {("study", "ansatze"): ["full", "random", "linear"]},
@@ -455,7 +509,9 @@ class TestProfiles:
             profile == "slurm"
         ):  # workflow.jobs per_eps: a PGD job per (model, eps), an evaluation per (source, attack, target)
             assert counts["attack_pgd_eps"] == n_seeds * len(TINY_MODELS) * len(TINY_CHANGES[("attack", "pgd")]["eps"])
-            assert counts["evaluate_part"] == 4 * (3 + 2 + 2) and counts["evaluate_parts"] == 1
+            # (3 attacks and exact) x (CNN on all 6, 5 QuNNs on themselves and the CNN, 2 exact readouts on their
+            # finite-shot versions)
+            assert counts["evaluate_part"] == 4 * (6 + 5 * 2 + 2) and counts["evaluate_parts"] == 1
             assert "mem_mb=3000" in output and "runtime=15" in output  # attack_pgd_eps's resources
         else:
             assert counts["model_attacks"] == n_seeds * len(TINY_MODELS)

@@ -279,7 +279,9 @@ class JsonArtifact:
 
     @classmethod
     def _from_dict(cls, payload: dict[str, Any]) -> Self:
-        return cls(**{field.name: payload[field.name] for field in dataclasses.fields(cls)})
+        """The fields of ``payload``; a field with a default may be absent (a file written before it existed)."""
+        fields = dataclasses.fields(cls)
+        return cls(**{f.name: payload[f.name] for f in fields if f.name in payload or f.default is dataclasses.MISSING})
 
 
 # --- the kinds -----------------------------------------------------------------------------------
@@ -459,7 +461,15 @@ class TrainMetrics(JsonArtifact):
         return {key: value for key, value in payload.items() if key not in cls.SCHEMA}
 
 
-_COUNTS_SCHEMA: Schema = {"n_correct": "an integer", "n_evaluated": "an integer"}
+# n_correct of a model that samples is a sum of per-digit fractions of correct draws
+_COUNTS_SCHEMA: Schema = {"n_correct": "a number", "n_evaluated": "an integer"}
+_EOT_SCHEMA: Schema = {
+    "eps": "a number",
+    "draws": "an integer",
+    "one_sample": _COUNTS_SCHEMA,
+    "eot": _COUNTS_SCHEMA,
+    "eot_4x": _COUNTS_SCHEMA,
+}
 # Where the counts of correct digits sit in a checks record.
 _COUNT_PATHS = (("large_eps",), ("restarts", "single"), ("restarts", "all"), ("spsa", "spsa"), ("spsa", "pgd"))
 _COUNT_PATHS += (("single_step", "fgsm"), ("single_step", "jittered_fgsm"), ("single_step", "rfgsm"))
@@ -502,11 +512,16 @@ class ChecksRecord(JsonArtifact):
     single_step: dict  # {"eps", "alpha", "fgsm", "jittered_fgsm", "rfgsm": counts}
     momentum: dict  # {"eps", "mim", "mim_random_start": counts}
     loss: dict  # {"eps", "cross_entropy", "margin": counts} (PGD)
+    eot: dict | None = None  # a model that samples: {"eps", "draws", "one_sample", "eot", "eot_4x": counts} (PGD)
 
     @classmethod
     def _check(cls, payload: dict[str, Any], where: str) -> None:
         check_json(payload, cls.SCHEMA, where)
-        for keys in _COUNT_PATHS:
+        paths = _COUNT_PATHS
+        if payload.get("eot") is not None:
+            check_json(payload["eot"], _EOT_SCHEMA, where, "eot.")
+            paths += (("eot", "one_sample"), ("eot", "eot"), ("eot", "eot_4x"))
+        for keys in paths:
             counts = reduce(dict.__getitem__, keys, payload)
             if not 0 <= counts["n_correct"] <= counts["n_evaluated"]:
                 raise DataError(

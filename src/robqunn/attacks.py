@@ -5,6 +5,9 @@ between FGM and MIM). The model function must return LOGITS: cleverhans' loss is
 cross-entropy with logits, and differentiating the softmax output instead flattens the gradient (a
 classic source of false robustness). The true labels are passed, so no label is inferred from the
 model. Each adversarial set is checked to lie in the eps-ball and in [0, 1]; a violation is an error.
+
+A model that samples (a finite-shot QuNN) is attacked with expectation over transformation (EOT, Athalye
+et al. 2018): :func:`eot` makes every gradient the mean over R sampling draws, inside cleverhans' own loops.
 """
 
 from __future__ import annotations
@@ -72,6 +75,29 @@ def mim(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, params: Mim
 
 
 ATTACKS = {AttackName.FGSM: fgsm, AttackName.PGD: pgd, AttackName.MIM: mim}
+AttackFn = Callable[[LogitsFn, tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def eot(attack_fn: AttackFn, draws: int) -> AttackFn:
+    """``attack_fn(logits_fn, x, y)`` with every gradient averaged over ``draws`` sampling draws (EOT).
+
+    Why this is EOT inside cleverhans' loops: the wrapped model function returns the logits of ``draws``
+    copies of each digit, (B, draws, classes), each copy sampled independently by the model, and the labels
+    are repeated to (B, draws); cleverhans' per-digit loss then has one term per draw and its gradient is the
+    sum of the draws' gradients, ``draws`` times their mean. FGSM and PGD step along its sign and MIM along it
+    divided by its mean magnitude, so the factor changes no step. With one draw it is the attack itself.
+    """
+    if draws == 1:
+        return attack_fn
+
+    def attack(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        def draws_logits(images: tf.Tensor) -> tf.Tensor:
+            logits = logits_fn(tf.repeat(images, draws, axis=0))
+            return tf.reshape(logits, (-1, draws, logits.shape[-1]))
+
+        return attack_fn(draws_logits, x, tf.repeat(y[:, None], draws, axis=1))
+
+    return attack
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -159,6 +185,7 @@ def craft(
     batch_size: int,
     seed: int,
     source: str = "model",
+    draws: int = 1,
 ) -> np.ndarray:
     """Adversarial examples of ``x`` (float32 in [0, 1]) in batches, checked against the threat model.
 
@@ -168,6 +195,7 @@ def craft(
         batch_size: digits per attack call (memory only).
         seed: seeds TensorFlow's global generator, the only way to seed PGD's random start.
         source: the attacked model's name, for error messages.
+        draws: sampling draws per gradient (:func:`eot`); 1 for a model that does not sample.
 
     Raises:
         AdversarialError: an example leaves the eps-ball or [0, 1].
@@ -175,9 +203,9 @@ def craft(
     attack = AttackName(attack)
     if eps == 0:  # the ball is the digit itself: FGSM, PGD and MIM return it bit for bit (tested), at no cost
         return np.array(x, np.float32)
-    run = ATTACKS[attack]
+    run = eot(lambda f, xb, yb: ATTACKS[attack](f, xb, yb, eps, settings), draws)
     return craft_with(
-        lambda xb, yb: run(logits_fn, xb, yb, eps, settings),
+        lambda xb, yb: run(logits_fn, xb, yb),
         (x, y),
         eps,
         (batch_size, seed),

@@ -48,6 +48,16 @@ PAPER = {
         "higher expressibility and lower entangling capability make a QuNN more robust (arXiv 2411.11870)"
     ),
 }
+# Hardware realism (docs/noise.md), decided when the study has noisy or finite-shot models (params ``noise``).
+NOISE_CLAIMS = {
+    "noise_improves_robustness": (
+        "quantum noise protects quantum classifiers against adversarial attacks (Du et al. 2021): each noisy "
+        "model is more robust than its noiseless circuit"
+    ),
+    "shots_improve_robustness": (
+        "reading the circuit out from finite shots makes a QuNN more robust than its exact expectation"
+    ),
+}
 METRICS = ["expressibility_kl", "entangling_capability"]
 
 
@@ -71,14 +81,17 @@ def claims_table(table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFram
             follow-up paper's claim is not testable.
     """
     qunns = [ModelSpec.from_name(m) for m in sorted(table["target"].unique()) if m != CNN]
+    versions = [q for q in qunns if q.hardware_labels]
     rows = []
     for layout in sorted({q.layout.value for q in qunns}):
-        names = {q.ansatz.value: q.name for q in qunns if q.layout.value == layout}
+        names = {q.ansatz.value: q.name for q in qunns if q.layout.value == layout and not q.hardware_labels}
+        mine = [q for q in versions if q.layout.value == layout]
         for attack in sorted(table["attack"].unique()):
             at = _Points(table, attack, params.low_eps)
-            for claim, (verdict, evidence, comparisons) in _decide(at, names, params, metrics).items():
+            decisions = _decide(at, names, params, metrics) | (_decide_noise(at, mine) if versions else {})
+            for claim, (verdict, evidence, comparisons) in decisions.items():
                 rows.append(
-                    {"claim": claim, "paper": PAPER[claim], "layout": layout, "attack": attack}
+                    {"claim": claim, "paper": (PAPER | NOISE_CLAIMS)[claim], "layout": layout, "attack": attack}
                     | {"basis": _basis(claim, attack), "eps": params.low_eps, "verdict": verdict, "evidence": evidence}
                     | _seeds_needed(verdict, comparisons)
                 )
@@ -137,6 +150,29 @@ def _decide(at: _Points, names: dict[str, str], params: ClaimsParams, metrics: p
         "qunn_to_cnn_weaker": _qunn_to_cnn_weaker(at, names),
         "expressive_less_entangling_robust": _expressive_less_entangling(at, names, metrics),
     }
+
+
+def _decide_noise(at: _Points, versions: list[ModelSpec]) -> dict:
+    """The noise claims for one layout and attack: each noisy model (read out exactly) against its noiseless
+    circuit, and each finite-shot model against the model it samples from (its exact expectation). A
+    finite-shot model has no exact robust accuracy of its own: its row of attack ``exact`` scores the
+    expectation's worst cases, an attack, so the shots claim is not tested on it."""
+    noisy = {v.name: v.circuit_name for v in versions if v.shots is None}
+    sampled = {v.name: v.expectation.name for v in versions if v.shots is not None}
+    shots = _versions_beat(at, sampled, "finite-shot")
+    if at.rows["attack"].eq(EXACT).any():
+        shots = NOT_TESTABLE, "a finite-shot model has no exact robust accuracy of its own (docs/noise.md)", []
+    return {"noise_improves_robustness": _versions_beat(at, noisy, "noisy"), "shots_improve_robustness": shots}
+
+
+def _versions_beat(at: _Points, baselines: dict[str, str], what: str) -> Decision:
+    """Each model of ``baselines`` (model -> its baseline) more robust, white-box, than its baseline."""
+    pairs = {m: b for m, b in baselines.items() if not at.white(m).empty and not at.white(b).empty}
+    if not pairs:
+        return NOT_TESTABLE, f"needs a {what} model and its baseline at this attack and eps", []
+    differences = {f"{m} - {b}": _difference(at.white(m), at.white(b)) for m, b in pairs.items()}
+    evidence = "acc(version) - acc(baseline): " + "; ".join(_describe(k, d.interval) for k, d in differences.items())
+    return _beats_decision(differences, evidence)
 
 
 class _Points:

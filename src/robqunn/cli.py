@@ -39,14 +39,16 @@ class Context:
     @property
     def models(self) -> list[str]:
         """The models named by --model, else every model of the study (the CNN, then the QuNNs)."""
-        return getattr(self.args, "model", None) or [spec.name for spec in model_specs(self.params.study)]
+        return getattr(self.args, "model", None) or [
+            spec.name for spec in model_specs(self.params.study, self.params.noise)
+        ]
 
     def job(self, model: str | None = None):
         from robqunn.stages import Job
 
         model_file = self.files.model(self.seed, model) if model else None
         data = self.files.prepared(self.seed)
-        return Job(self.seed, data, self.params.tracking, model, model_file)
+        return Job(self.seed, data, self.params.tracking, model, model_file, self.params.noise)
 
 
 EPILOG = """\
@@ -293,7 +295,8 @@ def _evaluate(ctx: Context) -> None:
     models = {name: ctx.files.model(ctx.seed, name) for name in ctx.models}
     sets = ctx.files.adversarial_sets(ctx.params.attack, ctx.seed, ctx.models)
     sets += ctx.files.exact_sets(ctx.params.exact, ctx.seed, ctx.models)
-    table = _stages().evaluate(ctx.params.attack, models, sets, ctx.files.prepared(ctx.seed), ctx.files.table(ctx.seed))
+    settings = _stages().EvaluateSettings(ctx.params.attack, ctx.params.noise)
+    table = _stages().evaluate(settings, models, sets, ctx.files.prepared(ctx.seed), ctx.files.table(ctx.seed))
     print(table.to_string(index=False))
 
 

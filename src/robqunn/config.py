@@ -116,7 +116,11 @@ class NoiseChannel(str, Enum):
         return _CHANNEL_LABELS[self]
 
 
-_CHANNEL_LABELS = {NoiseChannel.DEPOLARIZING: "dep", NoiseChannel.AMPLITUDE_DAMPING: "amp", NoiseChannel.READOUT: "flip"}
+_CHANNEL_LABELS = {
+    NoiseChannel.DEPOLARIZING: "dep",
+    NoiseChannel.AMPLITUDE_DAMPING: "amp",
+    NoiseChannel.READOUT: "flip",
+}
 SHOTS_LABEL = "shots"
 
 
@@ -486,7 +490,9 @@ class Params:
 def model_specs(study: StudyParams, noise: NoiseParams | None = None) -> list[ModelSpec]:
     """The CNN and one QuNN per (layout, ansatz) of the study; then, for each circuit of ``noise.circuits``,
     one QuNN per noise setting and, for the noiseless circuit and each noisy one, one per shot count."""
-    specs = [ModelSpec(CNN)] + [ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze]
+    specs = [ModelSpec(CNN)] + [
+        ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze
+    ]
     if noise is None:
         return specs
     for circuit in noise.circuits:

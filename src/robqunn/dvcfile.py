@@ -103,37 +103,44 @@ def _parent(pattern: str) -> str:
 STAGES = (
     DvcStage("validate", (), PARAMS_SECTIONS, (paths.PARAMS_VALID,), matrix=None),
     DvcStage("prepare", (), ("data",), (paths.PREPARED, paths.PREPARED_SIDECAR)),
-    DvcStage("features", (paths.PREPARED,), ("study", "circuit"), (paths.FEATURES_DIR,)),
+    DvcStage("features", (paths.PREPARED,), ("study", "circuit", "noise"), (paths.FEATURES_DIR,)),
     DvcStage(
         "train",
         (paths.PREPARED, paths.FEATURES_DIR),
-        ("study", "circuit", "train"),
+        ("study", "circuit", "train", "noise"),
         (paths.MODELS_DIR,),
         metrics=(paths.TRAIN_METRICS_DIR,),
     ),
     DvcStage(
         "attack",
         (paths.PREPARED, paths.MODELS_DIR),
-        ("study", "attack.n_images", "attack.batch_size", "attack.${item.attack}"),
+        ("study", "attack.n_images", "attack.batch_size", "attack.${item.attack}", "noise"),
         (paths.ATTACK_DIR,),
         matrix=PER_SEED_AND_ATTACK,
     ),
     DvcStage(
         "exact",
         (paths.PREPARED, paths.MODELS_DIR),
-        ("study", "exact.eps", "exact.budget", "exact.tolerance", "attack.n_images"),  # batch_size: memory only
+        (
+            "study",
+            "exact.eps",
+            "exact.budget",
+            "exact.tolerance",
+            "attack.n_images",
+            "noise",
+        ),  # batch_size: memory only
         (paths.EXACT_DIR, paths.ATTACK_DIR.replace("{attack}", EXACT)),
     ),
     DvcStage(
         "evaluate",
         (paths.PREPARED, paths.MODELS_DIR, paths.ADVERSARIAL_DIR),
-        ("study", "attack", "exact.eps"),
+        ("study", "attack", "exact.eps", "noise"),
         (paths.TABLE, paths.TABLE_PARQUET),
     ),
     DvcStage(
         "figures",
         (paths.TABLE, paths.ADVERSARIAL_DIR, paths.PREPARED),
-        ("study",),
+        ("study", "noise"),
         (paths.FIGURES_DIR, paths.SUMMARY, paths.SUMMARY_HTML),
         plots={
             paths.WHITEBOX_CURVES: {
@@ -148,7 +155,7 @@ STAGES = (
     DvcStage(
         "checks",
         (paths.PREPARED, paths.MODELS_DIR),
-        ("study", "checks", "attack.batch_size", "attack.pgd.nb_iter", "attack.pgd.eps_iter_fraction")
+        ("study", "noise", "checks", "attack.batch_size", "attack.pgd.nb_iter", "attack.pgd.eps_iter_fraction")
         + ("attack.pgd.rand_init", "attack.mim.nb_iter", "attack.mim.eps_iter_fraction", "attack.mim.decay_factor"),
         (paths.CHECKS_DIR,),
     ),
@@ -156,7 +163,7 @@ STAGES = (
     DvcStage(
         "aggregate",
         (_parent(paths.TABLES_DIR), _parent(paths.CHECKS_DIR), paths.ANSATZ_METRICS_DIR),
-        ("study", "claims", "checks"),
+        ("study", "noise", "claims", "checks"),
         tuple(map(paths.study_table, paths.STUDY_TABLES))
         + tuple(map(paths.study_html, paths.STUDY_REPORT_TABLES))
         + (paths.STUDY_FIGURES_DIR,),

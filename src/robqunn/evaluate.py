@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from robqunn.artifacts import AdversarialSet
-from robqunn.config import CNN, EXACT, WORST_CASE, AttackName
+from robqunn.config import CNN, EXACT, WORST_CASE, AttackName, ModelSpec
 from robqunn.errors import DataError
 from robqunn.io import atomic_path
 
@@ -30,27 +30,63 @@ def transfer_targets(source: str, models: list[str], between_qunns: bool) -> lis
     """Models that evaluate the examples crafted on ``source``: itself, then transfer targets.
 
     CNN -> every QuNN and every QuNN -> CNN, as in the paper (which did FGSM only; we do every
-    attack); QuNN -> other QuNNs only when ``between_qunns``.
+    attack); a QuNN read out exactly -> its finite-shot versions (the examples of the model they sample
+    from, docs/noise.md); QuNN -> other QuNNs only when ``between_qunns``.
     """
     if source == CNN:
         others = [m for m in models if m != CNN]
     else:
-        others = [m for m in models if m == CNN or (between_qunns and m != source)]
+        others = [m for m in models if m == CNN or (m != source and (between_qunns or _samples_from(m, source)))]
     return [source] + others
 
 
-def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], predict) -> list[dict]:
+def _samples(model: str) -> bool:
+    """Does ``model`` sample its readout (a finite-shot QuNN)?"""
+    return model != CNN and ModelSpec.from_name(model).shots is not None
+
+
+def _samples_from(model: str, source: str) -> bool:
+    """Is ``model`` a finite-shot version of ``source`` (the same circuit and noise, read out exactly)?"""
+    spec = ModelSpec.from_name(model)
+    return spec.shots is not None and spec.expectation.name == source
+
+
+def correct_over_draws(model, digits: tuple[np.ndarray, np.ndarray], predict, draws: int = 1, seed: int = 0):
+    """Per digit of ``digits`` (x, y): correct or not (bool), or, for a model that samples its readout (a
+    finite-shot QuNN), the fraction of ``draws`` sampling draws that classify it correctly (float), the
+    first draw seeded by ``seed`` (robqunn.quanv.reseed).
+
+    Args:
+        predict: (model, x) -> class probabilities (models.predict).
+    """
+    from robqunn.quanv import reseed, shots_of
+
+    x, y = digits
+    if not shots_of(model):
+        return np.argmax(predict(model, x), axis=1) == y
+    reseed(model, seed)
+    return np.mean([np.argmax(predict(model, x), axis=1) == y for _ in range(draws)], axis=0)
+
+
+def count(correct: np.ndarray) -> int | float:
+    """The correct digits of a per-digit result: an integer, or a sum of fractions for a model that samples."""
+    total = np.sum(correct)
+    return int(total) if correct.dtype == bool else float(total)
+
+
+def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], score) -> list[dict]:
     """Rows for one adversarial set evaluated on each target model.
 
     Args:
         targets: target name -> model.
-        predict: (model, x) -> class probabilities (models.predict).
+        score: (target name, model, adversarial set) -> per digit correct (bool) or a finite-shot
+            target's fraction of correct draws (:func:`correct_over_draws`).
     """
     source = adversarial.source
     rows = []
     for name, model in targets.items():
-        digits = np.argmax(predict(model, adversarial.x_adv), axis=1) == adversarial.y
-        correct, n = int(np.sum(digits)), len(adversarial.y)
+        digits = score(name, model, adversarial)
+        correct, n = count(digits), len(adversarial.y)
         rows.append(
             {
                 "seed": adversarial.seed,
@@ -72,19 +108,29 @@ def evaluate_set(adversarial: AdversarialSet, targets: Mapping[str, object], pre
 def worst_case(rows: list[dict]) -> list[dict]:
     """White-box rows of attack ``worst_case``, one per (seed, model, eps) that an attack ran at: a digit is
     correct only if every attack run on it at that eps left it correctly classified (the exact worst case
-    is the ground truth these are measured against, not one of them)."""
+    is the ground truth these are measured against, not one of them). A finite-shot model has no exact
+    robust accuracy, so its worst case also runs over the examples of the model it samples from: their
+    attacks and exact worst cases, transferred, and those exact worst cases scored on itself."""
     attacks = {attack.value for attack in AttackName}
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if row["kind"] == "white-box" and row["attack"] in attacks:
             groups.setdefault(_point(row), []).append(row)
+    for row in rows:
+        key = (row["seed"], row["target"], row["eps"])
+        if _samples(row["target"]) and key in groups and (row["attack"] == EXACT or row["kind"] == "transfer"):
+            if row["kind"] == "white-box" or _samples_from(row["target"], row["source"]):
+                groups[key].append(row)
     return [_survivors(group) for group in groups.values()]
 
 
 def _survivors(group: list[dict]) -> dict:
-    digits = np.logical_and.reduce([row["correct"] for row in group])
-    correct = int(np.sum(digits))
-    return group[0] | {"attack": WORST_CASE, "n_correct": correct, "accuracy": correct / len(digits), "correct": digits}
+    """A digit survives every attack; a finite-shot model's digit, by its lowest fraction of correct draws. The
+    row is the model's white-box row (its first, an attack of its own)."""
+    digits = np.minimum.reduce([np.asarray(row["correct"]) for row in group])
+    correct = count(digits)
+    row = {"attack": WORST_CASE, "n_correct": correct, "accuracy": correct / len(digits), "correct": digits}
+    return group[0] | row
 
 
 def attack_gaps(rows: list[dict]) -> list[dict]:
@@ -93,15 +139,21 @@ def attack_gaps(rows: list[dict]) -> list[dict]:
     the digits the attack left standing although the exact worst case breaks them. Other rows: missing."""
     exact = {(r["seed"], r["source"], r["eps"]): r for r in rows if r["attack"] == EXACT and r["kind"] == "white-box"}
     for row in rows:
-        match = None if row["attack"] == EXACT or row["kind"] != "white-box" else exact.get(_point(row))
+        own = row["attack"] != EXACT and row["kind"] == "white-box" and not _samples(row["source"])
+        match = exact.get(_point(row)) if own else None  # a model that samples has no exact robust accuracy
         if match is not None and not np.array_equal(row["labels"], match["labels"]):
             raise DataError(
                 f"the {row['attack']} and exact sets of {row['source']} at eps {row['eps']:g} must hold the same "
                 f"digits to be compared digit by digit; got different labels (or counts)"
             )
         row["attack_gap"] = np.nan if match is None else row["accuracy"] - match["accuracy"]
-        row["n_missed"] = pd.NA if match is None else int(np.sum(row["correct"] & ~match["correct"]))
+        row["n_missed"] = pd.NA if match is None else _missed(np.asarray(row["correct"]), np.asarray(match["correct"]))
     return rows
+
+
+def _missed(attack: np.ndarray, exact: np.ndarray):
+    """Digits the attack left standing that the exact worst case breaks (a finite-shot target's fractions: NA)."""
+    return int(np.sum(attack & ~exact)) if attack.dtype == bool and exact.dtype == bool else pd.NA
 
 
 def _point(row: dict) -> tuple:

@@ -13,7 +13,10 @@ import numpy as np
 
 
 def compute_features(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Feature maps (N, H', W', C) float32 of the model's frozen feature layer."""
+    """Feature maps (N, H', W', C) float32 of the model's frozen feature layer; a finite-shot QuNN's are
+    its exact expectation, what its head is trained on (it samples only when used: docs/noise.md)."""
     from robqunn.models import feature_model, predict
+    from robqunn.quanv import expectation_only
 
-    return predict(feature_model(model), images)
+    with expectation_only(model):
+        return predict(feature_model(model), images)

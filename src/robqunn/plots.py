@@ -367,3 +367,95 @@ def robustness_vs_readout_figure(table: pd.DataFrame, eps: float, stem: str | Pa
     axes[1].legend(fontsize=7, title="circuit (ansatz, layout)", title_fontsize=7)
     fig.suptitle(f"where robustness comes from: {rows['draw'].nunique()} draws of the rotation angles")
     return _save(fig, stem)
+
+
+def study_models_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` between the study's own models: noisy and finite-shot versions of a circuit
+    (params ``noise``) have a figure of their own (:func:`noise_figure`)."""
+    versions = {m for m in set(frame["source"]) | set(frame["target"]) if ModelSpec.from_name(m).hardware_labels}
+    return frame[~frame["source"].isin(versions) & ~frame["target"].isin(versions)]
+
+
+def noise_figure(summary: pd.DataFrame, eps: float, stem: str | Path) -> list[Path]:
+    """White-box robust accuracy at ``eps`` (95% interval as error bars) of each noisy and finite-shot model
+    beside its noiseless circuit: one panel per noise channel (against the strength, 0 the noiseless circuit:
+    exact robust accuracy solid, worst case over the attacks dashed), and one against the shots (the exact
+    expectation at the right, "inf"; the worst case only: a model that samples has no exact robust accuracy).
+    ``summary``: robqunn.stats.summarize of the study's table."""
+    points = summary[(summary["kind"] == "white-box") & np.isclose(summary["eps"], eps)]
+    specs = {m: spec for m in points["target"].unique() if (spec := ModelSpec.from_name(m)).ansatz is not None}
+    versions = [s for s in specs.values() if s.hardware_labels]
+    channels = sorted({s.noise.channel.value for s in versions if s.noise})
+    panels = channels + (["shots"] if any(s.shots for s in versions) else [])
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1) + 2.2, 4.4), squeeze=False)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no noisy or finite-shot models in this study (params noise)", ha="center")
+        axes[0][0].set_axis_off()
+        return _save(fig, stem)
+    circuits = sorted({s.circuit_name for s in versions})
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for circuit in circuits:
+            if panel == "shots":
+                _shots_lines(ax, points, specs, circuit)
+            else:
+                _channel_lines(ax, points, specs, circuit, panel)
+        ax.set(title=f"{panel}", ylabel=f"robust accuracy at eps {eps:g}", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    handles = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    axes[0][-1].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+    fig.suptitle(f"robustness under noise and finite shots (eps {eps:g}; bars: 95% CI)")
+    return _save(fig, stem)
+
+
+def _errorbar(ax, frame: pd.DataFrame, x: list[float], **style) -> None:
+    ax.errorbar(
+        x,
+        frame["accuracy"],
+        yerr=[frame["accuracy"] - frame["ci_low"], frame["ci_high"] - frame["accuracy"]],
+        capsize=3,
+        **style,
+    )
+
+
+def _point_of(points: pd.DataFrame, model: str, attack: str) -> pd.DataFrame:
+    return points[(points["target"] == model) & (points["attack"] == attack)]
+
+
+def _channel_lines(ax, points: pd.DataFrame, specs: dict, circuit: str, channel: str) -> None:
+    """Exact (solid) and worst-case (dashed) robust accuracy against the channel's strength, from 0."""
+    models = [circuit] + sorted(
+        (
+            m
+            for m, s in specs.items()
+            if s.circuit_name == circuit and s.noise and s.noise.channel.value == channel and s.shots is None
+        ),
+        key=lambda m: specs[m].noise.strength,
+    )
+    strengths = [0.0] + [specs[m].noise.strength for m in models[1:]]
+    colour = ANSATZ_COLOURS[ModelSpec.from_name(circuit).ansatz.value]
+    for attack, style in ((EXACT, "-"), (WORST_CASE, "--")):
+        rows = pd.concat([_point_of(points, m, attack) for m in models])
+        if len(rows) == len(models):
+            label = f"{circuit} {'exact' if attack == EXACT else 'worst case'}"
+            _errorbar(ax, rows, strengths, color=colour, linestyle=style, marker="o", label=label)
+    ax.set_xlabel(f"{channel} strength")
+
+
+def _shots_lines(ax, points: pd.DataFrame, specs: dict, circuit: str) -> None:
+    """Worst-case robust accuracy against the shots, per noise setting of ``circuit``; "inf" is the exact readout."""
+    expectations = sorted({s.expectation.name for s in specs.values() if s.circuit_name == circuit and s.shots})
+    for number, expectation in enumerate(expectations):
+        sampled = sorted(
+            (m for m, s in specs.items() if s.shots and s.expectation.name == expectation), key=lambda m: specs[m].shots
+        )
+        models = sampled + [expectation]
+        rows = pd.concat([_point_of(points, m, WORST_CASE) for m in models])
+        if len(rows) == len(models):
+            x = [float(specs[m].shots) for m in sampled] + [float(specs[sampled[-1]].shots) * 10]
+            style = {"color": f"C{number + len(ANSATZ_COLOURS)}", "linestyle": "--", "marker": "s"}  # not an ansatz's
+            _errorbar(ax, rows, x, label=f"{expectation} worst case", **style)
+            ax.annotate(
+                "inf", (x[-1], rows["accuracy"].iloc[-1]), textcoords="offset points", xytext=(4, 4), fontsize=7
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("shots per patch (rightmost: exact readout)")

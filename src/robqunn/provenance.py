@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robqunn.config import WORST_CASE, TrackingParams
+from robqunn.config import WORST_CASE, ModelSpec, TrackingParams
 from robqunn.io import file_digests, sha256_file
 from robqunn.paths import eps_label
 from robqunn.tracking import log_figure_to_run, log_to_run, stage_run, tag_runs
@@ -36,10 +36,13 @@ def run_name(stage: str, model: str | None = None, seed: int | None = None) -> s
 
 
 def run_tags(stage: str, seed: int, model: str, **extra: Any) -> dict:
-    """The tags that say which stage, seed and model a run belongs to."""
-    return {"robqunn.stage": stage, "robqunn.model": model, "robqunn.seed": seed} | {
-        f"robqunn.{key}": value for key, value in extra.items()
-    }
+    """The tags that say which stage, seed and model a run belongs to; for a QuNN also its noise and shots
+    (``none`` and ``exact`` for the noiseless circuit read out exactly), to filter runs by in the UI."""
+    tags = {"robqunn.stage": stage, "robqunn.model": model, "robqunn.seed": seed}
+    spec = ModelSpec.from_name(model)
+    if spec.ansatz is not None:
+        tags |= {"robqunn.noise": spec.noise.label if spec.noise else "none", "robqunn.shots": spec.shots or "exact"}
+    return tags | {f"robqunn.{key}": value for key, value in extra.items()}
 
 
 def train_tags(seed: int, model: str, facts: dict, provenance: dict) -> dict:

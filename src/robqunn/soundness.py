@@ -47,42 +47,55 @@ Digits = tuple[np.ndarray, np.ndarray]
 @dataclasses.dataclass(frozen=True)
 class Target:
     """The model under the extra attacks: its logits (what the attacks differentiate), its Keras model
-    (what decides a digit correct), the study seed every random start derives from, its name and the
-    digits per attack call."""
+    (what decides a digit correct), the study seed every random start derives from, its name, the
+    digits per attack call and, for a model that samples (finite shots), its sampling draws per attack
+    gradient (EOT) and per score; (1, 1) for a deterministic model."""
 
     logits_fn: object
     model: object
     seed: int
     name: str
     batch_size: int
+    draws: tuple[int, int] = (1, 1)
 
-    def correct(self, x_adv: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def correct(self, x_adv: np.ndarray, labels: np.ndarray, purpose: str) -> np.ndarray:
+        """Per digit correct, or the fraction of the score's sampling draws that are (seeded by ``purpose``)."""
+        from robqunn.evaluate import correct_over_draws
         from robqunn.models import predict
 
-        return np.argmax(predict(self.model, x_adv), axis=1) == labels
+        return correct_over_draws(
+            self.model, (x_adv, labels), predict, self.draws[1], self.run_seed(f"{purpose}/score")
+        )
 
-    def survivors(self, digits: Digits, eps: float, purpose: str, attack: Callable) -> np.ndarray:
-        """Which ``digits`` survive ``attack(logits_fn, x, y)`` at ``eps``, its random draws seeded by ``purpose``."""
-        from robqunn.attacks import craft_with
+    def survivors(
+        self, digits: Digits, eps: float, purpose: str, attack: Callable, draws: int | None = None
+    ) -> np.ndarray:
+        """Which ``digits`` survive ``attack(logits_fn, x, y)`` at ``eps``, its random draws seeded by ``purpose``,
+        every gradient averaged over ``draws`` sampling draws (default: the target's EOT draws)."""
+        from robqunn.attacks import craft_with, eot
+        from robqunn.quanv import reseed
 
-        def run(xb, yb):
-            return attack(self.logits_fn, xb, yb)
-
+        run = eot(attack, self.draws[0] if draws is None else draws)
         batching = (self.batch_size, self.run_seed(purpose))
-        return self.correct(craft_with(run, digits, eps, batching, f"model {self.name!r}, {purpose}"), digits[1])
+        reseed(self.model, batching[1])
+        where = f"model {self.name!r}, {purpose}"
+        x_adv = craft_with(lambda xb, yb: run(self.logits_fn, xb, yb), digits, eps, batching, where)
+        return self.correct(x_adv, digits[1], purpose)
 
-    def pgd(self, digits: Digits, eps: float, steps: PgdSteps, purpose: str) -> np.ndarray:
-        """Which ``digits`` survive one seeded PGD run at ``eps``."""
+    def pgd(self, digits: Digits, eps: float, steps: PgdSteps, purpose: str, draws: int | None = None) -> np.ndarray:
+        """Which ``digits`` survive one seeded PGD run at ``eps`` (EOT over ``draws``: the target's by default)."""
         from robqunn.attacks import pgd
 
-        return self.survivors(digits, eps, purpose, lambda f, x, y: pgd(f, x, y, eps, steps))
+        return self.survivors(digits, eps, purpose, lambda f, x, y: pgd(f, x, y, eps, steps), draws)
 
     def spsa(self, digits: Digits, eps: float, settings: SpsaParams) -> np.ndarray:
-        """Which ``digits`` survive seeded SPSA at ``eps``."""
+        """Which ``digits`` survive seeded SPSA at ``eps`` (gradient-free: one sampling draw per query)."""
         from robqunn.attacks import craft_spsa
+        from robqunn.quanv import reseed
 
         (x, y), seed = digits, self.run_seed("spsa")
-        return self.correct(craft_spsa(self.logits_fn, x, y, eps, settings, seed, self.name), y)
+        reseed(self.model, seed)
+        return self.correct(craft_spsa(self.logits_fn, x, y, eps, settings, seed, self.name), y, "spsa")
 
     def zero_gradient_fractions(self, digits: Digits, radius: float | None) -> np.ndarray:
         """Per digit, the fraction of the loss's input-gradient entries that are exactly 0, at the digits
@@ -90,8 +103,10 @@ class Target:
         import tensorflow as tf
 
         from robqunn.attacks import input_gradient, jitter
+        from robqunn.quanv import reseed
 
         tf.random.set_seed(self.run_seed("zero_gradients"))
+        reseed(self.model, self.run_seed("zero_gradients"))
         fractions = []
         for i in range(0, len(digits[1]), self.batch_size):
             x = tf.constant(digits[0][i : i + self.batch_size], tf.float32)
@@ -113,11 +128,13 @@ def extra_attacks(
     ``checks.n_images`` test digits (SPSA: ``checks.spsa.n_images``): PGD at ``checks.large_eps``; at
     ``checks.eps`` one PGD run against ``checks.restarts`` runs (a digit survives the restarts only if
     every run leaves it correctly classified), SPSA and PGD on SPSA's digits, the random-start variants
-    beside their plain attacks, and PGD with the margin loss; and the zero-gradient fractions."""
+    beside their plain attacks, and PGD with the margin loss; and the zero-gradient fractions. A model that
+    samples is attacked with EOT throughout (``target.draws``) and also gets :func:`_eot_record`."""
     digits = (x[: checks.n_images], y[: checks.n_images])
     spsa_digits = (x[: checks.spsa.n_images], y[: checks.spsa.n_images])
     large = target.pgd(digits, checks.large_eps, steps.pgd, "large_eps")
     restarts = np.stack([target.pgd(digits, checks.eps, steps.pgd, f"restart{r}") for r in range(checks.restarts)])
+    worst_of_restarts = np.min(restarts, axis=0)
     spsa = target.spsa(spsa_digits, checks.eps, checks.spsa)
     reference = target.pgd(spsa_digits, checks.eps, steps.pgd, "spsa_reference")
     return ChecksRecord(
@@ -128,7 +145,7 @@ def extra_attacks(
             "eps": checks.eps,
             "restarts": checks.restarts,
             "single": _counts(restarts[0]),
-            "all": _counts(restarts.all(axis=0)),
+            "all": _counts(worst_of_restarts),
         },
         spsa={"eps": checks.eps, "spsa": _counts(spsa), "pgd": _counts(reference)},
         zero_gradients={
@@ -143,7 +160,21 @@ def extra_attacks(
             "cross_entropy": _counts(restarts[0]),
             "margin": _counts(_pgd_margin(target, digits, checks.eps, steps.pgd)),
         },
+        eot=_eot_record(target, digits, checks.eps, steps.pgd, restarts[0]) if target.draws[0] > 1 else None,
     )
+
+
+def _eot_record(target: Target, digits: Digits, eps: float, steps: PgdSteps, eot: np.ndarray) -> dict:
+    """PGD on a model that samples, with a gradient of one draw, of R draws (``eot``: the first restart's run)
+    and of 4R draws: is R enough (Athalye et al. 2018), and does ignoring the randomness overstate robustness?"""
+    draws = target.draws[0]
+    return {
+        "eps": eps,
+        "draws": draws,
+        "one_sample": _counts(target.pgd(digits, eps, steps, "eot_one_sample", draws=1)),
+        "eot": _counts(eot),
+        "eot_4x": _counts(target.pgd(digits, eps, steps, "eot_4x", draws=4 * draws)),
+    }
 
 
 def _single_step(target: Target, digits: Digits, checks: ChecksParams) -> dict:
@@ -180,7 +211,9 @@ def _pgd_margin(target: Target, digits: Digits, eps: float, steps: PgdSteps) -> 
 
 
 def _counts(correct: np.ndarray) -> dict:
-    return {"n_correct": int(np.sum(correct)), "n_evaluated": int(len(correct))}
+    from robqunn.evaluate import count
+
+    return {"n_correct": count(correct), "n_evaluated": int(len(correct))}
 
 
 def _fractions(values: np.ndarray) -> dict:
@@ -214,6 +247,9 @@ JITTERED_FGSM = "FGSM from a jittered gradient point not stronger than FGSM"
 RFGSM = "R+FGSM not stronger than FGSM"
 MIM_RANDOM_START = "MIM from a random start not stronger than MIM"
 MARGIN_LOSS = "PGD with the margin loss not stronger than with cross-entropy"
+EOT_CONVERGED = "EOT with 4R draws not stronger than with R"
+ONE_SAMPLE = "one-sample attack not clearly weaker than EOT"
+SAMPLING_CHECKS = (EOT_CONVERGED, ONE_SAMPLE)  # models that sample (finite shots) only
 
 
 def attack_gap_check(attack: str) -> str:
@@ -260,6 +296,15 @@ FLAGGED_BECAUSE = {
         "cross-entropy saturates (a confident softmax has vanishing gradients)",
         f"PGD with the margin loss, then {EXACT_TRUST}",
     ),
+    EOT_CONVERGED: (
+        "EOT with R draws has not converged: averaging the gradient over more sampling draws breaks more digits",
+        "EOT with more draws (raise noise.eot_draws), the transfer from the model it samples from, the worst case",
+    ),
+    ONE_SAMPLE: (
+        "obfuscated gradients (Athalye et al. 2018): the model's sampling makes a one-draw gradient noisy, so an "
+        "attack that ignores the randomness overstates robustness",
+        "the EOT attacks, the transfer from the model it samples from, then the worst case over attacks",
+    ),
 }
 GAP_CAUSE = "the attack is weak on this model: it leaves standing digits whose exact worst case breaks them"
 
@@ -285,7 +330,13 @@ def checklist(table: pd.DataFrame, extra: list[ChecksRecord], params: ChecksPara
             _variant(model, own, MIM_RANDOM_START, ("momentum", "mim", "mim_random_start")),
             _variant(model, own, MARGIN_LOSS, ("loss", "cross_entropy", "margin")),
         ]
-        rows += [_attack_gap(model, mine, attack.value, params.attack_gap_tolerance) for attack in AttackName]
+        samples = "eot" in own and own["eot"].notna().any()  # only a model that samples has EOT records
+        rows += [_attack_gap(model, mine, attack.value, params.attack_gap_tolerance, samples) for attack in AttackName]
+        if samples:
+            rows += [
+                _eot_variant(model, own, EOT_CONVERGED, ("eot", "eot_4x")),
+                _eot_variant(model, own, ONE_SAMPLE, ("one_sample", "eot")),
+            ]
     return pd.DataFrame([dataclasses.asdict(_explained(r)) for r in rows])
 
 
@@ -421,11 +472,24 @@ def _variant(model: str, records: pd.DataFrame, check: str, fields: tuple[str, s
     return _worst(model, check, [(label, stats.difference_interval(first, second))], f"acc({plain}) - acc({variant})")
 
 
-def _attack_gap(model: str, rows: pd.DataFrame, attack: str, tolerance: float) -> Check:
+def _eot_variant(model: str, records: pd.DataFrame, check: str, pair: tuple[str, str]) -> Check:
+    """FLAG when the first PGD of ``pair`` (fewer draws) is clearly weaker than the second (more draws)."""
+    weaker, stronger = _paired(records, "eot", *pair)
+    first = records["eot"].iloc[0]
+    draws = {"one_sample": 1, "eot": first["draws"], "eot_4x": 4 * first["draws"]}
+    label = f"PGD eps {first['eps']:g}, {int(weaker['n_evaluated'].iloc[0])} digits"
+    what = f"acc({draws[pair[0]]} draws) - acc({draws[pair[1]]} draws)"
+    return _worst(model, check, [(label, stats.difference_interval(weaker, stronger))], what)
+
+
+def _attack_gap(model: str, rows: pd.DataFrame, attack: str, tolerance: float, samples: bool = False) -> Check:
     """FLAG ``attack`` as weak on ``model`` when, at some eps, the fraction of digits it leaves standing
-    but whose exact worst case breaks them (``n_missed``) is clearly above ``tolerance``."""
+    but whose exact worst case breaks them (``n_missed``) is clearly above ``tolerance``. Not run on a model
+    that ``samples`` (finite shots): it has no exact robust accuracy of its own."""
     check = attack_gap_check(attack)
     white = rows[(rows["kind"] == "white-box") & (rows["attack"] == attack) & rows["n_missed"].notna()]
+    if samples:
+        return _not_run(model, check, "a model that samples has no exact robust accuracy (its expectation's is exact)")
     if white.empty:
         return _not_run(model, check, "no exact robust accuracy at this attack's eps")
     comparisons = []

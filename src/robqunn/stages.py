@@ -34,6 +34,7 @@ from robqunn.config import (
     FgsmParams,
     MimParams,
     ModelSpec,
+    NoiseParams,
     Params,
     PgdParams,
     SweepParams,
@@ -62,13 +63,14 @@ FEATURE_CHECK_ATOL = 1e-5  # stored features must match the model's, as the fast
 class Job:
     """What a stage of one seed needs: the seed, the prepared digits, where to track and, for the
     stages of one model, the model's name and its ``.keras`` file (written by train, read by attack
-    and checks)."""
+    and checks), and the ``noise`` section's sampling draws (needed for a finite-shot model)."""
 
     seed: int
     data: Path
     tracking: TrackingParams | None = None
     model: str | None = None
     model_file: Path | None = None
+    noise: NoiseParams | None = None
 
     def __post_init__(self) -> None:
         if self.model is not None:
@@ -77,6 +79,23 @@ class Job:
     @property
     def spec(self) -> ModelSpec:
         return ModelSpec.from_name(self.model)
+
+    @property
+    def eot_draws(self) -> int:
+        """Sampling draws per attack gradient (robqunn.attacks.eot): noise.eot_draws for a finite-shot model, else 1."""
+        return self._draws("eot_draws")
+
+    @property
+    def eval_draws(self) -> int:
+        """Sampling draws a finite-shot model's accuracy averages over (noise.eval_draws), else 1."""
+        return self._draws("eval_draws")
+
+    def _draws(self, key: str) -> int:
+        if not self.spec.shots:
+            return 1
+        if self.noise is None:
+            raise ValueError(f"model {self.model} samples its readout: its stage needs params key 'noise.{key}'")
+        return getattr(self.noise, key)
 
 
 @dataclass(frozen=True)
@@ -150,6 +169,7 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
     """
     from robqunn import train as training_loop
     from robqunn.models import build_model
+    from robqunn.seeding import derived_seed
 
     dataset = Dataset.load(job.data)
     maps = FeatureMaps.load(feature_maps, job.model, job.seed)
@@ -164,9 +184,10 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
         result = training_loop.train(
             model, (maps.f_train, maps.f_test), (dataset.y_train, dataset.y_test), training, job.seed
         )
-        metrics = _train_metrics(
-            job, source, result, training_loop.accuracy(model, dataset.x_test, dataset.y_test), facts
+        score = _correct(
+            model, (dataset.x_test, dataset.y_test), job.eval_draws, derived_seed(job.seed, "train accuracy")
         )
+        metrics = _train_metrics(job, source, result, float(np.mean(score)), facts)
         _save_trained(model, metrics, job.model_file, metrics_out)
         _log_training(run, metrics, job.model_file, metrics_out)
     logger.info("%s (seed %d): test accuracy %.4f", job.model, job.seed, metrics.test_accuracy)
@@ -275,11 +296,23 @@ def attack(
     return [path for path, _ in done]
 
 
-def _classes(model, x: np.ndarray) -> np.ndarray:
-    """The classes ``model`` predicts for ``x``, int64 (what a set records as ``predicted``)."""
+def _classes(model, x: np.ndarray, seed: int | None = None) -> np.ndarray:
+    """The classes ``model`` predicts for ``x``, int64 (what a set records as ``predicted``); a finite-shot
+    model's one sampling draw seeded by ``seed``."""
+    from robqunn.models import predict
+    from robqunn.quanv import reseed
+
+    if seed is not None:
+        reseed(model, seed)
+    return np.argmax(predict(model, x), axis=1).astype(np.int64)
+
+
+def _correct(model, digits: tuple[np.ndarray, np.ndarray], draws: int, seed: int) -> np.ndarray:
+    """Per digit: correct or not, or a finite-shot model's fraction of ``draws`` seeded draws that are."""
+    from robqunn.evaluate import correct_over_draws
     from robqunn.models import predict
 
-    return np.argmax(predict(model, x), axis=1).astype(np.int64)
+    return correct_over_draws(model, digits, predict, draws, seed)
 
 
 def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run) -> tuple:
@@ -287,22 +320,36 @@ def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, 
     tracked, its row of the run's table."""
     from robqunn.attacks import craft
     from robqunn.models import logits_model
+    from robqunn.quanv import reseed
+    from robqunn.seeding import derived_seed
 
     (x, y), started = digits, time.perf_counter()
     seed = attack_seed(job.seed, job.model, attack_job.name, eps)
+    reseed(model, seed)
     x_adv = craft(
-        logits_model(model), x, y, attack_job.name, eps, attack_job.settings, attack_job.batch_size, seed, job.model
+        logits_model(model),
+        x,
+        y,
+        attack_job.name,
+        eps,
+        attack_job.settings,
+        attack_job.batch_size,
+        seed,
+        job.model,
+        job.eot_draws,
     )
     path = out_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
-    settings = asdict(attack_job.settings)
+    settings = asdict(attack_job.settings) | ({"eot_draws": job.eot_draws} if job.spec.shots else {})
     model_sha256 = sha256_file(job.model_file)
-    predicted = _classes(model, x_adv)
+    predicted = _classes(model, x_adv, derived_seed(seed, "predicted"))
     AdversarialSet(x_adv, y, predicted, job.model, attack_job.name.value, eps, job.seed, settings, model_sha256).save(
         path
     )
     row = None
     if run.active:
-        score, seconds, digest = float(np.mean(predicted == y)), time.perf_counter() - started, sha256_file(path)
+        correct = _correct(model, (x_adv, y), job.eval_draws, derived_seed(seed, "score")) if job.spec.shots else None
+        score = float(np.mean(predicted == y if correct is None else correct))  # a model that samples: its draws' mean
+        seconds, digest = time.perf_counter() - started, sha256_file(path)
         run.metrics({f"accuracy_eps_{eps_label(eps)}": score})
         run.tags({f"adversarial_set.eps_{eps_label(eps)}": f"{path} sha256:{digest}"})
         row = {"eps": eps, "accuracy": score, "n_digits": len(y), "set": str(path), "set_sha256": digest}
@@ -368,10 +415,9 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
     an MLflow run, a child of the model's training run, with ``exact_accuracy_eps_<eps>`` (the upper
     bound: equal to the lower one when every digit is decided) and the undecided count per eps.
     """
-    import pandas as pd
-
     from robqunn.exact import check_eps, decompose
     from robqunn.models import load_model
+    from robqunn.quanv import expectation_only
 
     for eps in settings.eps:
         check_eps(eps)
@@ -380,6 +426,14 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
     model = load_model(job.model_file, job.model)
     decompose(model)
     run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
+    with expectation_only(model):  # a finite-shot model: the exact worst case of what it samples from
+        return _exact_grid(settings, job, model, digits, (table_out, sets_dir), run_params)
+
+
+def _exact_grid(settings: ExactParams, job: Job, model, digits, outs: tuple, run_params: dict) -> pd.DataFrame:
+    import pandas as pd
+
+    table_out, sets_dir = outs
     tags = provenance.run_tags("exact", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)
     with stage_run(job.tracking, provenance.run_name("exact", job.model, job.seed), run_params, tags, parent) as run:
@@ -424,8 +478,17 @@ def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, s
     return row
 
 
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """What :func:`evaluate` reads from params.yaml: the attack section (whether QuNNs transfer to each other)
+    and the noise section (the draws a finite-shot target's accuracy averages over)."""
+
+    attack: AttackParams
+    noise: NoiseParams | None = None
+
+
 def evaluate(
-    attack_params: AttackParams,
+    settings: EvaluateSettings,
     models: dict[str, str | Path],
     adversarial_sets: list[str | Path],
     data: str | Path,
@@ -440,6 +503,9 @@ def evaluate(
     the model file it is evaluated as, on the prepared test digits ``data``, within its eps-ball and [0, 1],
     at the path its fields say. A set that fails stops the stage with nothing written.
 
+    A finite-shot target scores each digit by the fraction of ``noise.eval_draws`` sampling draws that
+    classify it correctly, the draws seeded per (set, target) (robqunn.evaluate.correct_over_draws).
+
     Args:
         models: model name -> .keras file, for every model that may be a target.
     """
@@ -448,28 +514,50 @@ def evaluate(
     rows = _evaluated_rows(
         models,
         adversarial_sets,
-        data,
-        lambda source, names: transfer_targets(source, names, attack_params.transfer_between_qunns),
+        (data, settings.noise),
+        lambda source, names: transfer_targets(source, names, settings.attack.transfer_between_qunns),
     )
     return _save_results(rows, table_csv)
 
 
-def _evaluated_rows(models: dict[str, str | Path], adversarial_sets: list, data: str | Path, targets_of) -> list[dict]:
+def _evaluated_rows(models: dict[str, str | Path], adversarial_sets: list, inputs: tuple, targets_of) -> list[dict]:
     """The rows (robqunn.evaluate.evaluate_set, per-digit results included) of every set, each verified
-    (:func:`_verified_set`), on the models ``targets_of(source, model names)`` names."""
+    (:func:`_verified_set`), on the models ``targets_of(source, model names)`` names; ``inputs`` is the
+    prepared digits' file and the noise section (its eval_draws for finite-shot targets)."""
     from robqunn.evaluate import evaluate_set
     from robqunn.models import CompiledPredict, load_model
 
+    data, noise = inputs
     dataset = Dataset.load(data)
-    predict = CompiledPredict()
+    score = _DrawScorer(CompiledPredict(), noise)
     hashes = {name: sha256_file(path) for name, path in models.items()}
     loaded = {name: load_model(path, name) for name, path in models.items()}
     rows = []
     for path in adversarial_sets:  # one set in memory at a time: all of them take about 1 GB
         adversarial = _verified_set(Path(path), hashes, (dataset.x_test, dataset.y_test), models)
         names = targets_of(adversarial.source, list(loaded))
-        rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, predict)
+        rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, score)
     return rows
+
+
+@dataclass(frozen=True)
+class _DrawScorer:
+    """Scores a set on a target: per digit correct, or a finite-shot target's fraction over its eval draws,
+    seeded by the set and the target so that any job cut gives the same draws."""
+
+    predict: object
+    noise: NoiseParams | None
+
+    def __call__(self, target: str, model, adversarial: AdversarialSet) -> np.ndarray:
+        from robqunn.evaluate import correct_over_draws
+        from robqunn.seeding import derived_seed
+
+        where = f"evaluate/{adversarial.source}/{adversarial.attack}/{adversarial.eps!r}/{target}"
+        if adversarial.eps == 0:  # every attack's eps-0 set is the clean digits: one clean accuracy, as without shots
+            where = f"evaluate/clean/{target}"
+        draws = Job(adversarial.seed, Path(), model=target, noise=self.noise).eval_draws
+        digits = (adversarial.x_adv, adversarial.y)
+        return correct_over_draws(model, digits, self.predict, draws, derived_seed(adversarial.seed, where))
 
 
 def _save_results(rows: list[dict], table_csv: str | Path) -> pd.DataFrame:
@@ -482,14 +570,22 @@ def _save_results(rows: list[dict], table_csv: str | Path) -> pd.DataFrame:
 
 
 def evaluate_part(
-    source: str, target: str, models: dict[str, str | Path], adversarial_sets: list, data: str | Path, out: str | Path
+    source: str,
+    target: str,
+    models: dict[str, str | Path],
+    adversarial_sets: list,
+    data: str | Path,
+    out: str | Path,
+    noise: NoiseParams | None = None,
 ) -> None:
     """``workflow.jobs: per_eps``: the sets of one (source, attack) evaluated on one target, as rows (their
     per-digit results included) in the Parquet file ``out``; :func:`evaluate_parts` merges a seed's.
     ``models`` holds the source's and the target's files (the source's checks each set's origin)."""
     import pandas as pd
 
-    rows = _evaluated_rows(models, adversarial_sets, data, lambda found, names: [target] if found == source else [])
+    rows = _evaluated_rows(
+        models, adversarial_sets, (data, noise), lambda found, names: [target] if found == source else []
+    )
     with atomic_path(out) as tmp:
         pd.DataFrame(rows).to_parquet(tmp, index=False)
 
@@ -544,14 +640,14 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
     from robqunn.report import SUMMARY_CAPTION, html_table
 
     out_dir, table = Path(out_dir), pd.read_csv(table_csv)
-    written = []
+    figure_table, written = plots.study_models_only(table), []
     for attack_name in [attack.value for attack in AttackName] + [WORST_CASE]:
         stem = out_dir / paths.WHITEBOX_FIGURE_STEM.format(attack=attack_name)
-        written += plots.whitebox_figure(table, attack_name, stem)
-    written += plots.attack_gap_figure(table, out_dir / paths.ATTACK_GAP_FIGURE_STEM)
+        written += plots.whitebox_figure(figure_table, attack_name, stem)
+    written += plots.attack_gap_figure(figure_table, out_dir / paths.ATTACK_GAP_FIGURE_STEM)
     for direction in paths.TRANSFER_DIRECTIONS:
         stem = out_dir / paths.TRANSFER_FIGURE_STEM.format(direction=direction)
-        written += plots.transfer_figure(table, direction, stem)
+        written += plots.transfer_figure(figure_table, direction, stem)
     written += _example_grids(example_sets, Dataset.load(data).x_test[:EXAMPLE_DIGITS], out_dir)
     tables = {paths.SUMMARY_NAME: summary(table), paths.WHITEBOX_CURVES_NAME: whitebox_curves(table)}
     for name, frame in tables.items():
@@ -615,7 +711,8 @@ def checks(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path
     parent = provenance.training_run_of(job.model_file)
     with stage_run(job.tracking, provenance.run_name("checks", job.model, job.seed), run_params, tags, parent) as run:
         x, y = dataset.x_test, dataset.y_test
-        target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size)
+        draws = (job.eot_draws, job.eval_draws)
+        target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size, draws)
         record = extra_attacks(target, x, y, settings, steps)
         record.save(out)
         run.metrics(_check_accuracies(record))
@@ -638,6 +735,8 @@ def _check_accuracies(record) -> dict:
         "mim_random_start": record.momentum["mim_random_start"],
         "pgd_margin_loss": record.loss["margin"],
     }
+    if record.eot is not None:
+        counts |= {f"pgd_{key}": record.eot[key] for key in ("one_sample", "eot", "eot_4x")}
     zeros = {f"zero_gradient_fraction_{where}": record.zero_gradients[where]["mean"] for where in ("clean", "jittered")}
     return {f"accuracy_{name}": c["n_correct"] / c["n_evaluated"] for name, c in counts.items()} | zeros
 
@@ -645,7 +744,9 @@ def _check_accuracies(record) -> dict:
 def ansatz_metrics(
     settings: AnsatzMetricsParams, circuit: CircuitParams, job: Job, model_names: list[str], out: str | Path
 ) -> pd.DataFrame:
-    """Expressibility, entangling capability and feature effect of every QuNN circuit of ``job.seed``, as CSV."""
+    """Expressibility, entangling capability and feature effect of every QuNN circuit of ``job.seed``, as CSV: the
+    noiseless circuits' (the metrics of Sim et al. are defined on pure states; noisy and finite-shot models are
+    versions of these circuits and are left out)."""
     import pandas as pd
 
     from robqunn import ansatz_metrics as metrics
@@ -656,7 +757,7 @@ def ansatz_metrics(
     images = Dataset.load(job.data).x_test[: settings.n_images]
     patches = extract_patches(images, circuit.kernel_size, circuit.stride)
     rows = []
-    for spec in _qunns(model_names):
+    for spec in (spec for spec in _qunns(model_names) if not spec.hardware_labels):
         circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, job.seed)
         sampling_seed = derived_seed(job.seed, f"ansatz_metrics/{spec.name}")
         values = metrics.ansatz_metrics(circuit_spec, settings.n_samples, settings.n_bins, patches, sampling_seed)
@@ -752,7 +853,7 @@ def aggregate(
     written += write_html_tables(frames, out_dir, paths.STUDY_HTML_NAME)
     written.append(out_dir / paths.STUDY_METRICS_NAME)
     save_json(written[-1], provenance.study_metrics(frames))
-    written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name)
+    written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name, claims_params.low_eps)
     seeds = sorted(int(seed) for seed in frames["results"]["seed"].unique())
     provenance.track_study(tracking, frames, written, seeds)
     return frames
@@ -779,11 +880,13 @@ def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inpu
     }
 
 
-def _study_figures(frames: dict, out_dir: Path) -> list[Path]:
+def _study_figures(frames: dict, out_dir: Path, low_eps: float) -> list[Path]:
     from robqunn import plots
 
-    written = plots.whitebox_ci_figure(frames["summary_ci"], out_dir / paths.WHITEBOX_CI_STEM)
-    written += plots.transfer_ci_figure(frames["summary_ci"], out_dir / paths.TRANSFER_CI_STEM)
+    study = plots.study_models_only(frames["summary_ci"])
+    written = plots.whitebox_ci_figure(study, out_dir / paths.WHITEBOX_CI_STEM)
+    written += plots.transfer_ci_figure(study, out_dir / paths.TRANSFER_CI_STEM)
+    written += plots.noise_figure(frames["summary_ci"], low_eps, out_dir / paths.NOISE_FIGURE_STEM)
     for attack_name in sorted(frames["ansatz_metrics"]["attack"].unique()):
         stem = out_dir / paths.ROBUSTNESS_FIGURE_STEM.format(attack=attack_name)
         written += plots.robustness_vs_entanglement_figure(frames["ansatz_metrics"], attack_name, stem)

@@ -50,8 +50,9 @@ class Interval:
         return not (self.above(other) or other.above(self))
 
 
-def wilson(correct: int, n: int, level: float = LEVEL) -> Interval:
-    """Wilson score interval of a proportion ``correct / n``."""
+def wilson(correct: float, n: int, level: float = LEVEL) -> Interval:
+    """Wilson score interval of a proportion ``correct / n``; ``correct`` may be a sum of per-digit fractions (a
+    model that samples: each digit's fraction of correct draws), whose variance is at most the binomial's."""
     if n <= 0:
         raise ValueError(f"a proportion needs n >= 1 trials; got n = {n}")
     z = stats.norm.ppf(0.5 + level / 2)
@@ -77,7 +78,7 @@ def accuracy_interval(n_correct: np.ndarray, n_evaluated: np.ndarray) -> Interva
     """The interval of one point (model, attack, eps...) from its per-seed counts (module docstring)."""
     n_correct, n_evaluated = np.asarray(n_correct), np.asarray(n_evaluated)
     if len(n_correct) == 1:
-        return wilson(int(n_correct[0]), int(n_evaluated[0]))
+        return wilson(float(n_correct[0]), int(n_evaluated[0]))
     interval = t_interval(n_correct / n_evaluated)
     # An accuracy lies in [0, 1]; the t-interval of a few values near 0 or 1 can reach past it.
     return dataclasses.replace(interval, low=max(0.0, interval.low), high=min(1.0, interval.high))

@@ -38,15 +38,16 @@ def log_to(path: str | Path, threads: int = 1, tensorflow: bool = False, rule: s
 
 def job_of(smk, model_file: str | None = None):
     """The :class:`robqunn.stages.Job` of a Snakemake job: its seed and model wildcards, its prepared
-    digits (``input.data``), its ``params.tracking`` section (None when the rule has none)."""
+    digits (``input.data``), its ``params.tracking`` and ``params.noise`` sections (None when the rule has none)."""
     from robqunn.config import section_from_dict
     from robqunn.stages import Job
 
-    tracking = getattr(smk.params, "tracking", None)
+    tracking, noise = getattr(smk.params, "tracking", None), getattr(smk.params, "noise", None)
     return Job(
         seed=int(smk.wildcards.seed),
         data=Path(smk.input.data),
         tracking=None if tracking is None else section_from_dict("tracking", tracking),
         model=getattr(smk.wildcards, "model", None),
         model_file=None if model_file is None else Path(model_file),
+        noise=None if noise is None else section_from_dict("noise", noise),
     )

@@ -22,6 +22,7 @@ if PER_STAGE and not PER_EPS:  # workflow.jobs: per_stage (per_model: rule model
                 n_images=config["attack"]["n_images"],
                 batch_size=config["attack"]["batch_size"],
                 tracking=config["tracking"],
+                noise=config["noise"],
             conda:
                 "../envs/robqunn.yaml"
             script:
@@ -51,6 +52,7 @@ if PER_EPS:
                 n_images=config["attack"]["n_images"],
                 batch_size=config["attack"]["batch_size"],
                 tracking=config["tracking"],
+                noise=config["noise"],
             conda:
                 "../envs/robqunn.yaml"
             script:

@@ -9,8 +9,9 @@ from snakemake.logging import logger
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.
 PARAMS = params_from_dict(config)
 SEEDS = list(PARAMS.study.seeds)
-MODELS = [spec.name for spec in model_specs(PARAMS.study)]
-QUNN_CIRCUITS = [name.removeprefix("qunn-") for name in MODELS if name != "cnn"]
+MODELS = [spec.name for spec in model_specs(PARAMS.study, PARAMS.noise)]
+# The circuits drawn: the study's own (a noisy or finite-shot model is one of them with noise or shots).
+QUNN_CIRCUITS = [spec.name.removeprefix("qunn-") for spec in model_specs(PARAMS.study) if spec.ansatz]
 ATTACKS = [attack.value for attack in AttackName]
 # workflow.jobs: one job per (seed, model) for all of its stages (model.smk), or one per (seed, model, stage)
 # and attack (PER_STAGE), the attacks also one per eps and the evaluation one per (source, attack, target)

@@ -12,6 +12,7 @@ if not PER_EPS:
             "logs/evaluate/seed{seed}.log",
         params:
             attack=config["attack"],
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:
@@ -35,6 +36,8 @@ if PER_EPS:
             source=paths.model_name_regex(),
             target=paths.model_name_regex(),
             attack="|".join(ATTACKS + [EXACT]),
+        params:
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:

@@ -13,6 +13,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             exact=config["exact"],
             n_images=config["attack"]["n_images"],
             tracking=config["tracking"],
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:

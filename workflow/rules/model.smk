@@ -18,6 +18,7 @@ if not PER_STAGE:
             circuit=config["circuit"],
             train=config["train"],
             tracking=config["tracking"],
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:
@@ -46,6 +47,7 @@ if not PER_STAGE:
             checks=config["checks"],
             steps=attack_steps(),
             tracking=config["tracking"],
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:

@@ -12,6 +12,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             checks=config["checks"],
             steps=attack_steps(),
             tracking=config["tracking"],
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:
@@ -39,6 +40,7 @@ rule ansatz_metrics:
 STUDY_VERDICTS = {"category": "1. Study", "subcategory": "1. Verdicts: claims and soundness checks"}
 STUDY_ACCURACY = {"category": "1. Study", "subcategory": "2. Accuracy with 95% intervals"}
 STUDY_ANSATZ = {"category": "1. Study", "subcategory": "3. Ansatz metrics and robustness"}
+STUDY_NOISE = {"category": "1. Study", "subcategory": "4. Noise and finite shots"}
 
 
 rule aggregate:
@@ -60,6 +62,7 @@ rule aggregate:
             caption="../report/robustness_vs_entanglement.rst",
             **STUDY_ANSATZ,
         ),
+        noise=report(paths.study_figure(paths.NOISE_FIGURE_STEM), caption="../report/noise.rst", **STUDY_NOISE),
     log:
         "logs/aggregate.log",
     params:

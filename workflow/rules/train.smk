@@ -13,6 +13,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
             circuit=config["circuit"],
             train=config["train"],
             tracking=config["tracking"],
+            noise=config["noise"],
         conda:
             "../envs/robqunn.yaml"
         script:

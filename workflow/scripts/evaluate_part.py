@@ -1,5 +1,6 @@
 """Snakemake job (workflow.jobs per_eps): one (source, attack)'s sets on one target (robqunn.stages.evaluate_part)."""
 
+from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import evaluate_part
 from robqunn.workflow import log_to
@@ -13,5 +14,6 @@ evaluate_part(
     list(inputs.sets),
     inputs.data,
     snakemake.output[0],
+    section_from_dict("noise", snakemake.params.noise),
 )
 exit_now()
