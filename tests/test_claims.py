@@ -231,3 +231,48 @@ class TestBasis:
         transfer = claims.claims_table(every, PARAMS).set_index(["claim", "attack"])["basis"]
         assert transfer["qunn_to_cnn_weaker", "exact"] == "transfer of exact worst cases (an attack)"
         assert decided["fgsm"] == "attack accuracy (an upper bound)"
+
+
+def versions_table(white: dict[str, float], attack: str = "fgsm") -> pd.DataFrame:
+    """White-box accuracies at eps 0.1 of full-<LAYOUT> and its versions, by name suffix ('' the circuit)."""
+    rows = []
+    for suffix, accuracy in white.items():
+        model = f"qunn-full-{LAYOUT}" + (f"-{suffix}" if suffix else "")
+        rows.append(
+            {"seed": 42, "source": model, "target": model, "kind": "white-box", "attack": attack, "eps": 0.1}
+            | {"n_correct": round(accuracy * N), "n_evaluated": N, "accuracy": round(accuracy * N) / N}
+        )
+    return pd.DataFrame(rows)
+
+
+class TestNoiseClaims:
+    """Each noisy model against its noiseless circuit; each finite-shot model against its expectation."""
+
+    def test_noise_supported_when_every_noisy_model_is_clearly_more_robust(self):
+        frame = claims.claims_table(versions_table({"": 0.2, "dep0.1": 0.6, "amp0.1": 0.5}), PARAMS)
+        decided, evidence = verdict(frame, "noise_improves_robustness")
+        assert decided == claims.SUPPORTED and f"qunn-full-{LAYOUT}-dep0.1 - qunn-full-{LAYOUT} +0.400" in evidence
+
+    def test_one_clearly_weaker_version_refutes(self):
+        frame = claims.claims_table(
+            versions_table({"": 0.5, "shots100": 0.2, "dep0.1": 0.5, "dep0.1-shots100": 0.5}), PARAMS
+        )
+        decided, evidence = verdict(frame, "shots_improve_robustness")
+        assert decided == claims.NOT_SUPPORTED
+        assert f"qunn-full-{LAYOUT}-dep0.1-shots100 - qunn-full-{LAYOUT}-dep0.1 +0.000" in evidence  # its own baseline
+
+    def test_shots_are_not_tested_on_exact_rows(self):
+        frame = claims.claims_table(versions_table({"": 0.2, "shots100": 0.3}, attack="exact"), PARAMS)
+        assert verdict(frame, "shots_improve_robustness")[0] == claims.NOT_TESTABLE
+
+    def test_without_versions_there_are_no_noise_rows(self):
+        frame = claims.claims_table(table({"cnn": 0.4} | ANSATZE), PARAMS)
+        assert not set(claims.NOISE_CLAIMS) & set(frame["claim"])
+
+    def test_paper_claims_ignore_the_versions(self):
+        """A noisy model is no ansatz of its own: the paper's claims see the noiseless circuits only."""
+        plain = claims.claims_table(table({"cnn": 0.4} | ANSATZE), PARAMS)
+        noisy = pd.concat([table({"cnn": 0.4} | ANSATZE), versions_table({"dep0.1": 0.99})], ignore_index=True)
+        with_versions = claims.claims_table(noisy, PARAMS)
+        paper = with_versions[with_versions["claim"].isin(claims.PAPER)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(paper, plain)

@@ -88,7 +88,7 @@ def claims_table(table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFram
         mine = [q for q in versions if q.layout.value == layout]
         for attack in sorted(table["attack"].unique()):
             at = _Points(table, attack, params.low_eps)
-            decisions = _decide(at, names, params, metrics) | (_decide_noise(at, mine) if versions else {})
+            decisions = _decide(at, names, params, metrics) | (_decide_noise(at, mine) if mine else {})
             for claim, (verdict, evidence, comparisons) in decisions.items():
                 rows.append(
                     {"claim": claim, "paper": (PAPER | NOISE_CLAIMS)[claim], "layout": layout, "attack": attack}
