@@ -114,7 +114,8 @@ def assert_same_on_shared_models(ours: Path, theirs: Path, models: list[str]) ->
     from robqunn.soundness import TRANSFER
 
     names = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet", ".json"))
-    names = [n for n in names if n.parts[0] not in ("train", "figures")]  # timings; figures are no numbers
+    # train: timings; figures: no numbers; parts: per_eps's evaluation parts, merged into the seed's table
+    names = [n for n in names if n.parts[0] not in ("train", "figures") and "parts" not in n.parts]
     assert len(names) > 10
     for name in names:
         if name.stem in models:
