@@ -83,19 +83,21 @@ class Job:
     @property
     def eot_draws(self) -> int:
         """Sampling draws per attack gradient (robqunn.attacks.eot): noise.eot_draws for a finite-shot model, else 1."""
-        return self._draws("eot_draws")
+        return sampling_draws(self.model, self.noise, "eot_draws")
 
     @property
     def eval_draws(self) -> int:
         """Sampling draws a finite-shot model's accuracy averages over (noise.eval_draws), else 1."""
-        return self._draws("eval_draws")
+        return sampling_draws(self.model, self.noise, "eval_draws")
 
-    def _draws(self, key: str) -> int:
-        if not self.spec.shots:
-            return 1
-        if self.noise is None:
-            raise ValueError(f"model {self.model} samples its readout: its stage needs params key 'noise.{key}'")
-        return getattr(self.noise, key)
+
+def sampling_draws(model: str, noise: NoiseParams | None, key: str) -> int:
+    """``noise.<key>`` (eot_draws or eval_draws) for a finite-shot model, 1 for a model that does not sample."""
+    if not ModelSpec.from_name(model).shots:
+        return 1
+    if noise is None:
+        raise ValueError(f"model {model} samples its readout: its stage needs params key 'noise.{key}'")
+    return getattr(noise, key)
 
 
 @dataclass(frozen=True)
@@ -555,7 +557,7 @@ class _DrawScorer:
         where = f"evaluate/{adversarial.source}/{adversarial.attack}/{adversarial.eps!r}/{target}"
         if adversarial.eps == 0:  # every attack's eps-0 set is the clean digits: one clean accuracy, as without shots
             where = f"evaluate/clean/{target}"
-        draws = Job(adversarial.seed, Path(), model=target, noise=self.noise).eval_draws
+        draws = sampling_draws(target, self.noise, "eval_draws")
         digits = (adversarial.x_adv, adversarial.y)
         return correct_over_draws(model, digits, self.predict, draws, derived_seed(adversarial.seed, where))
 
