@@ -42,7 +42,6 @@ def train_metrics(circuit: dict | None = None) -> TrainMetrics:
         end_to_end_test_accuracy=0.85,
         loss_per_epoch=[1.5, 0.7],
         accuracy_per_epoch=[0.6, 0.9],
-        train_seconds=12.5,
         circuit=CIRCUIT if circuit is None else circuit,
     )
 

@@ -55,3 +55,48 @@ def test_save_npz_is_an_npz_that_numpy_reads(tmp_path):
         for key, value in arrays.items():
             np.testing.assert_array_equal(loaded[key], value)
             assert loaded[key].dtype == np.asarray(value).dtype
+
+
+def _zip_with(path, members: list[tuple[str, bytes]], date: tuple, mode: int) -> None:
+    """A zip archive of ``members`` in the order given, each dated ``date`` with Unix mode ``mode``, deflated."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=date)
+            info.external_attr = mode << 16
+            z.writestr(info, data, zipfile.ZIP_DEFLATED)
+
+
+def test_normalize_zip_gives_bytes_of_the_names_and_contents_alone(tmp_path):
+    """Two archives of equal members, written in another order, at other dates, with other modes, become
+    byte-identical; every member is kept, dated 1980-01-01, and edit changes only the contents."""
+    import zipfile
+
+    from robqunn.io import ZIP_EPOCH, normalize_zip
+
+    members = [("config.json", b'{"a": 1}'), ("metadata.json", b"2026-01-01"), ("w.h5", bytes(range(256)) * 40)]
+    _zip_with(tmp_path / "a.zip", members, (2026, 1, 2, 3, 4, 6), 0o600)
+    _zip_with(tmp_path / "b.zip", members[::-1], (2027, 5, 6, 7, 8, 10), 0o755)
+    assert (tmp_path / "a.zip").read_bytes() != (tmp_path / "b.zip").read_bytes()
+    for name in ("a.zip", "b.zip"):
+        normalize_zip(tmp_path / name, lambda member, data: b"undated" if member == "metadata.json" else data)
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        assert z.namelist() == ["config.json", "metadata.json", "w.h5"]
+        assert {info.date_time for info in z.infolist()} == {ZIP_EPOCH}
+        assert z.read("metadata.json") == b"undated" and z.read("w.h5") == members[2][1]
+
+
+def test_save_npz_bytes_do_not_depend_on_the_clock(tmp_path, monkeypatch):
+    """The same arrays saved a day apart (the clock moved) give the same bytes: no member is dated now."""
+    import time
+
+    from robqunn.io import save_npz
+
+    arrays = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "name": np.str_("cnn")}
+    save_npz(tmp_path / "a.npz", **arrays)
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 86400)
+    save_npz(tmp_path / "b.npz", **arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()

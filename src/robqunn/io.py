@@ -2,7 +2,9 @@
 
 Every artifact is written to a temporary file in the destination folder and moved into place only
 when complete, so a crash or a validation error never leaves a half-written file that a later step
-(Snakemake, DVC) would take for a finished one.
+(Snakemake, DVC) would take for a finished one. Equal content gives equal bytes (no date or random
+salt in a file), so that a rerun with the same inputs leaves every hash that DVC, MLflow and later files
+record unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,11 @@ NPZ_COMPRESSLEVEL = 1  # zlib's fastest: 4x faster than numpy's default (6), fil
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """Write a compressed .npz atomically: what np.savez_compressed writes (np.load reads it), at zlib
-    level :data:`NPZ_COMPRESSLEVEL`, because a study writes hundreds of them."""
+    level :data:`NPZ_COMPRESSLEVEL`, because a study writes hundreds of them.
+
+    Equal arrays give equal bytes: ZipFile.open, unlike ZipFile.writestr, dates a member it names
+    :data:`ZIP_EPOCH` (ZipInfo's default) rather than now, and gives it mode 0600 (tested).
+    """
     with (
         atomic_path(path) as tmp,
         zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESSLEVEL) as z,
@@ -63,6 +69,34 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
         for name, array in arrays.items():
             with z.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can hold: the usual fixed date
+ZIP_MEMBER_MODE = 0o644
+_UNIX = 3  # ZipInfo.create_system: what made the archive, else the platform's code (0 on Windows)
+
+
+def normalize_zip(path: str | Path, edit: Callable[[str, bytes], bytes] | None = None) -> None:
+    """Rewrite the zip archive ``path`` in place so that its bytes depend on its members' names and contents
+    alone: members in name order, each dated :data:`ZIP_EPOCH`, of mode :data:`ZIP_MEMBER_MODE`, stored
+    uncompressed. ``edit(name, data)`` may first replace a member's contents (a date that a writer put in one).
+
+    For archives that a library writes its own way (Keras' .keras, whose members it dates now): call it on the
+    temporary file of :func:`atomic_path`, so that the archive appears in place only once rewritten.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name in sorted(members):
+            data = members[name] if edit is None else edit(name, members[name])
+            archive.writestr(_fixed_member(name), data)
+
+
+def _fixed_member(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.create_system = _UNIX
+    info.external_attr = ZIP_MEMBER_MODE << 16
+    return info
 
 
 def save_json(path: str | Path, payload: dict[str, Any]) -> None:

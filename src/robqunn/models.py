@@ -9,7 +9,9 @@ shares its layer objects with the end-to-end model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -49,7 +51,7 @@ def build_cnn(circuit: CircuitParams, seed: int) -> keras.Model:
     """
     kernel_size = circuit.kernel_size
     inputs = keras.Input(IMAGE_SHAPE, name="pixels")
-    channels = keras.layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
+    channels = keras.layers.Reshape(IMAGE_SHAPE + (1,), name="channels")(inputs)  # named: see _classifier
     conv = keras.layers.Conv2D(
         kernel_size**2,
         kernel_size,
@@ -82,6 +84,8 @@ def build_qunn(layer: Quanvolution, seed: int, name: str) -> keras.Model:
 
 
 def _classifier(inputs, features, seed: int, name: str) -> keras.Model:
+    """Flatten -> Dense(10) -> softmax on ``features``. Every layer is named: an unnamed one gets a name
+    numbered by the layers the process made before (``reshape_3``), which the saved file would record."""
     flat = keras.layers.Flatten(name="flatten")(features)
     logits = keras.layers.Dense(
         N_CLASSES,
@@ -147,15 +151,51 @@ class CompiledPredict:
         return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
 
 
+KERAS_METADATA = "metadata.json"  # the .keras member where Keras records its version and when it saved
+KERAS_CONFIG = "config.json"  # the .keras member that describes the layers
+SAVED_DATE = "1980-01-01@00:00:00"  # the date a saved model records: io.ZIP_EPOCH, in Keras' format
+SHARED_OBJECT_ID = "shared_object_id"
+
+
 def save_model(model: keras.Model, path: str | Path) -> None:
-    """Save as a .keras file (no pickle), atomically."""
-    from robqunn.io import atomic_path
+    """Save as a .keras file (no pickle), atomically, with the same bytes for the same model.
+
+    Keras' file would differ from one save to the next (io.normalize_zip and :func:`_reproducible`): it dates
+    its members and its metadata's ``date_saved`` now, and numbers the objects that layers share (the dtype
+    policy) by their id(), a memory address of the saving process. So that the file's hash, which later files
+    and runs record, changes only with the model, the dates become :data:`robqunn.io.ZIP_EPOCH` and the
+    numbers 1, 2, ... in the order they appear.
+    """
+    from robqunn.io import atomic_path, normalize_zip
 
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"model path must end in .keras; got {str(path)!r}")
     with atomic_path(path) as tmp:
         model.save(tmp)
+        normalize_zip(tmp, _reproducible)
+
+
+def _reproducible(name: str, data: bytes) -> bytes:
+    """A .keras member without what differs between saves of one model: a date, memory addresses."""
+    if name == KERAS_METADATA:
+        return json.dumps(json.loads(data) | {"date_saved": SAVED_DATE}).encode()
+    if name == KERAS_CONFIG:
+        return json.dumps(_renumbered(json.loads(data), {})).encode()
+    return data
+
+
+def _renumbered(config: Any, numbers: dict[int, int]) -> Any:
+    """``config`` with each shared object's id replaced by its number in ``numbers`` (new ids numbered on):
+    Keras only matches these ids to find the configs of one object, so any one-to-one renaming loads the same."""
+    if isinstance(config, list):
+        return [_renumbered(item, numbers) for item in config]
+    if not isinstance(config, dict):
+        return config
+    return {
+        key: numbers.setdefault(value, len(numbers) + 1) if key == SHARED_OBJECT_ID else _renumbered(value, numbers)
+        for key, value in config.items()
+    }
 
 
 def load_model(path: str | Path, name: str | None = None) -> keras.Model:

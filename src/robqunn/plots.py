@@ -85,14 +85,20 @@ def _legend_outside(ax, **kwargs) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
 
 
+# An SVG records the time it was drawn (metadata "Date") and salts its element ids with a random uuid
+# unless svg.hashsalt is set: both fixed, so that a figure redrawn from the same tables has the same bytes.
+UNDATED = {"Date": None}
+SVG_HASHSALT = "robqunn"
+
+
 def _save(fig, stem: str | Path) -> list[Path]:
     """Write ``fig`` in every format, each atomically (a killed job leaves no half-written figure)."""
     from robqunn.io import atomic_path
 
     paths = [Path(f"{stem}.{fmt}") for fmt in FORMATS]
     for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", format=path.suffix[1:])
+        with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+            fig.savefig(tmp, bbox_inches="tight", format=path.suffix[1:], metadata=UNDATED)
     plt.close(fig)
     return paths
 

@@ -191,8 +191,8 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
         )
         metrics = _train_metrics(job, source, result, float(np.mean(score)), facts)
         _save_trained(model, metrics, job.model_file, metrics_out)
-        _log_training(run, metrics, job.model_file, metrics_out)
-    logger.info("%s (seed %d): test accuracy %.4f", job.model, job.seed, metrics.test_accuracy)
+        _log_training(run, metrics, result.seconds, job.model_file, metrics_out)
+    logger.info("%s (seed %d): test accuracy %.4f (%.1f s)", job.model, job.seed, metrics.test_accuracy, result.seconds)
     return metrics
 
 
@@ -216,7 +216,6 @@ def _train_metrics(job: Job, source: dict, result, end_to_end_accuracy: float, f
         end_to_end_test_accuracy=end_to_end_accuracy,
         loss_per_epoch=result.loss,
         accuracy_per_epoch=result.accuracy,
-        train_seconds=result.seconds,
         circuit=facts,
     )
 
@@ -228,9 +227,9 @@ def _save_trained(model, metrics, model_file: Path, metrics_out: str | Path) -> 
     metrics.save(metrics_out)
 
 
-def _log_training(run, metrics, model_file: Path, metrics_out: str | Path) -> None:
-    keys = ("train_accuracy", "test_accuracy", "end_to_end_test_accuracy", "train_seconds")
-    run.metrics({key: getattr(metrics, key) for key in keys})
+def _log_training(run, metrics, seconds: float, model_file: Path, metrics_out: str | Path) -> None:
+    keys = ("train_accuracy", "test_accuracy", "end_to_end_test_accuracy")
+    run.metrics({key: getattr(metrics, key) for key in keys} | {"train_seconds": seconds})
     run.history("loss", metrics.loss_per_epoch)
     run.history("accuracy", metrics.accuracy_per_epoch)
     run.tags(provenance.training_run_of(model_file))
