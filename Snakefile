@@ -34,3 +34,7 @@ include: "workflow/rules/sweep.smk"
 rule all:
     input:
         get_final_output(),
+
+
+onsuccess:
+    logger.info(record_for_dvc())

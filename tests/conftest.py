@@ -179,13 +179,35 @@ def snakemake(folder: Path, *args: str):
     )
 
 
+def git(folder: Path, *args: str) -> None:
+    import subprocess
+
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+    subprocess.run(command, cwd=folder, check=True, capture_output=True)
+
+
+def dvc_init(folder: Path) -> Path:
+    """Make a workflow copy a git + DVC project with the repository's dvc.yaml, its sources committed."""
+    import shutil
+    import subprocess
+
+    shutil.copy(REPO / "dvc.yaml", folder)
+    git(folder, "init", "-q")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=folder, check=True, capture_output=True)
+    shutil.copytree(REPO / ".dvc" / "plots", folder / ".dvc" / "plots")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", "study")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_workflow(tmp_path_factory):
-    """The workflow run once, end to end, on the tiny params (about a minute on 2 cores).
+    """The workflow run once, end to end, on the tiny params (about a minute on 2 cores), in a git + DVC
+    project, so that the run records its outputs in dvc.lock as a user's does (robqunn.dvcfile).
 
     MLFLOW_TRACKING_URI is unset, so the runs go to the default store, mlflow.db in the folder.
     """
-    folder = workflow_copy(tmp_path_factory.mktemp("tiny"), TINY_CHANGES)
+    folder = dvc_init(workflow_copy(tmp_path_factory.mktemp("tiny"), TINY_CHANGES))
     result = snakemake(folder, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     (folder / "console.txt").write_text(result.stdout + result.stderr)  # what the user saw

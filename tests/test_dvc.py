@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CHANGES, needs, snakemake, workflow_copy, write_params
-from robqunn import dvcfile, paths, stages, ui
+from conftest import REPO, TINY_CHANGES, dvc_init, git, needs, snakemake, workflow_copy, write_params
+from robqunn import dvcfile, paths, registry, stages, ui
+from robqunn.errors import ParamsError
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
 TINY_MODELS += ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
@@ -42,21 +43,9 @@ def dvc_outputs(folder: Path) -> set[str]:
 ROBQUNN = os.path.join(os.path.dirname(sys.executable), "robqunn")  # the installed command of this venv
 
 
-def git(folder: Path, *args: str) -> None:
-    command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
-    subprocess.run(command, cwd=folder, check=True, capture_output=True)
-
-
 def dvc_project(folder: Path, changes: dict) -> Path:
     """dvc.yaml, the package sources it depends on and the params, in a fresh git + DVC project."""
-    workflow_copy(folder, changes)
-    shutil.copy(REPO / "dvc.yaml", folder)
-    git(folder, "init", "-q")
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=folder, check=True, capture_output=True)
-    shutil.copytree(REPO / ".dvc" / "plots", folder / ".dvc" / "plots")
-    git(folder, "add", "-A")
-    git(folder, "commit", "-qm", "study")
-    return folder
+    return dvc_init(workflow_copy(folder, changes))
 
 
 def dvc(folder: Path, *args: str):
@@ -100,8 +89,9 @@ class TestGenerated:
         )
         scripts = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
         assert all(callable(getattr(stages, name)) for name in STAGE_NAMES + list(dvcfile.SNAKEMAKE_ONLY))
-        both = set(STAGE_NAMES) - set(dvcfile.DVC_ONLY)
-        assert rules | {"attack"} == both | set(dvcfile.SNAKEMAKE_ONLY) == scripts
+        assert rules | {"attack"} == set(STAGE_NAMES) | set(dvcfile.SNAKEMAKE_ONLY) == scripts
+        assert set(registry.STAGES) == set(STAGE_NAMES) | {"sweep_draw", "sweep"}
+        assert set(registry.COMPOSITE_JOBS) <= set(dvcfile.SNAKEMAKE_ONLY)
 
     def test_every_stage_depends_on_the_package(self):
         """Each stage lists the package among its dependencies, so a code change is a change of the stage."""
@@ -109,10 +99,35 @@ class TestGenerated:
         assert list(pipeline) == STAGE_NAMES
         assert all(dvcfile.PACKAGE in stage["deps"] for stage in pipeline.values())
 
-    def test_commands_take_only_matrix_items(self):
-        """Commands carry only the matrix items (a seed, an attack) and read every other knob from params.yaml."""
+    def test_commands_carry_no_params_value(self):
+        """A command holds no value of params.yaml: the seed comes from the stage's name (DVC_STAGE), the attack
+        from dvc.yaml's own list; every other knob is read from params.yaml by the command."""
         for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values():
-            assert set(re.findall(r"\$\{([^}]*)\}", stage["cmd"])) <= {"item.seed", "item.attack"}
+            assert set(re.findall(r"\$\{([^}]*)\}", stage["cmd"])) <= {"item.attack"}
+            if "attack" in stage.get("matrix", {}):
+                assert stage["matrix"]["attack"] == ["fgsm", "pgd", "mim"]
+
+    def test_params_are_the_registry_keys(self):
+        """Each stage's params are its registry keys for any model and its grid (robqunn.registry)."""
+        pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+        for name, stage in pipeline.items():
+            declared = set(registry.STAGES[name].all_keys()) - ({"study.seeds"} if "matrix" in stage else set())
+            if name == "attack":
+                declared = {key for key in declared if key.split(".")[1] not in ("fgsm", "pgd", "mim")}
+                declared.add("attack.${item.attack}")
+            assert set(stage["params"]) == declared, name
+            assert not {key for key in stage["params"] if key.startswith("tracking")}, name
+
+    @pytest.mark.parametrize(
+        "address, seed", [("prepare@42", 42), ("attack@7-fgsm", 7), ("aggregate", None), ("dvc.yaml:train@7", 7)]
+    )
+    def test_matrix_seed_from_the_stage_name(self, address, seed):
+        assert dvcfile.matrix_seed(address, (42, 7)) == seed
+
+    @pytest.mark.parametrize("address", ["prepare@43", "prepare@$(touch PWNED)", "attack@`id`-fgsm", "train@-1"])
+    def test_a_seed_not_of_the_study_is_refused(self, address):
+        with pytest.raises(ParamsError, match="params key 'study.seeds'"):
+            dvcfile.matrix_seed(address, (42, 7))
 
 
 class TestOutputs:
@@ -130,7 +145,7 @@ class TestOutputs:
             return [out for out in outs if file == out or file.startswith(out.rstrip("/") + "/")]
 
         assert {file: covering(file) for file in files if len(covering(file)) != 1} == {}
-        assert {out for out in outs if not any(covering(file) == [out] for file in files)} == {paths.PARAMS_VALID}
+        assert {out for out in outs if not any(covering(file) == [out] for file in files)} == set()
 
 
 class TestRepro:
@@ -159,7 +174,7 @@ class TestRepro:
         write_params(changed / "params.yaml", TINY_CHANGES | {("train", "epochs"): 2})
         diff = dvc(changed, "params", "diff")
         assert diff.returncode == 0 and "train.epochs" in diff.stdout, diff.stdout
-        assert changed_stages(changed) == {"validate", "train"}  # validate reruns, its output is unchanged
+        assert changed_stages(changed) == {"train"}
 
     def test_editing_a_module_marks_the_stages_changed(self, repro):
         """An edit of a core module (the quanvolution layer) makes `dvc status` report the stages changed."""
@@ -178,25 +193,73 @@ class TestRepro:
         assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
 
 
+class TestOneState:
+    """Snakemake and DVC agree on what is current, and a job is one MLflow run whichever of them ran it."""
+
+    def test_after_snakemake_dvc_has_nothing_to_do(self, tiny_workflow, tmp_path):
+        """The tiny study's Snakemake run recorded dvc.lock: `dvc status` is clean, `dvc repro` runs nothing."""
+        assert "dvc.lock records the study's outputs" in (tiny_workflow / "console.txt").read_text()
+        copy = tmp_path / "study"
+        shutil.copytree(tiny_workflow, copy, symlinks=True)
+        status = dvc(copy, "status")
+        assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
+        result = dvc(copy, "repro")
+        assert result.returncode == 0 and "Running stage" not in result.stdout, result.stdout
+
+    def test_after_dvc_snakemake_has_nothing_to_do(self, repro):
+        """On the study `dvc repro` built, `snakemake -n` plans no job."""
+        plan = snakemake(repro, "-n")
+        assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-3000:]
+
+    def test_a_job_rerun_by_the_other_runner_replaces_its_run(self, repro):
+        """Snakemake rerunning a job DVC ran (the study's aggregation) leaves one run of it, tagged with the
+        runner that ran it last; dvc.lock records the rerun, so DVC still has nothing to do."""
+        from mlflow.tracking import MlflowClient
+
+        copy = tmp_copy(repro, "rerun")
+        try:
+            result = snakemake(copy, "--cores", "2", "--forcerun", "aggregate")
+            assert result.returncode == 0, result.stderr[-3000:]
+            client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+            experiment = client.get_experiment_by_name("robqunn")
+            runs = client.search_runs([experiment.experiment_id], max_results=1000)
+            names = [run.info.run_name for run in runs]
+            assert len(names) == len(set(names)) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
+            (study,) = [run for run in runs if run.info.run_name == "study"]
+            assert study.data.tags["robqunn.origin"] == "snakemake"
+            assert "up to date" in dvc(copy, "status").stdout
+        finally:
+            shutil.rmtree(copy)
+
+
 class TestParamsNeverReachAShell:
-    """DVC pastes ${item.seed} into shell commands; the validate stage stops the run first."""
+    """No value of params.yaml is part of a DVC command (robqunn.dvcfile): shell code in a seed never runs."""
 
-    def test_injected_seed_is_refused_before_any_command(self, tmp_path):
-        """A 'seed' holding shell code: `dvc repro` fails in validate, naming the key; the code never runs."""
+    @pytest.mark.parametrize("seed", ["1 || touch PWNED #", "$(touch PWNED)", "`touch PWNED`", "1; touch PWNED"])
+    def test_injected_seed_never_runs(self, repro, seed):
+        """After a valid run, a 'seed' holding shell code, and `dvc repro -s prepare` (a normal way to rerun one
+        step): the command fails naming the key, and the code never runs."""
+        changed = tmp_copy(repro, "injected")
+        try:
+            raw = yaml.safe_load((changed / "params.yaml").read_text())
+            raw["study"]["seeds"] = [seed]
+            (changed / "params.yaml").write_text(yaml.safe_dump(raw))
+            result = dvc(changed, "repro", "-s", "prepare")
+            assert result.returncode != 0
+            assert "params key 'study.seeds" in result.stdout + result.stderr
+            assert not (changed / "PWNED").exists()
+        finally:
+            shutil.rmtree(changed)
+
+    def test_a_fresh_project_plans_every_stage(self, tmp_path):
+        """On a fresh project, `dvc status` names every stage, and `dvc repro --dry` gets past the first one (DVC
+        3's dry run then stops at the first dependency no stage has written yet: upstream issue 9021; after
+        `dvc pull` it runs clean, TestRemote)."""
         folder = dvc_project(tmp_path, TINY_CHANGES)
-        raw = yaml.safe_load((folder / "params.yaml").read_text())
-        raw["study"]["seeds"] = ["1 || touch PWNED #"]
-        (folder / "params.yaml").write_text(yaml.safe_dump(raw))
-        result = dvc(folder, "repro")
-        assert result.returncode != 0
-        assert "params key 'study.seeds" in result.stdout + result.stderr
-        assert not (folder / "PWNED").exists() and not (folder / "data").exists()
-
-    def test_every_stage_runs_after_validate(self):
-        """Every other stage depends on validate's output, so none starts before params.yaml passed."""
-        pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-        assert list(pipeline)[0] == "validate"
-        assert all(paths.PARAMS_VALID in stage["deps"] for name, stage in pipeline.items() if name != "validate")
+        status = dvc(folder, "status")
+        assert status.returncode == 0 and changed_stages(folder) == set(STAGE_NAMES), status.stdout
+        dry = dvc(folder, "repro", "--dry")
+        assert "Running stage 'prepare@42'" in dry.stdout and "params_valid" not in dry.stdout + dry.stderr
 
 
 def tmp_copy(folder: Path, name: str) -> Path:
@@ -255,6 +318,8 @@ class TestRemote:
         assert pull.returncode == 0, pull.stderr[-3000:]
         table = paths.TABLE.format(seed=42)
         assert (fresh / table).read_bytes() == (project / table).read_bytes()
+        dry = dvc(fresh, "repro", "--dry")
+        assert dry.returncode == 0 and "Running stage" not in dry.stdout, dry.stdout[-3000:]
         repro = dvc(fresh, "repro")
         assert repro.returncode == 0 and "Running stage" not in repro.stdout, repro.stdout[-3000:]
         status = dvc(fresh, "status")

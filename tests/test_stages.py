@@ -19,7 +19,6 @@ from robqunn.models import load_model
 SEED = 42
 MAX_STAGE_PARAMETERS = 5  # a stage takes a few typed objects, never a long list of loose values
 STAGES = (
-    "validate",
     "prepare",
     "features",
     "train",

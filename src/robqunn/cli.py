@@ -12,10 +12,13 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_params, model_specs
+import yaml
+
+from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_params, model_specs, params_in_force
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
@@ -70,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     tensorflow_environment()
     try:
         params = load_params(args.params)
+        logger.info(params_in_force([args.params], yaml.safe_load(Path(args.params).read_text())))
         logger.info(check_tracking(params.tracking))  # a tracking server that is down: stop before any work
-        seed = params.study.seeds[0] if args.seed is None else args.seed
+        seed = args.seed if args.seed is not None else _dvc_matrix_seed(params)
+        seed = params.study.seeds[0] if seed is None else seed
         if args.tensorflow:
             import_tensorflow()
         args.run(Context(params, seed, StudyFiles(args.workdir), args))
@@ -79,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", error)
         return 2
     return 0
+
+
+def _dvc_matrix_seed(params: Params) -> int | None:
+    """Under `dvc repro`, the seed of the stage's matrix item (DVC_STAGE, e.g. ``train@42``): dvc.yaml's
+    commands carry no params value (robqunn.dvcfile)."""
+    from robqunn.dvcfile import matrix_seed
+
+    stage = os.environ.get("DVC_STAGE")
+    return None if stage is None else matrix_seed(stage, params.study.seeds)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run, tensorflow=name in TENSORFLOW_COMMANDS)
         return sub
 
-    command("validate", _validate, "validate the params file (DVC's first stage: before any value reaches a shell)")
+    command("validate", _validate, "validate the params file and say which keys differ from params.yaml")
     command("prepare", _prepare, "prepare the digits of a seed (seeded stratified split) with a sha256 sidecar")
     command("features", _features, "feature maps of each model's frozen layer", models=True)
     command("train", _train, "train each model's Dense head; save the end-to-end .keras model", models=True)
@@ -198,6 +212,11 @@ def _tool_commands(command) -> None:
     ui.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the runs page there and stop")
     dvc = command("dvc-yaml", _dvc_yaml, "write dvc.yaml from the stages and robqunn.paths (in --workdir)")
     dvc.add_argument("--check", action="store_true", help="only check that dvc.yaml is current (exit 2 if not)")
+    command(
+        "dvc-commit",
+        _dvc_commit,
+        "record the study Snakemake built in dvc.lock (in --workdir): `dvc status` clean, nothing to reproduce",
+    )
 
 
 def _plots(ctx: Context) -> None:
@@ -253,7 +272,6 @@ def _stages():
 
 
 def _validate(ctx: Context) -> None:
-    _stages().validate(ctx.args.params, ctx.files.params_valid())
     print(f"{ctx.args.params}: valid")
 
 
@@ -403,6 +421,16 @@ def _dvc_yaml(ctx: Context) -> None:
         print(dvcfile.write(path))
     elif not dvcfile.is_current(path):
         raise RobqunnError(f"{path} must be what `robqunn dvc-yaml` writes; it differs: run `robqunn dvc-yaml`")
+
+
+def _dvc_commit(ctx: Context) -> None:
+    from robqunn import dvcfile
+
+    path = ctx.files.root / dvcfile.DVC_YAML
+    if not dvcfile.is_current(path):
+        raise RobqunnError(f"{path} must be what `robqunn dvc-yaml` writes; it differs: run `robqunn dvc-yaml`")
+    dvcfile.commit(ctx.files.root)
+    print(f"{ctx.files.root / 'dvc.lock'}: records the study's outputs")
 
 
 def entry_point() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from importlib.resources import files
@@ -500,6 +500,56 @@ def model_specs(study: StudyParams, noise: NoiseParams | None = None) -> list[Mo
         noisy = [base] + [dataclasses.replace(base, noise=setting) for setting in noise.settings]
         specs += noisy[1:] + [dataclasses.replace(spec, shots=shots) for spec in noisy for shots in noise.shots]
     return specs
+
+
+def lookup(raw: Mapping[str, Any], key: str) -> Any:
+    """The value of a dotted key in a nested params mapping (``attack.pgd.eps``)."""
+    value: Any = raw
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"params has no key {key!r}")
+        value = value[part]
+    return value
+
+
+def leaf_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every dotted key of a nested mapping down to its values (a list is a value)."""
+    keys = []
+    for name, value in raw.items():
+        key = f"{prefix}{name}"
+        keys += leaf_keys(value, f"{key}.") if isinstance(value, Mapping) else [key]
+    return keys
+
+
+def overridden_keys(merged: Mapping[str, Any], base: str | Path = "params.yaml") -> dict[str, tuple[Any, Any]]:
+    """{key: (value in ``base``, value in force)} for every leaf key of ``merged`` whose value differs from the
+    params file ``base`` (what a profile or ``--config`` changed)."""
+    base_raw = yaml.safe_load(Path(base).read_text()) if Path(base).is_file() else {}
+    changed = {}
+    for key in leaf_keys(merged):
+        try:
+            before = lookup(base_raw, key)
+        except KeyError:
+            before = "(absent)"
+        if before != lookup(merged, key):
+            changed[key] = (before, lookup(merged, key))
+    return changed
+
+
+def params_in_force(files: Sequence[str | Path], merged: Mapping[str, Any], base: str | Path = "params.yaml") -> str:
+    """What a run reads: the params files merged, in order, and every key whose value in force differs from
+    ``base``'s (a profile's override hides an edit of params.yaml: say so before any job)."""
+    changed = overridden_keys(merged, base)
+    names = ", then ".join(dict.fromkeys(str(f) for f in files)) or str(base)
+    if not changed:
+        return f"params in force: {names} (no key overridden)"
+    lines = [f"  {key}: {before!r} in {base}, {now!r} in force" for key, (before, now) in changed.items()]
+    return f"params in force: {names}; {len(changed)} key(s) differ from {base}:\n" + "\n".join(lines)
+
+
+def model_names(params: Params) -> list[str]:
+    """The names of every model of the study (:func:`model_specs` with its noise section)."""
+    return [spec.name for spec in model_specs(params.study, params.noise)]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

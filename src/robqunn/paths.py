@@ -13,7 +13,6 @@ from pathlib import Path
 
 from robqunn.config import CNN, EXACT, SHOTS_LABEL, Ansatz, AttackName, AttackParams, ExactParams, Layout, NoiseChannel
 
-PARAMS_VALID = "results/params_valid.json"  # DVC's first stage: params.yaml passed validation
 PREPARED = "data/prepared/seed{seed}.npz"
 PREPARED_SIDECAR = "data/prepared/seed{seed}.json"
 FEATURES_DIR = "data/features/seed{seed}"
@@ -121,9 +120,6 @@ class StudyFiles:
 
     def path(self, pattern: str, **values: object) -> Path:
         return self.root / pattern.format(**values)
-
-    def params_valid(self) -> Path:
-        return self.path(PARAMS_VALID)
 
     def prepared(self, seed: int) -> Path:
         return self.path(PREPARED, seed=seed)

@@ -35,12 +35,10 @@ from robqunn.config import (
     MimParams,
     ModelSpec,
     NoiseParams,
-    Params,
     PgdParams,
     SweepParams,
     TrackingParams,
     TrainParams,
-    load_params,
 )
 from robqunn.data import Dataset, prepare_dataset
 from robqunn.errors import DataError
@@ -122,18 +120,6 @@ class StudyInputs:
     tables: list[Path]
     check_records: list[Path]
     ansatz_tables: list[Path]
-
-
-def validate(params_file: str | Path, out: str | Path) -> Params:
-    """Validate ``params_file`` (robqunn.config.load_params) and record that it passed in ``out``.
-
-    DVC's first stage: DVC pastes values of params.yaml (the seeds) into the other stages' shell commands,
-    so an invalid file must stop the run before any of them starts. ``out`` holds no params value, so a
-    changed knob leaves it byte-identical and reruns only the stages that read that knob.
-    """
-    params = load_params(params_file)
-    save_json(out, {"params_valid": True})
-    return params
 
 
 def prepare(data: DataParams, seed: int, out: str | Path) -> dict:

@@ -36,18 +36,25 @@ def log_to(path: str | Path, threads: int = 1, tensorflow: bool = False, rule: s
         import_tensorflow(chatter=path)
 
 
-def job_of(smk, model_file: str | None = None):
+def params_of(smk):
+    """The validated :class:`robqunn.config.Params` of a Snakemake job: the whole merged config (params.yaml
+    and a profile's overrides). A job's rerun triggers are its ``params:``, the keys its stages read
+    (robqunn.registry); its sections come from here, so ``tracking`` and memory-only settings never rerun it."""
+    from robqunn.config import params_from_dict
+
+    return params_from_dict(smk.config)
+
+
+def job_of(smk, params, model_file: str | None = None):
     """The :class:`robqunn.stages.Job` of a Snakemake job: its seed and model wildcards, its prepared
-    digits (``input.data``), its ``params.tracking`` and ``params.noise`` sections (None when the rule has none)."""
-    from robqunn.config import section_from_dict
+    digits (``input.data``), the ``tracking`` and ``noise`` sections of ``params``."""
     from robqunn.stages import Job
 
-    tracking, noise = getattr(smk.params, "tracking", None), getattr(smk.params, "noise", None)
     return Job(
         seed=int(smk.wildcards.seed),
         data=Path(smk.input.data),
-        tracking=None if tracking is None else section_from_dict("tracking", tracking),
+        tracking=params.tracking,
         model=getattr(smk.wildcards, "model", None),
         model_file=None if model_file is None else Path(model_file),
-        noise=None if noise is None else section_from_dict("noise", noise),
+        noise=params.noise,
     )

@@ -17,12 +17,7 @@ if PER_STAGE and not PER_EPS:  # workflow.jobs: per_stage (per_model: rule model
                 f"logs/attack/seed{{seed}}/{attack}/{{model}}.log",
             params:
                 attack=attack,
-                eps_values=None,  # the whole grid
-                settings=config["attack"][attack],
-                n_images=config["attack"]["n_images"],
-                batch_size=config["attack"]["batch_size"],
-                tracking=config["tracking"],
-                noise=config["noise"],
+                reads=job_params("attack", attack),
             conda:
                 "../envs/robqunn.yaml"
             script:
@@ -47,12 +42,7 @@ if PER_EPS:
                 eps="|".join(re.escape(eps) for eps in EPS[attack]),
             params:
                 attack=attack,
-                eps_values=lambda wildcards: [float(wildcards.eps)],
-                settings=config["attack"][attack],
-                n_images=config["attack"]["n_images"],
-                batch_size=config["attack"]["batch_size"],
-                tracking=config["tracking"],
-                noise=config["noise"],
+                reads=job_params("attack", attack),
             conda:
                 "../envs/robqunn.yaml"
             script:

@@ -1,7 +1,18 @@
 import re
 
-from robqunn import paths
-from robqunn.config import EXACT, WORST_CASE, AttackName, JobCut, model_specs, params_from_dict
+from robqunn import paths, registry
+from robqunn.config import (
+    EXACT,
+    WORST_CASE,
+    AttackName,
+    JobCut,
+    ModelSpec,
+    model_names,
+    model_specs,
+    params_from_dict,
+    overridden_keys,
+    params_in_force,
+)
 from robqunn.paths import StudyFiles
 from robqunn.tracking import check_tracking
 from snakemake.logging import logger
@@ -9,7 +20,7 @@ from snakemake.logging import logger
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.
 PARAMS = params_from_dict(config)
 SEEDS = list(PARAMS.study.seeds)
-MODELS = [spec.name for spec in model_specs(PARAMS.study, PARAMS.noise)]
+MODELS = model_names(PARAMS)
 # The circuits drawn: the study's own (a noisy or finite-shot model is one of them with noise or shots).
 QUNN_CIRCUITS = [spec.name.removeprefix("qunn-") for spec in model_specs(PARAMS.study) if spec.ansatz]
 ATTACKS = [attack.value for attack in AttackName]
@@ -24,6 +35,10 @@ EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]
 # The sweep (robqunn.sweep) uses the first seed's digits, head initialisation and training order.
 SWEEP_SEED = SEEDS[0]
 SWEEP_EPS = [paths.eps_label(eps) for eps in PARAMS.sweep.eps]
+# The sweep's circuits (robqunn.sweep.sweep_models, which imports PennyLane: not at every Snakemake start).
+SWEEP_MODELS = [ModelSpec("qunn", a, l).name for l in PARAMS.sweep.layouts for a in PARAMS.sweep.ansatze]
+# Which files were merged and what a profile overrode: an edit of params.yaml that a profile hides is named.
+logger.info(params_in_force(workflow.configfiles, config))
 # A tracking server that is down stops the study here, before any job, not in every job an hour later.
 logger.info(check_tracking(PARAMS.tracking))
 
@@ -49,6 +64,15 @@ def get_final_output():
     )
 
 
+def record_for_dvc():
+    """After a run that built the whole study from params.yaml alone, dvc.lock records it, so that DVC sees
+    what Snakemake built as current (robqunn.dvcfile.record_snakemake_run says why it does not otherwise)."""
+    from robqunn.dvcfile import record_snakemake_run
+
+    built_everything = any(job.rule.name == "all" for job in workflow.dag.targetjobs) and not PARAMS.sweep.run
+    return record_snakemake_run(".", built_everything, overridden_keys(config))
+
+
 def get_models(wildcards):
     """Every trained model of one seed (each may be a transfer target)."""
     return expand(paths.MODEL, seed=wildcards.seed, model=MODELS)
@@ -66,12 +90,17 @@ def get_pgd_sets(wildcards):
     return [str(p) for p in StudyFiles().adversarial_sets(PARAMS.attack, wildcards.seed, MODELS, [AttackName.PGD])]
 
 
-def attack_steps():
-    """The attack settings the soundness checks use, without eps grids: a new grid does not rerun them."""
-    return {"batch_size": config["attack"]["batch_size"]} | {
-        attack: {key: value for key, value in config["attack"][attack].items() if key != "eps"}
-        for attack in ("pgd", "mim")
-    }
+def job_params(job, attack=None, models=None):
+    """A job's rerun triggers: the params keys its stages read (robqunn.registry), with their values, for its
+    model (``models(wildcards)`` where the rule names it otherwise, else every model of the seed), its
+    attack and, with an eps wildcard, without the attack's eps grid. Its sections come from the whole
+    config (robqunn.workflow.params_of), so a key it does not read, ``tracking`` above all, reruns nothing."""
+
+    def reads(wildcards):
+        names = models(wildcards) if models else [wildcards.model] if hasattr(wildcards, "model") else MODELS
+        return registry.values(config, registry.job_keys(job, names, attack, eps=hasattr(wildcards, "eps")))
+
+    return reads
 
 
 def get_source_attack_sets(wildcards):

@@ -5,7 +5,7 @@ rule prepare:
     log:
         "logs/prepare/seed{seed}.log",
     params:
-        data=config["data"],
+        reads=job_params("prepare"),
     conda:
         "../envs/robqunn.yaml"
     script:

@@ -11,8 +11,7 @@ if not PER_EPS:
         log:
             "logs/evaluate/seed{seed}.log",
         params:
-            attack=config["attack"],
-            noise=config["noise"],
+            reads=job_params("evaluate"),
         conda:
             "../envs/robqunn.yaml"
         script:
@@ -37,7 +36,7 @@ if PER_EPS:
             target=paths.model_name_regex(),
             attack="|".join(ATTACKS + [EXACT]),
         params:
-            noise=config["noise"],
+            reads=job_params("evaluate", models=lambda wildcards: [wildcards.target]),
         conda:
             "../envs/robqunn.yaml"
         script:

@@ -10,10 +10,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
         log:
             "logs/exact/seed{seed}/{model}.log",
         params:
-            exact=config["exact"],
-            n_images=config["attack"]["n_images"],
-            tracking=config["tracking"],
-            noise=config["noise"],
+            reads=job_params("exact"),
         conda:
             "../envs/robqunn.yaml"
         script:

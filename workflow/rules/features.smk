@@ -8,7 +8,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
         log:
             "logs/features/seed{seed}/{model}.log",
         params:
-            circuit=config["circuit"],
+            reads=job_params("features"),
         conda:
             "../envs/robqunn.yaml"
         script:

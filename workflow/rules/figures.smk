@@ -29,6 +29,8 @@ rule figures:
         curves=paths.WHITEBOX_CURVES,
     log:
         "logs/figures/seed{seed}.log",
+    params:
+        reads=job_params("figures"),
     conda:
         "../envs/robqunn.yaml"
     script:
@@ -45,8 +47,7 @@ rule circuits:
     log:
         "logs/circuits/seed{seed}.log",
     params:
-        circuit=config["circuit"],
-        models=MODELS,
+        reads=job_params("circuits"),
     conda:
         "../envs/robqunn.yaml"
     script:

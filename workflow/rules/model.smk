@@ -15,10 +15,7 @@ if not PER_STAGE:
         log:
             "logs/model_train/seed{seed}/{model}.log",
         params:
-            circuit=config["circuit"],
-            train=config["train"],
-            tracking=config["tracking"],
-            noise=config["noise"],
+            reads=job_params("model_train"),
         conda:
             "../envs/robqunn.yaml"
         script:
@@ -40,14 +37,7 @@ if not PER_STAGE:
         log:
             "logs/model_attacks/seed{seed}/{model}.log",
         params:
-            attacks={attack: config["attack"][attack] for attack in ATTACKS},
-            n_images=config["attack"]["n_images"],
-            batch_size=config["attack"]["batch_size"],
-            exact=config["exact"],
-            checks=config["checks"],
-            steps=attack_steps(),
-            tracking=config["tracking"],
-            noise=config["noise"],
+            reads=job_params("model_attacks"),
         conda:
             "../envs/robqunn.yaml"
         script:

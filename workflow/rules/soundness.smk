@@ -9,10 +9,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
         log:
             "logs/checks/seed{seed}/{model}.log",
         params:
-            checks=config["checks"],
-            steps=attack_steps(),
-            tracking=config["tracking"],
-            noise=config["noise"],
+            reads=job_params("checks"),
         conda:
             "../envs/robqunn.yaml"
         script:
@@ -27,9 +24,7 @@ rule ansatz_metrics:
     log:
         "logs/ansatz_metrics/seed{seed}.log",
     params:
-        ansatz_metrics=config["ansatz_metrics"],
-        circuit=config["circuit"],
-        models=MODELS,
+        reads=job_params("ansatz_metrics"),
     conda:
         "../envs/robqunn.yaml"
     script:
@@ -66,9 +61,7 @@ rule aggregate:
     log:
         "logs/aggregate.log",
     params:
-        claims=config["claims"],
-        checks=config["checks"],
-        tracking=config["tracking"],
+        reads=job_params("aggregate"),
     conda:
         "../envs/robqunn.yaml"
     script:

@@ -9,12 +9,7 @@ rule sweep_draw:
     log:
         "logs/sweep/draw{draw}.log",
     params:
-        sweep=config["sweep"],
-        circuit=config["circuit"],
-        train=config["train"],
-        exact=config["exact"],
-        tracking=config["tracking"],
-        seed=SWEEP_SEED,
+        reads=job_params("sweep_draw", models=lambda wildcards: SWEEP_MODELS),
     conda:
         "../envs/robqunn.yaml"
     script:
@@ -37,9 +32,7 @@ rule sweep:
     log:
         "logs/sweep/sweep.log",
     params:
-        sweep=config["sweep"],
-        tracking=config["tracking"],
-        seed=SWEEP_SEED,
+        reads=job_params("sweep"),
     conda:
         "../envs/robqunn.yaml"
     script:

@@ -10,10 +10,7 @@ if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
         log:
             "logs/train/seed{seed}/{model}.log",
         params:
-            circuit=config["circuit"],
-            train=config["train"],
-            tracking=config["tracking"],
-            noise=config["noise"],
+            reads=job_params("train"),
         conda:
             "../envs/robqunn.yaml"
         script:

@@ -1,16 +1,17 @@
 """Snakemake job: the ansatz metrics of every QuNN circuit of one seed (robqunn.stages.ansatz_metrics)."""
 
-from robqunn.config import section_from_dict
+from robqunn.config import model_names
 from robqunn.runtime import exit_now
 from robqunn.stages import ansatz_metrics
-from robqunn.workflow import job_of, log_to
+from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
+params = params_of(snakemake)
 ansatz_metrics(
-    section_from_dict("ansatz_metrics", snakemake.params.ansatz_metrics),
-    section_from_dict("circuit", snakemake.params.circuit),
-    job_of(snakemake),
-    snakemake.params.models,
+    params.ansatz_metrics,
+    params.circuit,
+    job_of(snakemake, params),
+    model_names(params),
     snakemake.output.metrics,
 )
 exit_now()

@@ -1,15 +1,15 @@
 """Snakemake job: the extra attacks of the soundness checks on one model (robqunn.stages.checks)."""
 
-from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import checks
-from robqunn.workflow import job_of, log_to
+from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
+params = params_of(snakemake)
 checks(
-    section_from_dict("checks", snakemake.params.checks),
-    section_from_dict("attack_steps", snakemake.params.steps),
-    job_of(snakemake, model_file=snakemake.input.model),
+    params.checks,
+    params.attack.steps,
+    job_of(snakemake, params, model_file=snakemake.input.model),
     snakemake.output.records,
 )
 exit_now()

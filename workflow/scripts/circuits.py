@@ -2,16 +2,17 @@
 
 from pathlib import Path
 
-from robqunn.config import section_from_dict
+from robqunn.config import model_names
 from robqunn.runtime import exit_now
 from robqunn.stages import circuits
-from robqunn.workflow import log_to
+from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
+params = params_of(snakemake)
 circuits(
-    section_from_dict("circuit", snakemake.params.circuit),
+    params.circuit,
     int(snakemake.wildcards.seed),
-    snakemake.params.models,
+    model_names(params),
     Path(snakemake.output.diagrams[0]).parent,
 )
 exit_now()

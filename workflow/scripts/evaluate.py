@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import EvaluateSettings, evaluate
-from robqunn.workflow import log_to
+from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
+params = params_of(snakemake)
 evaluate(
-    EvaluateSettings(
-        section_from_dict("attack", snakemake.params.attack), section_from_dict("noise", snakemake.params.noise)
-    ),
+    EvaluateSettings(params.attack, params.noise),
     {Path(path).stem: path for path in snakemake.input.models},
     list(snakemake.input.sets),
     snakemake.input.data,

@@ -1,9 +1,8 @@
 """Snakemake job (workflow.jobs per_eps): one (source, attack)'s sets on one target (robqunn.stages.evaluate_part)."""
 
-from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import evaluate_part
-from robqunn.workflow import log_to
+from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 wildcards, inputs = snakemake.wildcards, snakemake.input
@@ -14,6 +13,6 @@ evaluate_part(
     list(inputs.sets),
     inputs.data,
     snakemake.output[0],
-    section_from_dict("noise", snakemake.params.noise),
+    params_of(snakemake).noise,
 )
 exit_now()

@@ -2,16 +2,16 @@
 
 from pathlib import Path
 
-from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import exact
-from robqunn.workflow import job_of, log_to
+from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
+params = params_of(snakemake)
 exact(
-    section_from_dict("exact", snakemake.params.exact),
-    snakemake.params.n_images,
-    job_of(snakemake, model_file=snakemake.input.model),
+    params.exact,
+    params.attack.n_images,
+    job_of(snakemake, params, model_file=snakemake.input.model),
     snakemake.output.table,
     Path(snakemake.output.sets[0]).parent,
 )

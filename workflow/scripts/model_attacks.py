@@ -4,26 +4,17 @@
 from pathlib import Path
 
 from robqunn import paths
-from robqunn.config import AttackName, section_from_dict
+from robqunn.config import AttackName
 from robqunn.runtime import exit_now
 from robqunn.stages import AttackJob, ModelAttacksOutputs, ModelAttacksSettings, model_attacks
-from robqunn.workflow import job_of, log_to
+from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
-params, output, wildcards = snakemake.params, snakemake.output, snakemake.wildcards
-attacks = [
-    AttackJob(AttackName(name), section_from_dict(f"attack.{name}", raw), params.n_images, params.batch_size)
-    for name, raw in params.attacks.items()
-]
+params, output, wildcards = params_of(snakemake), snakemake.output, snakemake.wildcards
+attacks = [AttackJob.of(params.attack, name) for name in AttackName]
 model_attacks(
-    ModelAttacksSettings(
-        attacks,
-        section_from_dict("exact", params.exact),
-        params.n_images,
-        section_from_dict("checks", params.checks),
-        section_from_dict("attack_steps", params.steps),
-    ),
-    job_of(snakemake, model_file=snakemake.input.model),
+    ModelAttacksSettings(attacks, params.exact, params.attack.n_images, params.checks, params.attack.steps),
+    job_of(snakemake, params, model_file=snakemake.input.model),
     ModelAttacksOutputs(
         {
             attack.name: Path(

@@ -2,17 +2,17 @@
 
 from pathlib import Path
 
-from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import sweep
-from robqunn.workflow import log_to
+from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
+params = params_of(snakemake)
 sweep(
-    section_from_dict("sweep", snakemake.params.sweep),
-    snakemake.params.seed,
+    params.sweep,
+    params.study.seeds[0],
     list(snakemake.input.draws),
     Path(snakemake.output.tables[0]).parent,
-    section_from_dict("tracking", snakemake.params.tracking),
+    params.tracking,
 )
 exit_now()

@@ -2,23 +2,17 @@
 
 from pathlib import Path
 
-from robqunn.config import section_from_dict
 from robqunn.runtime import exit_now
 from robqunn.stages import Job, sweep_draw
 from robqunn.sweep import Recipe
-from robqunn.workflow import log_to
+from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
-recipe = Recipe(
-    section_from_dict("circuit", snakemake.params.circuit),
-    section_from_dict("train", snakemake.params.train),
-    section_from_dict("exact", snakemake.params.exact),
-)
-tracking = section_from_dict("tracking", snakemake.params.tracking)
+params = params_of(snakemake)
 sweep_draw(
-    section_from_dict("sweep", snakemake.params.sweep),
-    recipe,
-    Job(snakemake.params.seed, Path(snakemake.input.data), tracking, None, None),
+    params.sweep,
+    Recipe(params.circuit, params.train, params.exact),
+    Job(params.study.seeds[0], Path(snakemake.input.data), params.tracking),
     int(snakemake.wildcards.draw),
     snakemake.output.table,
 )
