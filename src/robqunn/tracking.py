@@ -94,14 +94,21 @@ class RunSource:
     name: str
     kind: str  # MLflow's source type: JOB (a pipeline's job) or LOCAL
 
+    @property
+    def job_origin(self) -> str:
+        """The origin as part of a run's job key: ``pipeline`` for Snakemake and DVC alike, so that a job run
+        by one and then by the other is one run (the runner stays a tag); a manual call keeps its own."""
+        return "pipeline" if self.origin in PIPELINE_ORIGINS else self.origin
+
 
 _run_source: RunSource | None = None
+PIPELINE_ORIGINS = ("snakemake", "dvc")
 
 
 def set_run_source(origin: str, name: str) -> None:
     """Say what starts this process's runs: ``snakemake`` (name: the rule), ``cli`` (the command)."""
     global _run_source
-    _run_source = RunSource(origin, name, "JOB" if origin in ("snakemake", "dvc") else "LOCAL")
+    _run_source = RunSource(origin, name, "JOB" if origin in PIPELINE_ORIGINS else "LOCAL")
 
 
 def run_source() -> RunSource:
@@ -364,8 +371,9 @@ def tracked_run(
     The run is tagged with what started it (:func:`run_source`: the UI's Source column and
     ``robqunn.origin``); a command-line run's name ends in `` · cli``.
 
-    One run per job: the study's folder, the origin and the run name are the job's key (tag
-    ``robqunn.job``), so a manual command never replaces the pipeline's run. A run
+    One run per job: the study's folder, the origin (``pipeline`` for Snakemake and DVC alike:
+    :attr:`RunSource.job_origin`) and the run name are the job's key (tag ``robqunn.job``), so a job run by
+    Snakemake and then by DVC is one run, and a manual command never replaces the pipeline's run. A run
     of the same job left RUNNING (its process was killed) is ended KILLED before this one starts, and once
     this one has FINISHED the job's earlier runs are deleted (MLflow's soft delete: `mlflow gc` purges
     them), so a rerun replaces its run as it replaces its files.
@@ -377,7 +385,7 @@ def tracked_run(
     source = run_source()
     if source.origin == "cli":
         run_name = f"{run_name} · cli"
-    job = f"{study_id()}::{source.origin}::{run_name}"  # studies may share a store, and run names
+    job = f"{study_id()}::{source.job_origin}::{run_name}"  # studies may share a store, and run names
     earlier = _end_stale_runs(exp_id, job, uri)
     commit = git_commit()
     all_tags = {GIT_COMMIT_TAG: commit, MLFLOW_COMMIT_TAG: commit, JOB_TAG: job, STUDY_TAG: study_id()}
