@@ -106,9 +106,8 @@ def tiny_config(folder: Path) -> dict:
     return yaml.safe_load((folder / "params.yaml").read_text())
 
 
-def expected_plan(config: dict, keys: tuple[str, ...]) -> dict[str, int]:
-    """{job: count} that a change of ``keys`` must plan, from the registry: the jobs that read one of them,
-    then every job downstream of those (a model's downstream jobs are its own and the per-seed ones)."""
+def direct_jobs(config: dict, keys: tuple[str, ...]) -> set[tuple[str, str | None]]:
+    """The (job, model) pairs of the per_model cut whose stages read one of ``keys`` (robqunn.registry)."""
     from robqunn.config import model_names, params_from_dict
 
     models = model_names(params_from_dict(config))
@@ -118,6 +117,16 @@ def expected_plan(config: dict, keys: tuple[str, ...]) -> dict[str, int]:
             reads = registry.job_keys(job, [model] if model else models)
             if any(registry.reads_key(reads, key) for key in keys):
                 direct.add((job, model))
+    return direct
+
+
+def expected_plan(config: dict, keys: tuple[str, ...]) -> dict[str, int]:
+    """{job: count} that a change of ``keys`` must plan, from the registry: the jobs that read one of them,
+    then every job downstream of those (a model's downstream jobs are its own and the per-seed ones)."""
+    from robqunn.config import model_names, params_from_dict
+
+    models = model_names(params_from_dict(config))
+    direct = direct_jobs(config, keys)
     planned = set(direct)
     for job, model in direct:
         for after in DOWNSTREAM[job]:
@@ -183,3 +192,45 @@ def test_each_change_plans_exactly_the_jobs_that_read_it(finished_copies):
             results += list(pool.map(plan, tasks))
     wrong = {keys: (planned, expected) for keys, planned, expected in results if planned != expected}
     assert not wrong, "\n".join(f"{k}: planned {p}, registry says {e}" for k, (p, e) in wrong.items())
+
+
+def dvc_changed_stages(folder: Path) -> set[str]:
+    """The stages `dvc status` reports changed (DVC's Python API: one process for the whole table)."""
+    from dvc.repo import Repo
+
+    with Repo(str(folder)) as repo:
+        return {address.rsplit(":", 1)[-1].split("@")[0] for address in repo.status()}
+
+
+def direct_stages(config: dict, keys: tuple[str, ...]) -> set[str]:
+    """The stages, within the jobs Snakemake reruns for a change of ``keys``, that read one of them."""
+    from robqunn.config import model_names, params_from_dict
+
+    models = model_names(params_from_dict(config))
+    stages = set()
+    for job, model in direct_jobs(config, keys):
+        for stage in registry.stages_of(job):
+            reads = stage.keys_read([model] if model else models)
+            if any(registry.reads_key(reads, key) for key in keys):
+                stages.add(stage.name)
+    return stages
+
+
+def test_dvc_status_names_the_stages_of_those_jobs(finished_copies):
+    """After the Snakemake run recorded dvc.lock, each change makes `dvc status` name exactly the stages that
+    read it within the jobs Snakemake reruns (a per-model job runs several: robqunn.registry.COMPOSITE_JOBS)."""
+    folder = finished_copies[0]
+    original = (folder / "params.yaml").read_text()
+    base = yaml.safe_load(original)
+    assert dvc_changed_stages(folder) == set()
+    wrong = {}
+    try:
+        for keys, values in CHANGES.items():
+            (folder / "params.yaml").write_text(yaml.safe_dump(changed(base, keys, values)))
+            expected = direct_stages(base, keys)
+            found = dvc_changed_stages(folder)
+            if found != expected:
+                wrong[keys] = (found, expected)
+    finally:
+        (folder / "params.yaml").write_text(original)
+    assert not wrong, "\n".join(f"{k}: dvc status names {f}, Snakemake reruns {e}" for k, (f, e) in wrong.items())

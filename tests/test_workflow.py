@@ -517,6 +517,15 @@ class TestProfiles:
             assert counts["model_attacks"] == n_seeds * len(TINY_MODELS)
         assert counts["aggregate"] == 1
 
+    def test_a_profile_names_the_edit_it_hides(self, tmp_path):
+        """params.yaml's study.ansatze edited, the tiny profile overriding it: the run says so before any job."""
+        folder = workflow_copy(tmp_path, {("study", "ansatze"): ["none", "star"]})
+        result = snakemake(folder, "--profile", "workflow/profiles/tiny", "-n")
+        assert result.returncode == 0, result.stderr[-3000:]
+        output = result.stdout + result.stderr
+        assert "params in force: params.yaml, then workflow/profiles/tiny/params.yaml;" in output
+        assert "study.ansatze: ['none', 'star'] in params.yaml, ['full', 'random'] in force" in output
+
 
 @pytest.mark.slow
 class TestDefaultStudy:

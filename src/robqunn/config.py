@@ -536,11 +536,17 @@ def overridden_keys(merged: Mapping[str, Any], base: str | Path = "params.yaml")
     return changed
 
 
+def _shown(path: str | Path) -> str:
+    """A path as a user gave it: relative to the current folder when it lies inside it."""
+    path = Path(path)
+    return str(path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path)
+
+
 def params_in_force(files: Sequence[str | Path], merged: Mapping[str, Any], base: str | Path = "params.yaml") -> str:
     """What a run reads: the params files merged, in order, and every key whose value in force differs from
     ``base``'s (a profile's override hides an edit of params.yaml: say so before any job)."""
     changed = overridden_keys(merged, base)
-    names = ", then ".join(dict.fromkeys(str(f) for f in files)) or str(base)
+    names = ", then ".join(dict.fromkeys(_shown(f) for f in files)) or str(base)
     if not changed:
         return f"params in force: {names} (no key overridden)"
     lines = [f"  {key}: {before!r} in {base}, {now!r} in force" for key, (before, now) in changed.items()]

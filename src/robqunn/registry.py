@@ -37,6 +37,9 @@ MODEL_GRID = (
     "noise.readout",
     "noise.shots",
 )
+#: The same without the seeds: which models a seed has, which a stage covering every model of a seed reads
+#: when its inputs do not show it (the ansatz metrics read only the prepared digits).
+SEED_MODELS = MODEL_GRID[1:]
 ATTACK_GRIDS = tuple(f"attack.{attack.value}.eps" for attack in AttackName)
 #: Keys of params.yaml that no stage of the study reads: the benchmarks', how Snakemake cuts the jobs,
 #: and the switch between the study and the sweep.
@@ -170,7 +173,7 @@ STAGES: dict[str, Stage] = {
             "evaluate",
             PER_SEED,
             reads=("attack.transfer_between_qunns",),
-            grid=MODEL_GRID + ("attack.n_images",) + ATTACK_GRIDS + ("exact.eps",),
+            grid=MODEL_GRID + ATTACK_GRIDS + ("exact.eps",),
             model_reads=lambda spec: sampling_keys(spec, "eval_draws"),
         ),
         Stage("figures", PER_SEED, grid=MODEL_GRID + ATTACK_GRIDS + ("exact.eps",)),
@@ -178,7 +181,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "ansatz_metrics",
             PER_SEED,
-            reads=("ansatz_metrics.n_samples", "ansatz_metrics.n_bins", "ansatz_metrics.n_images"),
+            reads=("ansatz_metrics.n_samples", "ansatz_metrics.n_bins", "ansatz_metrics.n_images") + SEED_MODELS,
             grid=MODEL_GRID,
             model_reads=qunn_circuit_keys,
         ),
