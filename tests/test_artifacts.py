@@ -24,12 +24,21 @@ def feature_maps(model: str = "cnn", seed: int = 3) -> FeatureMaps:
     return FeatureMaps(model, seed, f_train, f_test)
 
 
+LINEAGE = {"inputs": {"model": "ab" * 32, "data": "cd" * 32}, "params_sha256": "ef" * 32, "code_sha256": "01" * 32}
+EXACT_ROW = {"robust_accuracy_lower": 0.4, "robust_accuracy_upper": 0.6, "undecided": 1, "n_evaluated": 5}
+
+
 def adversarial_set() -> AdversarialSet:
     x_adv = np.random.default_rng(1).uniform(size=(5, 28, 28)).astype(np.float32)
-    settings = {"eps": [0.0, 0.1], "nb_iter": 10, "rand_init": True}
+    settings = {"nb_iter": 10, "rand_init": True}
     return AdversarialSet(
-        x_adv, np.arange(5), np.arange(5)[::-1], "cnn", "pgd", 0.1, 3, settings, model_sha256="ab" * 32
+        x_adv, np.arange(5), np.arange(5)[::-1], "cnn", "pgd", 0.1, 3, settings, model_sha256="ab" * 32, lineage=LINEAGE
     )
+
+
+def exact_set() -> AdversarialSet:
+    """The worst cases of an exact verification: a set that holds its row of the exact table."""
+    return dataclasses.replace(adversarial_set(), attack="exact", exact_row=EXACT_ROW)
 
 
 def train_metrics(circuit: dict | None = None) -> TrainMetrics:
@@ -64,6 +73,7 @@ def checks_record(n_correct: int = 2) -> ChecksRecord:
         single_step={"eps": 0.1, "alpha": 0.05, "fgsm": counts(4), "jittered_fgsm": counts(2), "rfgsm": counts(3)},
         momentum={"eps": 0.1, "mim": counts(4), "mim_random_start": counts(2)},
         loss={"eps": 0.1, "cross_entropy": counts(3), "margin": counts(3)},
+        lineage=LINEAGE,
     )
 
 
@@ -158,8 +168,20 @@ class TestRoundTrip:
                 "momentum",
                 "loss",
                 "eot",
+                "lineage",
             ]
         )
+
+    def test_exact_set_round_trip(self, tmp_path: Path) -> None:
+        """An exact set comes back with its row of the exact table."""
+        exact_set().save(tmp_path / "eps0.1.npz")
+        assert_same(AdversarialSet.load(tmp_path / "eps0.1.npz"), exact_set())
+
+    def test_lineage_not_recorded(self, tmp_path: Path) -> None:
+        """An output made outside the stages records no lineage (null), and loads so."""
+        for artifact, name in ((adversarial_set(), "eps0.1.npz"), (checks_record(), "checks.json")):
+            dataclasses.replace(artifact, lineage=None).save(tmp_path / name)
+            assert type(artifact).load(tmp_path / name).lineage is None
 
     def test_extra_npz_keys_are_ignored(self, tmp_path: Path) -> None:
         """An array that a kind does not know (a later version's) does not stop the load."""
@@ -229,6 +251,19 @@ class TestRefusals:
             (lambda a: a.update(settings=np.array([{}])), r"eps0\.1\.npz must be a readable \.npz"),
             (lambda a: a.update(predicted=a["predicted"][:3]), r"predicted of .*eps0\.1\.npz must have shape \(5,\)"),
             (lambda a: a.update(predicted=a["predicted"] + 10), r"predicted of .*eps0\.1\.npz must be within"),
+            (lambda a: a.pop("lineage"), r"eps0\.1\.npz must hold arrays .*\(missing \['lineage'\]\)"),
+            (
+                lambda a: a.update(lineage=np.array("[1]")),
+                r"lineage of .*eps0\.1\.npz must be a JSON object; got \[1\]",
+            ),
+            (
+                lambda a: a.update(lineage=np.array('{"inputs": {"model": "ab"}}')),
+                r"eps0\.1\.npz must hold the key 'lineage\.inputs\.data'",
+            ),
+            (
+                lambda a: a.update(exact_row=np.array(json.dumps(EXACT_ROW))),
+                r"exact_row of .*eps0\.1\.npz must be the exact table's row in an exact set and null in an attack's",
+            ),
         ],
         ids=[
             "missing-key",
@@ -246,11 +281,33 @@ class TestRefusals:
             "pickled-object",
             "predictions-not-one-per-digit",
             "predictions-not-classes",
+            "no-lineage",
+            "lineage-not-an-object",
+            "lineage-without-an-input",
+            "exact-row-in-an-attack-set",
         ],
     )
     def test_adversarial_set(self, tmp_path: Path, change: Callable, problem: str) -> None:
         """Each malformed adversarial set is refused with the file and the problem."""
         assert_refused(tmp_path, "adversarial set", change, problem)
+
+    @pytest.mark.parametrize(
+        "change, problem",
+        [
+            (lambda a: a.update(exact_row=np.array("null")), r"must be the exact table's row in an exact set"),
+            (
+                lambda a: a.update(exact_row=np.array(json.dumps(EXACT_ROW | {"undecided": 0.5}))),
+                r"exact_row\.undecided of .*eps0\.1\.npz must be an integer; got 0\.5",
+            ),
+        ],
+        ids=["no-row", "row-of-wrong-type"],
+    )
+    def test_exact_set(self, tmp_path: Path, change: Callable, problem: str) -> None:
+        """An exact set without its row of the exact table, or with a malformed one, is refused."""
+        exact_set().save(tmp_path / "eps0.1.npz")
+        rewrite_npz(tmp_path / "eps0.1.npz", change)
+        with pytest.raises(DataError, match=problem):
+            AdversarialSet.load(tmp_path / "eps0.1.npz")
 
     @pytest.mark.parametrize(
         "change, problem",
@@ -332,8 +389,21 @@ class TestRefusals:
                 lambda p: p["large_eps"].update(n_correct=-1),
                 r"large_eps of .*checks\.json must count 0 <= n_correct <= n_evaluated; got -1 correct of 5",
             ),
+            (lambda p: p.pop("lineage"), r"checks\.json must hold the key 'lineage' \(null: not recorded\)"),
+            (
+                lambda p: p["lineage"].pop("code_sha256"),
+                r"checks\.json must hold the key 'lineage\.code_sha256'",
+            ),
         ],
-        ids=["missing-nested-key", "nested-not-object", "count-not-number", "more-correct-than-evaluated", "negative"],
+        ids=[
+            "missing-nested-key",
+            "nested-not-object",
+            "count-not-number",
+            "more-correct-than-evaluated",
+            "negative",
+            "no-lineage",
+            "lineage-without-code",
+        ],
     )
     def test_checks_record(self, tmp_path: Path, change: Callable, problem: str) -> None:
         """Each malformed checks record is refused with the file and the problem."""

@@ -17,6 +17,11 @@ every key beyond its fields is read as a circuit fact, and an unknown one is ref
 Checks against other files (the prepared data's sha256 sidecar, an adversarial set's eps-ball around
 the clean digits, model hashes) are not made here: they need those files, so they belong to the
 caller that has them, after ``load``.
+
+An adversarial set and a checks record hold their ``lineage``: what they were made from (the sha256 of
+the model file and of the prepared digits, of the params values their stage read for them, and of the
+code), so that a stage can keep an output that is current instead of computing it again
+(robqunn.stages). ``None`` is an output made outside the stages (a test's): never current.
 """
 
 from __future__ import annotations
@@ -168,6 +173,12 @@ _JSON_TYPES: dict[str, Callable[[object], bool]] = {
 }
 # A JSON schema: key -> a type of _JSON_TYPES, or the schema of a nested object.
 Schema = Mapping[str, "str | Schema"]
+#: An output's lineage (robqunn.stages.Sources): every one of the study's has these inputs.
+LINEAGE_SCHEMA: Schema = {
+    "inputs": {"model": "a string", "data": "a string"},
+    "params_sha256": "a string",
+    "code_sha256": "a string",
+}
 
 
 def check_json(payload: Mapping[str, Any], schema: Schema, where: str, prefix: str = "") -> None:
@@ -337,8 +348,13 @@ class FeatureMaps(NpzArtifact):
 class AdversarialSet(NpzArtifact):
     """Adversarial digits float32 (N, 28, 28) in [0, 1] with their true labels int64 (N,), the classes the
     model that crafted them predicts for them int64 (N,) (what the example grids show), and how they were
-    made: the source model, the attack, eps, the study seed, the attack's hyper-parameters (stored as JSON
-    text) and the sha256 of the model file that crafted them."""
+    made: the source model, the attack, eps, the study seed, the attack's hyper-parameters without its eps
+    grid, the sha256 of the model file that crafted them and the set's lineage (see the module docstring).
+
+    An exact set (attack ``exact``: the worst cases of the exact verification) also holds ``exact_row``,
+    its eps's row of the model's exact table (robust accuracy bounds, undecided and evaluated digits), so
+    that a kept set gives its row without verifying again. The dicts are stored as JSON text.
+    """
 
     WHAT = "adversarial set"
     FIELDS = (
@@ -350,7 +366,10 @@ class AdversarialSet(NpzArtifact):
         Field("seed", "int", 0),
         Field("settings", "str", 0),
         Field("model_sha256", "str", 0),
+        Field("lineage", "str", 0),
+        Field("exact_row", "str", 0),
     )
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = ("settings", "lineage", "exact_row")
 
     x_adv: np.ndarray
     y: np.ndarray
@@ -361,6 +380,8 @@ class AdversarialSet(NpzArtifact):
     seed: int
     settings: dict
     model_sha256: str
+    lineage: dict | None = None
+    exact_row: dict | None = None
 
     def save(self, path: str | Path) -> None:
         """Check, then write atomically."""
@@ -372,17 +393,16 @@ class AdversarialSet(NpzArtifact):
         return cls._read(path)
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return super()._arrays() | {"settings": np.array(json.dumps(self.settings))}
+        return super()._arrays() | {
+            name: np.array(json.dumps(getattr(self, name), sort_keys=True)) for name in self.JSON_FIELDS
+        }
 
     @classmethod
     def _from_values(cls, values: dict[str, Any], where: str) -> AdversarialSet:
-        try:
-            settings = json.loads(values["settings"])
-        except json.JSONDecodeError as exc:
-            raise DataError(f"settings of {where} must be JSON text; got error: {exc}") from exc
-        if not isinstance(settings, dict):
-            raise DataError(f"settings of {where} must be a JSON object; got {settings!r}")
-        return cls(**values | {"settings": settings})
+        parsed = {name: _json_object(values[name], f"{name} of {where}") for name in cls.JSON_FIELDS}
+        if parsed["settings"] is None:
+            raise DataError(f"settings of {where} must be a JSON object; got None")
+        return cls(**values | parsed)
 
     def _check(self, where: str) -> None:
         check_digits(self.x_adv, self.y, f"x_adv of {where}", f"y of {where}")
@@ -395,6 +415,43 @@ class AdversarialSet(NpzArtifact):
             raise DataError(f"attack of {where} must be one of {list(ATTACKS)}; got {self.attack!r}")
         if not 0 <= self.eps <= 1:
             raise DataError(f"eps of {where} must be within [0, 1] (pixels are in [0, 1]); got {self.eps}")
+        check_lineage(self.lineage, where)
+        if (self.attack == EXACT) != (self.exact_row is not None):
+            raise DataError(
+                f"exact_row of {where} must be the exact table's row in an exact set and null in an attack's; "
+                f"got {self.exact_row!r} in a set of attack {self.attack!r}"
+            )
+        if self.exact_row is not None:
+            check_json(self.exact_row, EXACT_ROW_SCHEMA, where, "exact_row.")
+
+
+#: An exact set's row of the exact table (robqunn.stages.exact), but its eps (the set's own field).
+EXACT_ROW_SCHEMA: Schema = {
+    "robust_accuracy_lower": "a number",
+    "robust_accuracy_upper": "a number",
+    "undecided": "an integer",
+    "n_evaluated": "an integer",
+}
+
+
+def _json_object(text: str, what: str) -> dict | None:
+    """The JSON object (or null) in ``text``, a field stored as JSON text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{what} must be JSON text; got error: {exc}") from exc
+    if value is not None and not isinstance(value, dict):
+        raise DataError(f"{what} must be a JSON object; got {value!r}")
+    return value
+
+
+def check_lineage(lineage: object, where: str) -> None:
+    """``lineage`` is None (not recorded) or a lineage: the sha256 of an output's inputs, params and code."""
+    if lineage is None:
+        return
+    if not isinstance(lineage, dict):
+        raise DataError(f"lineage of {where} must be a JSON object or null; got {lineage!r}")
+    check_json(lineage, LINEAGE_SCHEMA, where, "lineage.")
 
 
 _CIRCUIT_SCHEMA: Schema = {
@@ -515,10 +572,14 @@ class ChecksRecord(JsonArtifact):
     momentum: dict  # {"eps", "mim", "mim_random_start": counts}
     loss: dict  # {"eps", "cross_entropy", "margin": counts} (PGD)
     eot: dict | None = None  # a model that samples: {"eps", "draws", "one_sample", "eot", "eot_4x": counts} (PGD)
+    lineage: dict | None = None  # what the record was made from (module docstring); the key is always in the file
 
     @classmethod
     def _check(cls, payload: dict[str, Any], where: str) -> None:
         check_json(payload, cls.SCHEMA, where)
+        if "lineage" not in payload:
+            raise DataError(f"{where} must hold the key 'lineage' (null: not recorded); got keys {sorted(payload)}")
+        check_lineage(payload["lineage"], where)
         paths = _COUNT_PATHS
         if payload.get("eot") is not None:
             check_json(payload["eot"], _EOT_SCHEMA, where, "eot.")

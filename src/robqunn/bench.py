@@ -13,6 +13,7 @@ numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -23,10 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from robqunn.config import Params
+from robqunn.config import Params, lookup
 
 logger = logging.getLogger(__name__)
 
@@ -191,12 +193,15 @@ PEAK_MEMORY_TARGET_MB = 1500.0  # the heaviest job, so that --cores 8 fits in 12
 
 @dataclass(frozen=True)
 class RunTiming:
-    """Wall time of one command of the workflow benchmark."""
+    """Wall time of one command of the workflow benchmark; a ``rerun`` (after a change of params) with the cost
+    of the jobs it ran (:func:`rule_costs`), both compared with the cold run's."""
 
     what: str
     seconds: float
     steps: str
     target: float | None
+    rerun: bool = False
+    costs: tuple[RuleCost, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,11 +220,12 @@ def bench_workflow(
     """Time the Snakemake workflow of ``project`` on ``params_file`` (with ``profile``, a folder name under
     workflow/profiles, e.g. ``full``) in a fresh folder.
 
-    Measured: a cold run (``snakemake --cores N`` from nothing), a re-run with nothing to do, and,
-    with ``baseline``, as the baseline of the same run :func:`one_process_study`: every stage in one
-    process, so it pays TensorFlow's import and the model loading once rather than once per job. Their
-    ratio is the price of the job granularity. Also each rule's CPU time and its heaviest job's peak
-    memory in the cold run, as each job logged them (:func:`rule_costs`). MLflow runs go to a store in the
+    Measured: a cold run (``snakemake --cores N`` from nothing), a re-run with nothing to do, with
+    ``baseline``, as the baseline of the same run :func:`one_process_study` (every stage in one process, so it
+    pays TensorFlow's import and the model loading once rather than once per job: their ratio is the price
+    of the job granularity), then the reruns after each change of :data:`CHANGES`, one after another on the
+    study the cold run left. Also each rule's CPU time and its heaviest job's peak memory in the cold run,
+    as each job logged them (:func:`rule_costs`), and in each rerun. MLflow runs go to a store in the
     temporary folder.
     """
     import tempfile
@@ -241,43 +247,99 @@ def bench_workflow(
             _timed(f"{name}, nothing to do", snakemake, workflow, env, NO_OP_TARGET_S),
         ]
         costs = rule_costs(workflow / "logs")
-        if baseline:
-            params = workflow / "params.yaml"
-            if profile is not None:
-                params = _profile_params(workflow, profile)
+        baseline_timings = []
+        if baseline:  # before the changes, which edit the params files
+            params = _write_params(_merged_params(workflow, profile), study / "params.yaml")
             code = f"from robqunn.bench import one_process_study; one_process_study({str(params)!r})"
-            timings.append(
-                _timed("every stage in one process (baseline)", [sys.executable, "-c", code], study, env, None)
-            )
-        return timings, costs
+            command = [sys.executable, "-c", code]
+            baseline_timings.append(_timed("every stage in one process (baseline)", command, study, env, None))
+        for what, change in CHANGES.items():
+            key, value = change(_merged_params(workflow, profile))
+            _set_param(_params_files(workflow, profile)[-1], key, value)
+            started = time.time()
+            timing = _timed(f"{name}, {what}", snakemake, workflow, env, None)
+            reran = tuple(rule_costs(workflow / "logs", since=started))
+            timings.append(dataclasses.replace(timing, rerun=True, costs=reran))
+        return timings + baseline_timings, costs
 
 
-def _profile_params(workflow: Path, profile: str) -> Path:
-    """The params a profile runs: its config files laid over each other as Snakemake does."""
+def _one_more_pgd_eps(params: dict) -> tuple[str, Any]:
+    """attack.pgd.eps with one more eps, halfway between its last two."""
+    grid = lookup(params, "attack.pgd.eps")
+    return "attack.pgd.eps", sorted([*grid, round((grid[-2] + grid[-1]) / 2, 6)])
+
+
+def _one_more_restart(params: dict) -> tuple[str, Any]:
+    """checks.restarts plus one: a key that only the soundness checks read (robqunn.registry)."""
+    return "checks.restarts", lookup(params, "checks.restarts") + 1
+
+
+#: The changes whose reruns the workflow benchmark times, each a function of the params in force giving the dotted
+#: key to change and its new value: one more PGD eps (the per-model job crafts that eps alone) and a key of the
+#: soundness checks (it runs the checks alone), both without retraining (robqunn.stages.current_output).
+CHANGES: dict[str, Callable[[dict], tuple[str, Any]]] = {
+    "one more PGD eps": _one_more_pgd_eps,
+    "a checks key changed": _one_more_restart,
+}
+
+
+def _params_files(workflow: Path, profile: str | None) -> list[Path]:
+    """The params files a run of ``workflow`` reads, in order: params.yaml, then a profile's overlays."""
+    import yaml
+
+    if profile is None:
+        return [workflow / "params.yaml"]
+    settings = yaml.safe_load((workflow / "workflow" / "profiles" / profile / "config.yaml").read_text())
+    return [workflow / name for name in settings.get("configfile", ["params.yaml"])]
+
+
+def _merged_params(workflow: Path, profile: str | None) -> dict:
+    """The params a run reads: its params files laid over each other as Snakemake does."""
     import yaml
     from snakemake.utils import update_config
 
-    settings = yaml.safe_load((workflow / "workflow" / "profiles" / profile / "config.yaml").read_text())
     merged: dict = {}
-    for name in settings.get("configfile", ["params.yaml"]):
-        update_config(merged, yaml.safe_load((workflow / name).read_text()))
-    path = workflow / f"params.{profile}.yaml"
-    path.write_text(yaml.safe_dump(merged, sort_keys=False))
+    for path in _params_files(workflow, profile):
+        update_config(merged, yaml.safe_load(path.read_text()))
+    return merged
+
+
+def _write_params(params: dict, path: Path) -> Path:
+    """Write ``params`` as a params file at ``path``."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def _set_param(path: Path, key: str, value: Any) -> None:
+    """Set the dotted ``key`` to ``value`` in the params file ``path`` (the last a run reads: it overrides the
+    others)."""
+    import yaml
+
+    params = yaml.safe_load(path.read_text()) or {}
+    *sections, name = key.split(".")
+    node = params
+    for section in sections:
+        node = node.setdefault(section, {})
+    node[name] = value
+    _write_params(params, path)
 
 
 JOB_END = re.compile(r"job ends \(exit 0\): .*; cpu (?P<cpu>[\d.]+) s, peak memory (?P<mb>[\d.]+) MB")
 
 
-def rule_costs(logs: Path) -> list[RuleCost]:
+def rule_costs(logs: Path, since: float | None = None) -> list[RuleCost]:
     """Per rule (attacks per attack): jobs, total CPU seconds and the largest peak memory, from the last
     line each job writes to its log (robqunn.runtime.exit_now: the kernel's accounting of the process)
-    under ``logs`` (logs/<rule>/[seed/[attack/]]<job>.log). Jobs without that line (failed, or not a
-    robqunn job) are left out."""
+    under ``logs`` (logs/<rule>/[seed/[attack/]]<job>.log); with ``since`` (a time.time()), only the logs
+    written since then. Jobs without that line (failed, or not a robqunn job) are left out."""
     import pandas as pd
 
     rows = []
     for path in sorted(logs.rglob("*.log")):
+        if since is not None and path.stat().st_mtime < since:
+            continue
         found = JOB_END.search(path.read_text(errors="replace"))
         if found is None:
             continue
@@ -317,14 +379,17 @@ def _timed(what: str, command: list[str], cwd: Path, env: dict, target: float | 
 
 
 def format_workflow_timings(timings: list[RunTiming], costs: list[RuleCost] = ()) -> str:
-    """The timings, each against its target, the cold run against the one-process baseline (when
-    measured), and the cold run's CPU and peak memory per rule."""
-    lines = [f"{'command':48s} {'seconds':>9s} {'target':>8s}  steps"]
+    """The timings, each against its target, each rerun after a change against the cold run, the cold run
+    against the one-process baseline (when measured), and the cold run's CPU and peak memory per rule."""
+    width = max([48] + [len(t.what) for t in timings])
+    lines = [f"{'command':{width}s} {'seconds':>9s} {'target':>8s}  steps"]
     for t in timings:
         target = f"{t.target:8.0f}" if t.target is not None else f"{'-':>8s}"
         verdict = "" if t.target is None else ("  within target" if t.seconds <= t.target else "  OVER TARGET")
-        lines.append(f"{t.what:48s} {t.seconds:9.1f} {target}  {t.steps}{verdict}")
-    if len(timings) > 2:
+        lines.append(f"{t.what:{width}s} {t.seconds:9.1f} {target}  {t.steps}{verdict}")
+    for rerun in (t for t in timings if t.rerun):
+        lines += [""] + _rerun_lines(rerun, timings[0], costs)
+    if len(timings) > 2 and not timings[-1].rerun:
         lines.append(f"\ncold workflow / one-process study: {timings[0].seconds / timings[-1].seconds:.2f}x")
     if costs:
         lines.append(f"\n{'rule (cold run)':22s} {'jobs':>5s} {'CPU s':>8s} {'CPU s/job':>10s} {'peak MB':>8s}")
@@ -339,6 +404,20 @@ def format_workflow_timings(timings: list[RunTiming], costs: list[RuleCost] = ()
         target = PEAK_MEMORY_TARGET_MB
         lines.append(f"heaviest job: {heaviest.rule}, {heaviest.peak_rss_mb:.0f} MB (target {target:.0f}): {verdict}")
     return "\n".join(lines)
+
+
+def _rerun_lines(rerun: RunTiming, cold: RunTiming, cold_costs: list[RuleCost]) -> list[str]:
+    """A rerun against the cold run: its wall time, its jobs' CPU and each rule's CPU per job."""
+    line = f"{rerun.what}: {rerun.seconds / cold.seconds:.2f}x the cold run's wall time"
+    if not (rerun.costs and cold_costs):
+        return [line]
+    cpu, cold_cpu = (sum(c.cpu_seconds for c in costs) for costs in (rerun.costs, cold_costs))
+    cold_per_job = {c.rule: c.cpu_seconds / c.jobs for c in cold_costs}
+    rules = []
+    for c in rerun.costs:
+        per_job, before = c.cpu_seconds / c.jobs, cold_per_job.get(c.rule, 0.0)
+        rules.append(f"  {c.rule:20s} {c.jobs:3d} jobs {per_job:8.2f} CPU s a job, cold run {before:.2f}")
+    return [f"{line}; its jobs {cpu:.1f} CPU s, {cpu / cold_cpu:.2f}x the cold run's", *rules]
 
 
 EXACT_TARGETS = {"cnn": 10.0, "qunn-full-rot_ent": 10.0, "qunn-full-ent_rot": 60.0}  # exact / PGD cost, at most

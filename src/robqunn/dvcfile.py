@@ -78,6 +78,9 @@ class DvcStage:
     matrix: dict | None = field(default_factory=lambda: PER_SEED)
     metrics: tuple[str, ...] = ()
     plots: dict = field(default_factory=dict)
+    #: DVC leaves the outs in place when it reruns the stage (``persist``), so that the stage keeps each output
+    #: that is current (robqunn.stages.current_output) and computes the rest.
+    persist: bool = False
 
     def command(self) -> str:
         """The ``robqunn`` command, with one option per matrix key but the seed, which the command reads from
@@ -113,7 +116,8 @@ class DvcStage:
         entry = {"matrix": copy.deepcopy(self.matrix)} if self.matrix else {}
         deps = [*map(self._fill, self.deps), PACKAGE]
         entry |= {"cmd": self.command(), "deps": deps, "params": list(self.params)}
-        entry["outs"] = list(map(self._fill, self.outs))
+        outs = map(self._fill, self.outs)
+        entry["outs"] = [{path: {"persist": True}} for path in outs] if self.persist else list(outs)
         if self.metrics:
             entry["metrics"] = [{self._fill(path): {"cache": False}} for path in self.metrics]
         if self.plots:
@@ -138,11 +142,14 @@ STAGES = (
         (paths.MODELS_DIR,),
         metrics=(paths.TRAIN_METRICS_DIR,),
     ),
-    DvcStage("attack", (paths.PREPARED, paths.MODELS_DIR), (paths.ATTACK_DIR,), matrix=PER_SEED_AND_ATTACK),
+    DvcStage(
+        "attack", (paths.PREPARED, paths.MODELS_DIR), (paths.ATTACK_DIR,), matrix=PER_SEED_AND_ATTACK, persist=True
+    ),
     DvcStage(
         "exact",
         (paths.PREPARED, paths.MODELS_DIR),
         (paths.EXACT_DIR, paths.ATTACK_DIR.replace("{attack}", EXACT)),
+        persist=True,
     ),
     DvcStage(
         "evaluate",
@@ -163,7 +170,7 @@ STAGES = (
         },
     ),
     DvcStage("circuits", (), (paths.CIRCUITS_DIR,)),
-    DvcStage("checks", (paths.PREPARED, paths.MODELS_DIR), (paths.CHECKS_DIR,)),
+    DvcStage("checks", (paths.PREPARED, paths.MODELS_DIR), (paths.CHECKS_DIR,), persist=True),
     DvcStage("ansatz_metrics", (paths.PREPARED,), (paths.ANSATZ_METRICS,)),
     DvcStage(
         "aggregate",

@@ -110,6 +110,21 @@ def sha256_file(path: str | Path) -> str:
     return file_digests(path, "sha256")["sha256"]
 
 
+def sha256_json(payload: Any) -> str:
+    """Hex SHA-256 of ``payload`` as canonical JSON (keys sorted, no spaces): equal values give equal digests."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sha256_tree(root: str | Path, pattern: str = "*.py") -> str:
+    """Hex SHA-256 of the files under ``root`` that match ``pattern``: each one's path relative to ``root``, in
+    order, and its bytes."""
+    root, digest = Path(root), hashlib.sha256()
+    for path in sorted(root.rglob(pattern)):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def file_digests(path: str | Path, *algorithms: str) -> dict[str, str]:
     """Hex digests of a file's bytes for each hashlib ``algorithm``, in one read of the file.
 

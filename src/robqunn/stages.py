@@ -9,16 +9,27 @@ them, so that a workflow job pays only for what it runs.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from robqunn import paths, provenance
-from robqunn.artifacts import AdversarialSet, ChecksRecord, FeatureMaps, TrainMetrics, check_threat_model
+from robqunn import paths, provenance, registry
+from robqunn.artifacts import (
+    EXACT_ROW_SCHEMA,
+    AdversarialSet,
+    ChecksRecord,
+    FeatureMaps,
+    TrainMetrics,
+    check_threat_model,
+)
 from robqunn.config import (
     EXACT,
     WORST_CASE,
@@ -42,7 +53,7 @@ from robqunn.config import (
 )
 from robqunn.data import Dataset, prepare_dataset
 from robqunn.errors import DataError
-from robqunn.io import atomic_path, save_json, sha256_file
+from robqunn.io import atomic_path, save_json, sha256_file, sha256_json, sha256_tree
 from robqunn.paths import eps_label
 from robqunn.tracking import stage_run
 
@@ -245,26 +256,81 @@ def _check_features_match(model, dataset: Dataset, maps: FeatureMaps, path) -> N
             )
 
 
+# --- what an output is made from: a stage keeps the outputs that are current -----------------------------------
+
+T = TypeVar("T")
+
+
+@functools.cache
+def code_sha256() -> str:
+    """sha256 of robqunn's source. A kept output must be what this code would write: DVC reruns a stage when the
+    package changes (its outs persist, dvc.yaml), and that rerun must not keep what older code wrote."""
+    return sha256_tree(Path(__file__).parent)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the outputs of one stage call are made from, each output adding its eps: the sha256 of the model
+    file and of the prepared digits (``inputs``), and ``params``: the values of the keys the stage reads for
+    them (robqunn.registry, without an eps grid) with the stage, seed, model and attack, from which their
+    random draws derive (:func:`attack_seed`)."""
+
+    inputs: dict[str, str]
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, job: Job, stage: str, sections: dict, attack: AttackName | str | None = None) -> Sources:
+        """The sources of ``stage`` (its name in robqunn.registry.STAGES) for ``job``'s model (and ``attack``);
+        ``sections``: the params the stage was given, nested as in params.yaml, where its keys are looked up."""
+        keys = registry.STAGES[stage].keys_read([job.model], attack, eps=True)
+        names = {"stage": stage, "seed": job.seed, "model": job.model}
+        names |= {} if attack is None else {"attack": AttackName(attack).value}
+        inputs = {"model": sha256_file(job.model_file), "data": sha256_file(job.data)}
+        return cls(inputs, names | registry.values(sections, keys))
+
+    def lineage(self, eps: float | None = None) -> dict:
+        """The lineage an output records (robqunn.artifacts): of the output at ``eps``, or of the stage's one."""
+        params = self.params if eps is None else self.params | {"eps": eps}
+        return {"inputs": self.inputs, "params_sha256": sha256_json(params), "code_sha256": code_sha256()}
+
+
+def current_output(load: Callable[[Path], T], path: Path, lineage: dict) -> T | None:
+    """The artifact at ``path`` if it is current: it loads and records ``lineage``, so it is what computing it
+    now would write, byte for byte. None if it must be computed: missing, unreadable, or made from something
+    else (another model file or digits, other params, other code)."""
+    if not path.is_file():
+        return None
+    try:
+        artifact = load(path)
+    except DataError as exc:
+        logger.warning("unreadable, computed again: %s (%s)", path, exc)
+        return None
+    if artifact.lineage != lineage:
+        logger.info("stale, computed again: %s", path)
+        return None
+    logger.info("current, kept: %s", path)
+    return artifact
+
+
 def attack(
     attack_job: AttackJob, job: Job, out_dir: str | Path, eps_values: tuple[float, ...] | None = None
 ) -> list[Path]:
     """Craft the adversarial sets of one (model, attack) on the first test digits, one file per eps.
 
     Each set is checked against the threat model before it is written, as ``eps<eps>.npz`` in
-    ``out_dir``, recording the source model, the attack, eps, the seed and the attack's
-    hyper-parameters. The model is loaded once for the whole eps grid (the grid of the attack's
-    settings unless ``eps_values`` is given). With tracking enabled this is an MLflow run, a child
-    of the training run that wrote ``job.model_file``: the white-box accuracy per eps as the metric
-    ``accuracy_eps_<eps>`` (a column of the UI's runs table) and, with each set's path and sha256, as the
-    table artifact ``accuracy_vs_eps.json`` (the sets themselves are DVC's, 3 MB each; their path and
-    hash are also the tag ``adversarial_set.eps_<eps>``). The curve's figure is the training run's,
-    drawn once the study is evaluated (robqunn.provenance.track_study): a figure here cost a second.
+    ``out_dir``, recording the source model, the attack, eps, the seed, the attack's hyper-parameters
+    and its lineage. A set that is current (:func:`current_output`) is kept, not crafted again, so one
+    more eps in the grid (the attack's settings' grid unless ``eps_values`` is given) costs that eps
+    alone; the model is loaded once, when the first eps needs it. With tracking enabled this is an
+    MLflow run, a child of the training run that wrote ``job.model_file``: the white-box accuracy per
+    eps, kept sets included, as the metric ``accuracy_eps_<eps>`` (a column of the UI's runs table)
+    and, with each set's path and sha256, as the table artifact ``accuracy_vs_eps.json`` (the sets
+    themselves are DVC's, 3 MB each; their path and hash are also the tag ``adversarial_set.eps_<eps>``).
+    The curve's figure is the training run's, drawn once the study is evaluated
+    (robqunn.provenance.track_study): a figure here cost a second.
     """
-    from robqunn.models import load_model
-
     dataset = Dataset.load(job.data)
     x, y = dataset.x_test[: attack_job.n_images], dataset.y_test[: attack_job.n_images]
-    model = load_model(job.model_file, job.model)
     grid = attack_job.settings.eps if eps_values is None else eps_values
     name = attack_job.name.value
     run_params = {"model": job.model, "seed": job.seed, "attack": name, "n_images": len(y)}
@@ -275,12 +341,27 @@ def attack(
     run_name = provenance.run_name(f"attack {name}", job.model, job.seed)
     if eps_values is not None:  # a part of the grid (workflow.jobs per_eps, `robqunn attack --eps`): its own run
         run_name += " · eps " + ", ".join(eps_label(eps) for eps in grid)
+    sections = {"attack": {"n_images": attack_job.n_images, "batch_size": attack_job.batch_size}, "noise": _draws(job)}
+    sections["attack"][name] = asdict(attack_job.settings)
+    crafting = _Crafting(attack_job, job, _model_loader(job), (x, y), Sources.of(job, "attack", sections, name))
     with stage_run(job.tracking, run_name, run_params, tags, parent) as run:
-        done = [_attack_one_eps(attack_job, job, model, (x, y), eps, Path(out_dir), run) for eps in grid]
+        done = [_attack_one_eps(crafting, eps, Path(out_dir), run) for eps in grid]
         if run.active:
             run.table([row for _, row in done], ATTACK_TABLE_ARTIFACT)
             run.metrics({"seconds": sum(row["seconds"] for _, row in done)})
     return [path for path, _ in done]
+
+
+def _draws(job: Job) -> dict[str, int]:
+    """The ``noise`` keys of ``job``'s model that the attacks and checks read (robqunn.registry.sampling_keys)."""
+    return {"eot_draws": job.eot_draws, "eval_draws": job.eval_draws}
+
+
+def _model_loader(job: Job) -> Callable[[], Any]:
+    """``job``'s model, loaded at the first call: a stage whose outputs are all current never loads it."""
+    from robqunn.models import load_model
+
+    return functools.cache(lambda: load_model(job.model_file, job.model))
 
 
 def _classes(model, x: np.ndarray, seed: int | None = None) -> np.ndarray:
@@ -302,47 +383,67 @@ def _correct(model, digits: tuple[np.ndarray, np.ndarray], draws: int, seed: int
     return correct_over_draws(model, digits, predict, draws, seed)
 
 
-def _attack_one_eps(attack_job: AttackJob, job: Job, model, digits, eps: float, out_dir: Path, run) -> tuple:
-    """Craft, check and save the set of one eps; log its white-box accuracy. Returns the set's path and,
-    tracked, its row of the run's table."""
-    from robqunn.attacks import craft
-    from robqunn.models import logits_model
-    from robqunn.quanv import reseed
+@dataclass(frozen=True)
+class _Crafting:
+    """What crafting each set of one (model, attack) needs: the model (loaded at its first call), the digits
+    and what the sets are made from."""
+
+    attack_job: AttackJob
+    job: Job
+    model: Callable[[], Any]
+    digits: tuple[np.ndarray, np.ndarray]
+    sources: Sources
+
+
+def _attack_one_eps(crafting: _Crafting, eps: float, out_dir: Path, run) -> tuple:
+    """The set of one eps: kept if current, else crafted, checked and saved; log its white-box accuracy.
+    Returns the set's path and, tracked, its row of the run's table."""
     from robqunn.seeding import derived_seed
 
-    (x, y), started = digits, time.perf_counter()
-    seed = attack_seed(job.seed, job.model, attack_job.name, eps)
-    reseed(model, seed)
-    x_adv = craft(
-        logits_model(model),
-        x,
-        y,
-        attack_job.name,
-        eps,
-        attack_job.settings,
-        attack_job.batch_size,
-        seed,
-        job.model,
-        job.eot_draws,
-    )
+    job, started = crafting.job, time.perf_counter()
+    seed = attack_seed(job.seed, job.model, crafting.attack_job.name, eps)
     path = out_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
-    settings = asdict(attack_job.settings) | ({"eot_draws": job.eot_draws} if job.spec.shots else {})
-    model_sha256 = sha256_file(job.model_file)
-    predicted = _classes(model, x_adv, derived_seed(seed, "predicted"))
-    AdversarialSet(x_adv, y, predicted, job.model, attack_job.name.value, eps, job.seed, settings, model_sha256).save(
-        path
-    )
+    lineage = crafting.sources.lineage(eps)
+    adversarial = current_output(AdversarialSet.load, path, lineage) or _craft(crafting, eps, seed, lineage, path)
     row = None
     if run.active:
-        correct = _correct(model, (x_adv, y), job.eval_draws, derived_seed(seed, "score")) if job.spec.shots else None
-        score = float(np.mean(predicted == y if correct is None else correct))  # a model that samples: its draws' mean
+        x_adv, y = adversarial.x_adv, adversarial.y
+        correct = None
+        if job.spec.shots:  # a model that samples: the mean over its draws
+            correct = _correct(crafting.model(), (x_adv, y), job.eval_draws, derived_seed(seed, "score"))
+        score = float(np.mean(adversarial.predicted == y if correct is None else correct))
         seconds, digest = time.perf_counter() - started, sha256_file(path)
         run.metrics({f"accuracy_eps_{eps_label(eps)}": score})
         run.tags({f"adversarial_set.eps_{eps_label(eps)}": f"{path} sha256:{digest}"})
         row = {"eps": eps, "accuracy": score, "n_digits": len(y), "set": str(path), "set_sha256": digest}
         row["seconds"] = round(seconds, 3)
-    logger.info("%s %s eps %g: %d adversarial digits -> %s", job.model, attack_job.name.value, eps, len(y), path)
     return path, row
+
+
+def _craft(crafting: _Crafting, eps: float, seed: int, lineage: dict, path: Path) -> AdversarialSet:
+    """Craft the set of one eps, check it against the threat model and save it (atomically)."""
+    from robqunn.attacks import craft
+    from robqunn.models import logits_model
+    from robqunn.quanv import reseed
+    from robqunn.seeding import derived_seed
+
+    attack_job, job, model = crafting.attack_job, crafting.job, crafting.model()
+    (x, y), name = crafting.digits, attack_job.name
+    reseed(model, seed)
+    x_adv = craft(
+        logits_model(model), x, y, name, eps, attack_job.settings, attack_job.batch_size, seed, job.model, job.eot_draws
+    )
+    # without the eps grid: a set depends on its own eps alone, so one more eps in the grid leaves it current
+    settings = {key: value for key, value in asdict(attack_job.settings).items() if key != "eps"}
+    settings |= {"eot_draws": job.eot_draws} if job.spec.shots else {}
+    predicted = _classes(model, x_adv, derived_seed(seed, "predicted"))
+    model_sha256 = crafting.sources.inputs["model"]
+    adversarial = AdversarialSet(
+        x_adv, y, predicted, job.model, name.value, eps, job.seed, settings, model_sha256, lineage=lineage
+    )
+    adversarial.save(path)
+    logger.info("%s %s eps %g: %d adversarial digits -> %s", job.model, name.value, eps, len(y), path)
+    return adversarial
 
 
 def model_train(
@@ -378,7 +479,11 @@ class ModelAttacksOutputs:
 def model_attacks(settings: ModelAttacksSettings, job: Job, out: ModelAttacksOutputs) -> None:
     """Every attack of ``job.model`` (:func:`attack`), its exact verification (:func:`exact`) and its
     soundness checks (:func:`checks`) in this process (``workflow.jobs: per_model``): the same files and
-    MLflow runs as the five per-stage jobs, paying TensorFlow's and MLflow's start-up once."""
+    MLflow runs as the five per-stage jobs, paying TensorFlow's and MLflow's start-up once.
+
+    Each stage keeps the outputs that are current (:func:`current_output`; the rule flags them ``update``, so
+    Snakemake leaves them in place), so a job rerun for one more PGD eps crafts that eps alone, and one rerun
+    for a checks key runs the checks alone."""
     for attack_job in settings.attacks:
         attack(attack_job, job, out.attack_dirs[attack_job.name])
     exact(settings.exact, settings.n_images, job, out.exact_table, out.exact_dir)
@@ -396,35 +501,70 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
     """Exact robust accuracy of ``job.model`` on its first ``n_images`` test digits (the attacks' digits),
     over the eps grid of ``settings`` (robqunn.exact), as a table with one row per eps; the worst-case
     examples are written as adversarial sets of attack ``exact`` in ``sets_dir``, one per eps, so that
-    they are evaluated white-box and transferred like any attack.
+    they are evaluated white-box and transferred like any attack. Each set holds its row of the table:
+    an eps whose set is current (:func:`current_output`) is not verified again, its row read from the set.
 
     A model the decomposition does not cover is refused before any work. With tracking enabled this is
     an MLflow run, a child of the model's training run, with ``exact_accuracy_eps_<eps>`` (the upper
     bound: equal to the lower one when every digit is decided) and the undecided count per eps.
     """
-    from robqunn.exact import check_eps, decompose
-    from robqunn.models import load_model
-    from robqunn.quanv import expectation_only
+    from robqunn.exact import check_eps
 
     for eps in settings.eps:
         check_eps(eps)
     dataset = Dataset.load(job.data)
     digits = dataset.x_test[:n_images], dataset.y_test[:n_images]
+    sources = Sources.of(job, "exact", {"attack": {"n_images": n_images}, "exact": asdict(settings)})
+    sets = {eps: Path(sets_dir) / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps)) for eps in settings.eps}
+    kept = {eps: current_output(AdversarialSet.load, path, sources.lineage(eps)) for eps, path in sets.items()}
+    run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
+    with _verified_model(job, any(found is None for found in kept.values())) as model:
+        verifying = _Verifying(settings, job, model, digits, sources)
+        return _exact_grid(verifying, sets, kept, table_out, run_params)
+
+
+@contextlib.contextmanager
+def _verified_model(job: Job, needed: bool) -> Iterator[Any]:
+    """``job``'s model, checked to be one the decomposition covers, its finite-shot layers (if any) reading out
+    the exact expectation (the exact worst case of what it samples from); None when no eps needs verifying."""
+    if not needed:
+        yield None
+        return
+    from robqunn.exact import decompose
+    from robqunn.models import load_model
+    from robqunn.quanv import expectation_only
+
     model = load_model(job.model_file, job.model)
     decompose(model)
-    run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
-    with expectation_only(model):  # a finite-shot model: the exact worst case of what it samples from
-        return _exact_grid(settings, job, model, digits, (table_out, sets_dir), run_params)
+    with expectation_only(model):
+        yield model
 
 
-def _exact_grid(settings: ExactParams, job: Job, model, digits, outs: tuple, run_params: dict) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Verifying:
+    """What verifying one eps of a model needs: the exact section, the job, its model, its digits (x, y) and
+    what the sets are made from."""
+
+    settings: ExactParams
+    job: Job
+    model: Any
+    digits: tuple[np.ndarray, np.ndarray]
+    sources: Sources
+
+
+def _exact_grid(verifying: _Verifying, sets: dict, kept: dict, table_out: str | Path, run_params: dict) -> pd.DataFrame:
+    """The table of every eps of ``sets`` (eps -> path): the row of a ``kept`` set, else verified; tracked."""
     import pandas as pd
 
-    table_out, sets_dir = outs
+    job = verifying.job
     tags = provenance.run_tags("exact", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)
     with stage_run(job.tracking, provenance.run_name("exact", job.model, job.seed), run_params, tags, parent) as run:
-        rows = [_exact_one_eps(settings, job, model, digits, eps, Path(sets_dir), run) for eps in settings.eps]
+        rows = []
+        for eps, path in sets.items():
+            found = kept[eps]
+            rows.append(_exact_one_eps(verifying, eps, path) if found is None else _exact_row(eps, found.exact_row))
+            _log_exact_row(run, rows[-1])
         table = pd.DataFrame(rows)
         with atomic_path(table_out) as tmp:
             table.to_csv(tmp, index=False)
@@ -433,26 +573,28 @@ def _exact_grid(settings: ExactParams, job: Job, model, digits, outs: tuple, run
     return table
 
 
-def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, sets_dir: Path, run) -> dict:
-    """Verify every digit at one eps, save the worst cases as a set, log and return the table's row."""
+def _exact_row(eps: float, values: dict) -> dict:
+    """A row of the exact table: eps, then the values of an exact set's ``exact_row`` in the table's order."""
+    return {"eps": eps} | {key: values[key] for key in EXACT_ROW_SCHEMA}
+
+
+def _exact_one_eps(verifying: _Verifying, eps: float, path: Path) -> dict:
+    """Verify every digit at one eps, save the worst cases with their row as a set; return the table's row."""
     from robqunn.exact import verify
 
-    x, y = digits
-    result = verify(model, x, y, eps, settings.budget, settings.tolerance, settings.batch_size)
+    settings, job, (x, y) = verifying.settings, verifying.job, verifying.digits
+    result = verify(verifying.model, x, y, eps, settings.budget, settings.tolerance, settings.batch_size)
     check_threat_model(x, result.x_worst, eps, f"model {job.model!r}, exact worst cases, eps {eps}")
-    path = sets_dir / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps))
-    model_sha256 = sha256_file(job.model_file)
-    predicted = _classes(model, result.x_worst)
-    AdversarialSet(result.x_worst, y, predicted, job.model, EXACT, eps, job.seed, asdict(settings), model_sha256).save(
-        path
-    )
-    row = {"eps": eps, "robust_accuracy_lower": result.accuracy_lower, "robust_accuracy_upper": result.accuracy_upper}
-    row |= {"undecided": int(result.undecided.sum()), "n_evaluated": len(y)}
-    label = eps_label(eps)
-    run.metrics({f"exact_accuracy_eps_{label}": row["robust_accuracy_upper"]})
-    run.metrics(
-        {f"exact_accuracy_lower_eps_{label}": row["robust_accuracy_lower"], f"undecided_eps_{label}": row["undecided"]}
-    )
+    values = {"robust_accuracy_lower": result.accuracy_lower, "robust_accuracy_upper": result.accuracy_upper}
+    values |= {"undecided": int(result.undecided.sum()), "n_evaluated": len(y)}
+    predicted = _classes(verifying.model, result.x_worst)
+    # budget and tolerance: the grid and the batch size (memory only) would make a set depend on more than it does
+    recorded = {"budget": settings.budget, "tolerance": settings.tolerance}
+    model_sha256, lineage = verifying.sources.inputs["model"], verifying.sources.lineage(eps)
+    AdversarialSet(
+        result.x_worst, y, predicted, job.model, EXACT, eps, job.seed, recorded, model_sha256, lineage, values
+    ).save(path)
+    row = _exact_row(eps, values)
     logger.info(
         "%s exact eps %g: robust accuracy in [%.4f, %.4f], %d undecided -> %s",
         job.model,
@@ -463,6 +605,14 @@ def _exact_one_eps(settings: ExactParams, job: Job, model, digits, eps: float, s
         path,
     )
     return row
+
+
+def _log_exact_row(run, row: dict) -> None:
+    label = eps_label(row["eps"])
+    run.metrics({f"exact_accuracy_eps_{label}": row["robust_accuracy_upper"]})
+    run.metrics(
+        {f"exact_accuracy_lower_eps_{label}": row["robust_accuracy_lower"], f"undecided_eps_{label}": row["undecided"]}
+    )
 
 
 @dataclass(frozen=True)
@@ -683,27 +833,38 @@ def _qunns(model_names: list[str]) -> list[ModelSpec]:
 
 def checks(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path):
     """The extra attacks of the soundness checks on one model (robqunn.soundness.extra_attacks), saved as a
-    :class:`robqunn.artifacts.ChecksRecord`; with tracking, an MLflow run, a child of the model's training run.
+    :class:`robqunn.artifacts.ChecksRecord`, or the record kept if current (:func:`current_output`); with
+    tracking, an MLflow run, a child of the model's training run.
 
     PGD and MIM run with the steps of ``steps`` at the checks' own budgets (``settings.eps``,
     ``settings.large_eps``), ``steps.batch_size`` digits per call.
     """
+    sections = {"checks": asdict(settings), "attack": asdict(steps), "noise": _draws(job)}
+    lineage = Sources.of(job, "checks", sections).lineage()
+    run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "attack": asdict(steps)}
+    tags = provenance.run_tags("checks", job.seed, job.model)
+    parent = provenance.training_run_of(job.model_file)
+    with stage_run(job.tracking, provenance.run_name("checks", job.model, job.seed), run_params, tags, parent) as run:
+        record = current_output(ChecksRecord.load, Path(out), lineage)
+        if record is None:
+            record = _extra_attacks(settings, steps, job, lineage, out)
+        run.metrics(_check_accuracies(record))
+        run.artifact(out)
+    return record
+
+
+def _extra_attacks(settings: ChecksParams, steps: AttackSteps, job: Job, lineage: dict, out: str | Path):
+    """Run the checks' extra attacks on ``job``'s model and save their record with its lineage."""
     from robqunn.models import load_model, logits_model
     from robqunn.soundness import Target, extra_attacks
 
     dataset = Dataset.load(job.data)
     model = load_model(job.model_file, job.model)
-    run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "attack": asdict(steps)}
-    tags = provenance.run_tags("checks", job.seed, job.model)
-    parent = provenance.training_run_of(job.model_file)
-    with stage_run(job.tracking, provenance.run_name("checks", job.model, job.seed), run_params, tags, parent) as run:
-        x, y = dataset.x_test, dataset.y_test
-        draws = (job.eot_draws, job.eval_draws)
-        target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size, draws)
-        record = extra_attacks(target, x, y, settings, steps)
-        record.save(out)
-        run.metrics(_check_accuracies(record))
-        run.artifact(out)
+    draws = (job.eot_draws, job.eval_draws)
+    target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size, draws)
+    record = extra_attacks(target, dataset.x_test, dataset.y_test, settings, steps)
+    record = dataclasses.replace(record, lineage=lineage)
+    record.save(out)
     logger.info("%s (seed %d): extra attacks of the soundness checks -> %s", job.model, job.seed, out)
     return record
 

@@ -2,7 +2,9 @@
 # MLflow start twice per model: model_train computes the feature maps and trains the head; model_attacks
 # crafts every attack's sets, verifies the model exactly and runs its soundness checks. Their outputs are
 # the per-stage rules' files, every (model, attack, eps) set named, so the rules downstream are the same;
-# a new attack setting reruns model_attacks, not the training.
+# a new attack setting reruns model_attacks, not the training. Its outputs are flagged update: Snakemake leaves
+# them in place when it reruns the job, which keeps each one that is still current (its lineage:
+# robqunn.stages.current_output) and computes the rest, so one more PGD eps costs that eps alone.
 if not PER_STAGE:
 
     rule model_train:
@@ -27,13 +29,15 @@ if not PER_STAGE:
             model=paths.MODEL,
         output:
             sets=[
-                path
+                update(path)
                 for attack in ATTACKS
                 for path in expand(paths.ADVERSARIAL, attack=attack, eps=EPS[attack], allow_missing=True)
             ],
-            exact_table=paths.EXACT_TABLE,
-            exact_sets=expand(paths.ADVERSARIAL, attack=EXACT, eps=EXACT_EPS, allow_missing=True),
-            checks=paths.CHECKS,
+            exact_table=update(paths.EXACT_TABLE),
+            exact_sets=[
+                update(path) for path in expand(paths.ADVERSARIAL, attack=EXACT, eps=EXACT_EPS, allow_missing=True)
+            ],
+            checks=update(paths.CHECKS),
         log:
             "logs/model_attacks/seed{seed}/{model}.log",
         params:
