@@ -88,6 +88,7 @@ def small_dataset(n_train: int = 20, n_test: int = 10) -> Dataset:
         y_train=np.arange(n_train, dtype=np.int64) % 10,
         x_test=rng.random((n_test, 28, 28), dtype=np.float32),
         y_test=np.arange(n_test, dtype=np.int64) % 10,
+        seed=42,
     )
 
 
@@ -372,6 +373,18 @@ class TestSaveLoad:
             np.testing.assert_array_equal(getattr(loaded, key), getattr(dataset, key))
             assert getattr(loaded, key).dtype == getattr(dataset, key).dtype
 
+    def test_another_seeds_digits_with_a_re_signed_sidecar_are_refused(self, tmp_path: Path) -> None:
+        """Seed 43's digits saved under seed 42's name, the sidecar re-signed (its sha256 matches): a stage of
+        seed 42 refuses them, naming both seeds; read without a seed they still load."""
+        import dataclasses
+
+        path = tmp_path / "seed42.npz"
+        small_dataset().save(path, {"seed": 42})
+        dataclasses.replace(small_dataset(), seed=43).save(path, {"seed": 42})  # a sidecar re-signed for it
+        with pytest.raises(DataError, match=r"seed42\.npz must hold the digits of seed 42 .* holds seed 43's"):
+            Dataset.load(path, seed=42)
+        assert Dataset.load(path).seed == 43
+
     def test_changed_labels_with_the_old_sidecar_are_refused(self, tmp_path: Path) -> None:
         """Labels edited after prepare, the sidecar kept: the sha256 no longer matches and load says so."""
         path = tmp_path / "d.npz"
@@ -379,7 +392,7 @@ class TestSaveLoad:
         sidecar = dataset.save(path, {})
         y_test = dataset.y_test.copy()
         y_test[0] = (y_test[0] + 1) % 10
-        Dataset(dataset.x_train, dataset.y_train, dataset.x_test, y_test)._write(path)  # the npz alone
+        Dataset(dataset.x_train, dataset.y_train, dataset.x_test, y_test, dataset.seed)._write(path)  # the npz alone
         with pytest.raises(
             DataError, match=rf"d\.npz must have the sha256 its sidecar .* records, {sidecar['sha256']}"
         ):
@@ -422,7 +435,7 @@ class TestSaveLoad:
     def test_invalid_dataset_is_not_written(self, tmp_path: Path) -> None:
         """A dataset with float64 pixels is refused before anything is written."""
         bad = small_dataset()
-        bad = Dataset(bad.x_train.astype(np.float64), bad.y_train, bad.x_test, bad.y_test)
+        bad = Dataset(bad.x_train.astype(np.float64), bad.y_train, bad.x_test, bad.y_test, bad.seed)
         with pytest.raises(DataError, match="x_train .* must be a float32 array; got float64"):
             bad.save(tmp_path / "d.npz", {})
         assert list(tmp_path.iterdir()) == []
@@ -437,7 +450,7 @@ class TestSaveLoad:
         """A file without y_test is refused, naming the file and the key."""
         dataset = small_dataset()
         path = tmp_path / "partial.npz"
-        np.savez(path, x_train=dataset.x_train, y_train=dataset.y_train, x_test=dataset.x_test)
+        np.savez(path, x_train=dataset.x_train, y_train=dataset.y_train, x_test=dataset.x_test, seed=dataset.seed)
         with pytest.raises(DataError, match=r"partial\.npz must hold arrays.*missing \['y_test'\]"):
             Dataset.load(path)
 
@@ -451,6 +464,7 @@ class TestSaveLoad:
             y_train=dataset.y_train,
             x_test=dataset.x_test[:, :27, :27],
             y_test=dataset.y_test,
+            seed=dataset.seed,
         )
         with pytest.raises(DataError, match=r"x_test of dataset file .*shape\.npz .*got \(10, 27, 27\)"):
             Dataset.load(path)
@@ -465,6 +479,7 @@ class TestSaveLoad:
             y_train=dataset.y_train,
             x_test=dataset.x_test,
             y_test=dataset.y_test,
+            seed=dataset.seed,
         )
         with pytest.raises(DataError, match=r"x_train of dataset file .*raw\.npz must be within"):
             Dataset.load(path)

@@ -161,3 +161,46 @@ class TestSummary:
         np.testing.assert_allclose(s.loc["qunn-full-ent_rot", "gain_vs_cnn@0.1"], (0.6 - 0.4) / 0.4)
         np.testing.assert_allclose(s.loc["qunn-full-ent_rot", "gain_vs_cnn@0.2"], 1.0)
         assert np.isnan(s.loc["cnn", "gain_vs_cnn@0.1"])
+
+
+class TestReadResultsTable:
+    """A results table is checked when a later stage reads it (figures, aggregate): an edited count or
+    accuracy stops the stage, naming the file, the column and the row."""
+
+    ROW = {"seed": 42, "source": "cnn", "target": "cnn", "kind": "white-box", "attack": "pgd", "eps": 0.1}
+
+    def write(self, path, **changes):
+        from robqunn.evaluate import COLUMNS
+
+        row = self.ROW | {"n_correct": 30, "n_evaluated": 100, "accuracy": 0.3, "attack_gap": 0.0, "n_missed": 0}
+        pd.DataFrame([row | changes], columns=COLUMNS).to_csv(path, index=False)
+        return path
+
+    def test_a_valid_table_reads(self, tmp_path):
+        from robqunn.evaluate import read_results_table
+
+        assert read_results_table(self.write(tmp_path / "results.csv"))["accuracy"].tolist() == [0.3]
+
+    @pytest.mark.parametrize(
+        "changes, column",
+        [
+            ({"accuracy": 1.3, "n_correct": 130}, "n_correct"),
+            ({"accuracy": 1.3}, "accuracy"),
+            ({"accuracy": 0.5}, "accuracy"),
+            ({"n_evaluated": 0}, "n_evaluated"),
+            ({"n_correct": -1, "accuracy": -0.01}, "n_correct"),
+        ],
+    )
+    def test_an_impossible_row_is_refused(self, tmp_path, changes, column):
+        from robqunn.evaluate import read_results_table
+
+        with pytest.raises(DataError, match=rf"results\.csv must have 0 <= n_correct .* column '{column}' of row 0"):
+            read_results_table(self.write(tmp_path / "results.csv", **changes))
+
+    def test_missing_columns_are_named(self, tmp_path):
+        from robqunn.evaluate import read_results_table
+
+        path = tmp_path / "results.csv"
+        pd.DataFrame([self.ROW]).to_csv(path, index=False)
+        with pytest.raises(DataError, match=r"results\.csv must have the columns"):
+            read_results_table(path)

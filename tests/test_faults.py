@@ -106,6 +106,7 @@ def test_a_full_disk_leaves_no_npz_without_its_sidecar(small_disk, room):
         np.arange(20) % 10,
         rng.random((10, 28, 28), dtype=np.float32),
         np.arange(10) % 10,
+        42,
     )
     probe = small_disk / "probe.npz"
     dataset.save(probe, {})

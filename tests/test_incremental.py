@@ -16,6 +16,7 @@ import pytest
 from robqunn import stages
 from robqunn.artifacts import AdversarialSet, ChecksRecord
 from robqunn.config import AttackName, load_params
+from robqunn.errors import DataError
 
 SEED = 42
 N_IMAGES = 20  # attacked and verified digits: enough for every kind of output, in seconds
@@ -192,32 +193,42 @@ class TestModelAttacks:
         assert after["exact.csv"][0] == before["exact.csv"][0]  # rebuilt from the kept sets: the same bytes
         assert ChecksRecord.load(tmp_path / "checks.json").restarts["restarts"] == checks.restarts
 
-    @pytest.mark.parametrize("changed", ["model", "data"])
-    def test_other_inputs_make_every_output_stale(self, tiny, cnn, calls, tmp_path, changed):
-        """Another model file (its weights changed) or other prepared digits (the file rewritten with another
-        test digit first): every set crafted and verified again, the checks run again."""
+    def test_another_model_file_makes_every_output_stale(self, tiny, cnn, calls, tmp_path):
+        """Another model file (its weights changed, its lineage kept): every set crafted and verified again,
+        the checks run again."""
         job = dataclasses.replace(cnn, model_file=tmp_path / "cnn.keras", data=tmp_path / "seed42.npz")
         for source in (cnn.model_file, cnn.data, cnn.data.with_suffix(".json")):  # the digits and their sidecar
             shutil.copy(source, tmp_path)
         stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
         first = Counter(calls)
         calls.clear()
-        change_input(job, changed)
+        change_input(job, "model")
         stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
         assert calls == first and len(first) == 3 * 2 + 2 + 1
+
+    def test_other_digits_refuse_the_model_trained_on_the_old_ones(self, tiny, cnn, tmp_path):
+        """Other prepared digits: every output is stale, and the model, trained on the old digits (its lineage),
+        is refused before any attack (Snakemake or DVC retrains it first)."""
+        job = dataclasses.replace(cnn, model_file=tmp_path / "cnn.keras", data=tmp_path / "seed42.npz")
+        for source in (cnn.model_file, cnn.data, cnn.data.with_suffix(".json")):
+            shutil.copy(source, tmp_path)
+        stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
+        change_input(job, "data")
+        with pytest.raises(DataError, match=r"cnn\.keras must have been trained with data_sha256"):
+            stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
 
 
 def change_input(job: stages.Job, which: str) -> None:
     """Change ``job``'s model file (one weight) or its prepared digits (the first two test digits swapped)."""
     from robqunn.data import Dataset
-    from robqunn.models import load_model, save_model
+    from robqunn.models import load_model, model_lineage, save_model
 
     if which == "model":
         model = load_model(job.model_file, job.model)
         weights = model.get_weights()
         weights[-1] = weights[-1] + np.float32(1e-3)
         model.set_weights(weights)
-        save_model(model, job.model_file)
+        save_model(model, job.model_file, model_lineage(job.model_file))
         return
     dataset = Dataset.load(job.data)
     order = np.r_[1, 0, 2 : len(dataset.y_test)]

@@ -596,6 +596,49 @@ class TestSaveLoad:
             load_model(path, "qunn-full-ent_rot")
         assert load_model(path, CNN_NAME).name == CNN_NAME
 
+    def test_a_cnn_renamed_and_re_signed_as_a_qunn_is_refused(self, build, tmp_path):
+        """The CNN's file with the QuNN's name written into its config and lineage: its feature layer gives it
+        away (a Conv2D, not the QuNN's Quanvolution)."""
+        from robqunn.io import normalize_zip
+
+        path = tmp_path / "qunn-full-ent_rot.keras"
+        save_model(build(CNN_NAME), path, {"model": CNN_NAME, "seed": SEED, "data_sha256": "x"})
+        normalize_zip(path, lambda name, data: data.replace(b'"cnn"', b'"qunn-full-ent_rot"'))
+        with pytest.raises(DataError, match=r"must hold a qunn-full-ent_rot feature layer; it holds Conv2D"):
+            load_model(path, "qunn-full-ent_rot")
+
+    def test_lineage_names_the_seed_and_digits_it_was_trained_on(self, build, tmp_path):
+        """A model of another seed, or trained on other digits, is refused naming what differs; a file without
+        lineage passes a name check but not a seed or digits check."""
+        digits, other = tmp_path / "seed42.npz", tmp_path / "seed43.npz"
+        digits.write_bytes(b"digits of seed 42")
+        other.write_bytes(b"digits of seed 43")
+        path = tmp_path / "cnn.keras"
+        from robqunn.io import sha256_file
+
+        save_model(build(CNN_NAME), path, {"model": CNN_NAME, "seed": SEED, "data_sha256": sha256_file(digits)})
+        assert load_model(path, CNN_NAME, SEED, digits).name == CNN_NAME
+        with pytest.raises(DataError, match=r"trained with seed 43; it records 42"):
+            load_model(path, CNN_NAME, 43)
+        with pytest.raises(DataError, match=r"trained with data_sha256 '[0-9a-f]{64}'; it records '[0-9a-f]{64}'"):
+            load_model(path, CNN_NAME, SEED, other)
+        save_model(build(CNN_NAME), path)
+        assert load_model(path, CNN_NAME).name == CNN_NAME
+        with pytest.raises(DataError, match=r"must record its lineage \(name, seed, digits\): retrain it"):
+            load_model(path, CNN_NAME, SEED)
+
+    @pytest.mark.parametrize("name", [n for n in SAVED_MODELS if n != CNN_NAME])
+    def test_a_qunn_of_another_circuit_is_refused(self, build, tmp_path, name):
+        """A QuNN's file renamed as another circuit's: the Quanvolution's circuit says which it is."""
+        from robqunn.io import normalize_zip
+
+        other = "qunn-linear-ent_rot"
+        path = tmp_path / f"{other}.keras"
+        save_model(build(name), path)
+        normalize_zip(path, lambda member, data: data.replace(f'"{name}"'.encode(), f'"{other}"'.encode()))
+        with pytest.raises(DataError, match=rf"must hold a {other} feature layer; it holds Quanvolution"):
+            load_model(path, other)
+
 
 # --- invariance of rot_ent (docs/design.md) --------------------------------------------------------
 

@@ -6,8 +6,10 @@ import dataclasses
 import inspect
 import json
 import logging
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from robqunn import stages
@@ -156,6 +158,39 @@ class TestRefusals:
             stages.Job(SEED, prepared, model="qunn-ring-rot_ent")
 
 
+class TestLineageOnRead:
+    """Every reader refuses an input whose lineage disagrees with what it is asked to do (issue 23)."""
+
+    def test_digits_of_another_seed_are_refused(self, tiny, prepared, tmp_path):
+        """Seed 43's digits under seed 42's name, sidecar re-signed: features of seed 42 refuse them."""
+        other = tmp_path / "seed43.npz"
+        stages.prepare(tiny.data, 43, other)
+        shutil.copy(other, prepared)
+        shutil.copy(other.with_suffix(".json"), prepared.with_suffix(".json"))
+        job = stages.Job(SEED, prepared, model="cnn", model_file=tmp_path / "cnn.keras")
+        with pytest.raises(DataError, match=r"must hold the digits of seed 42 .* holds seed 43's"):
+            stages.features(tiny.circuit, job, tmp_path / "cnn.npz")
+
+    def test_a_model_of_another_seed_is_refused(self, tiny, prepared, tmp_path):
+        """A model trained for seed 42 given to an attack of seed 7 on seed 7's digits."""
+        job, _ = trained(tiny, prepared, tmp_path, "cnn")
+        digits7 = tmp_path / "seed7.npz"
+        stages.prepare(tiny.data, 7, digits7)
+        other = dataclasses.replace(job, seed=7, data=digits7)
+        with pytest.raises(DataError, match=r"cnn\.keras must have been trained with seed 7; it records 42"):
+            stages.attack(stages.AttackJob.of(tiny.attack, AttackName.FGSM), other, tmp_path / "sets", (0.1,))
+
+    def test_a_results_table_with_an_impossible_accuracy_stops_figures(self, tmp_path):
+        from robqunn.evaluate import COLUMNS
+
+        row = {"seed": 42, "source": "cnn", "target": "cnn", "kind": "white-box", "attack": "pgd", "eps": 0.1}
+        table = tmp_path / "results.csv"
+        pd.DataFrame([row | {"n_correct": 30, "n_evaluated": 20, "accuracy": 1.5}], columns=COLUMNS).to_csv(table)
+        with pytest.raises(DataError, match=r"results\.csv must have"):
+            stages.figures(table, [], tmp_path / "none.npz", tmp_path / "figures")
+        assert not (tmp_path / "figures").exists()
+
+
 class TestEvaluateVerifiesSets:
     """evaluate refuses a set that is not what it claims, before writing any table (issue 12's bad inputs)."""
 
@@ -185,8 +220,10 @@ class TestEvaluateVerifiesSets:
             ({"eps": lambda s: 0.3}, r"must lie at fgsm/cnn/eps0.3.npz .* got fgsm/cnn/eps0.1.npz"),
             ({"y": lambda s: (s.y + 1) % 10}, r"must hold the first 100 prepared test digits with their labels"),
             ({"model_sha256": lambda s: "0" * 64}, r"must be crafted on the model file it is evaluated as"),
+            ({"seed": lambda s: 43}, r"must be of seed 42, the seed of the digits .* it records seed 43"),
+            ({"predicted": lambda s: (s.predicted + 1) % 10}, r"must record the classes its source cnn predicts"),
         ],
-        ids=["outside-the-ball", "all-zeros", "false-eps", "other-labels", "other-model"],
+        ids=["outside-the-ball", "all-zeros", "false-eps", "other-labels", "other-model", "other-seed", "predicted"],
     )
     def test_a_false_set_is_refused(self, tiny, prepared, tmp_path, crafted, change, message):
         from robqunn.artifacts import AdversarialSet

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES, NpzArtifact, check_digits, digit_fields
+from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES, Field, NpzArtifact, check_digits, digit_fields
 from robqunn.config import DataParams, DataSource
 from robqunn.errors import DataError, ParamsError
 from robqunn.io import atomic_path, save_json, sha256_file
@@ -50,19 +50,22 @@ _SIDECAR_KEYS = ("sha256", "shapes", "class_counts")
 
 @dataclass(frozen=True, eq=False)
 class Dataset(NpzArtifact):
-    """A prepared split: images float32 (N, 28, 28) in [0, 1], labels int64 (N,) in 0..9.
+    """A prepared split: images float32 (N, 28, 28) in [0, 1], labels int64 (N,) in 0..9, and the study seed
+    that split them (in the npz itself, so that another seed's digits under this seed's name are refused
+    even with a re-signed sidecar).
 
     Stored as a .npz with a JSON sidecar (:meth:`save`) and checked on :meth:`load` as thoroughly
     as when it was made.
     """
 
     WHAT = "dataset"
-    FIELDS = (*digit_fields("x_train", "y_train"), *digit_fields("x_test", "y_test"))
+    FIELDS = (*digit_fields("x_train", "y_train"), *digit_fields("x_test", "y_test"), Field("seed", "int", 0))
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    seed: int
 
     def save(self, path: str | Path, metadata: dict) -> dict:
         """Write the arrays as a .npz and a JSON sidecar (``path`` with suffix .json).
@@ -88,7 +91,7 @@ class Dataset(NpzArtifact):
                 np.savez_compressed(handle, **self._arrays())
             sidecar = {
                 **metadata,
-                "shapes": {field.name: list(getattr(self, field.name).shape) for field in self.FIELDS},
+                "shapes": {field.name: list(getattr(self, field.name).shape) for field in self.FIELDS if field.ndim},
                 "class_counts": {
                     "train": np.bincount(self.y_train, minlength=N_CLASSES).tolist(),
                     "test": np.bincount(self.y_test, minlength=N_CLASSES).tolist(),
@@ -100,16 +103,22 @@ class Dataset(NpzArtifact):
         return sidecar
 
     @classmethod
-    def load(cls, path: str | Path) -> Dataset:
-        """Read and check a .npz written by :meth:`save`, and its bytes against the sha256 its sidecar records.
+    def load(cls, path: str | Path, seed: int | None = None) -> Dataset:
+        """Read and check a .npz written by :meth:`save`, and its bytes against the sha256 its sidecar records;
+        with ``seed``, the digits must be that seed's split.
 
         Raises:
             DataError: the file is missing or unreadable, a key, dtype, shape, pixel value or label is
-                wrong, the sidecar is missing or unreadable, or the file changed since it was written;
-                the message names the file.
+                wrong, the sidecar is missing or unreadable, the file changed since it was written, or
+                it holds another seed's digits; the message names the file.
         """
         dataset = cls._read(path)
         path = Path(path)
+        if seed is not None and dataset.seed != seed:
+            raise DataError(
+                f"dataset {path} must hold the digits of seed {seed} (the stage's seed); it holds seed "
+                f"{dataset.seed}'s: rerun `robqunn prepare --seed {seed}`"
+            )
         recorded, found = _recorded_sha256(path), sha256_file(path)
         if recorded != found:
             raise DataError(
@@ -156,7 +165,7 @@ def prepare_dataset(params: DataParams, seed: int) -> Dataset:
         train, test = _load_idx(params, seed)
     else:  # pragma: no cover - config.py only builds the enum's members
         raise ParamsError(f"data.source must be one of {[s.value for s in DataSource]}; got {params.source!r}")
-    dataset = Dataset(*_finish(*train), *_finish(*test))
+    dataset = Dataset(*_finish(*train), *_finish(*test), seed)
     dataset.validate(f"data source {params.source.value!r}")
     logger.info(
         "prepared %s digits (seed %d): %d train, %d test",

@@ -26,6 +26,35 @@ COLUMNS = ["seed", "source", "target", "kind", "attack", "eps", "n_correct", "n_
 COLUMNS += ["attack_gap", "n_missed"]  # white-box rows of an attack: beside the exact robust accuracy
 
 
+def read_results_table(path: str | Path) -> pd.DataFrame:
+    """Read a results table written by the evaluate stage, checked before a later stage draws or decides
+    anything from it: its columns, and every row's counts and accuracy (0 <= n_correct <= n_evaluated,
+    accuracy = n_correct / n_evaluated in [0, 1]; a finite-shot target's counts may be fractional).
+
+    Raises:
+        DataError: naming the file, the column and the first offending row.
+    """
+    table = pd.read_csv(path)
+    if list(table.columns) != COLUMNS:
+        raise DataError(f"results table {path} must have the columns {COLUMNS}; got {list(table.columns)}")
+    counts = table[["n_correct", "n_evaluated", "accuracy"]].astype(float)
+    problems = {
+        "n_evaluated": ~(counts["n_evaluated"] > 0),
+        "n_correct": ~counts["n_correct"].between(0, counts["n_evaluated"]),
+        "accuracy": ~counts["accuracy"].between(0, 1)
+        | ~np.isclose(counts["accuracy"], counts["n_correct"] / counts["n_evaluated"], rtol=0, atol=1e-9),
+    }
+    for column, bad in problems.items():
+        if bad.any():
+            row = table[bad].iloc[0]
+            raise DataError(
+                f"results table {path} must have 0 <= n_correct <= n_evaluated, n_evaluated > 0 and accuracy = "
+                f"n_correct / n_evaluated in [0, 1]; column {column!r} of row {int(bad.idxmax())} is not: "
+                f"{row[['source', 'target', 'attack', 'eps', 'n_correct', 'n_evaluated', 'accuracy']].to_dict()}"
+            )
+    return table
+
+
 def transfer_targets(source: str, models: list[str], between_qunns: bool) -> list[str]:
     """Models that evaluate the examples crafted on ``source``: itself, then transfer targets.
 

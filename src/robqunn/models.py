@@ -154,17 +154,19 @@ class CompiledPredict:
 KERAS_METADATA = "metadata.json"  # the .keras member where Keras records its version and when it saved
 KERAS_CONFIG = "config.json"  # the .keras member that describes the layers
 SAVED_DATE = "1980-01-01@00:00:00"  # the date a saved model records: io.ZIP_EPOCH, in Keras' format
+LINEAGE_KEY = "robqunn_lineage"  # the metadata key of what a model was trained for: name, seed, digits
 SHARED_OBJECT_ID = "shared_object_id"
 
 
-def save_model(model: keras.Model, path: str | Path) -> None:
+def save_model(model: keras.Model, path: str | Path, lineage: dict | None = None) -> None:
     """Save as a .keras file (no pickle), atomically, with the same bytes for the same model.
 
     Keras' file would differ from one save to the next (io.normalize_zip and :func:`_reproducible`): it dates
     its members and its metadata's ``date_saved`` now, and numbers the objects that layers share (the dtype
     policy) by their id(), a memory address of the saving process. So that the file's hash, which later files
     and runs record, changes only with the model, the dates become :data:`robqunn.io.ZIP_EPOCH` and the
-    numbers 1, 2, ... in the order they appear.
+    numbers 1, 2, ... in the order they appear. ``lineage`` (the model's name, study seed and the sha256 of
+    the digits it was trained on) goes into Keras' metadata, for :func:`load_model` to check.
     """
     from robqunn.io import atomic_path, normalize_zip
 
@@ -173,13 +175,15 @@ def save_model(model: keras.Model, path: str | Path) -> None:
         raise ValueError(f"model path must end in .keras; got {str(path)!r}")
     with atomic_path(path) as tmp:
         model.save(tmp)
-        normalize_zip(tmp, _reproducible)
+        normalize_zip(tmp, lambda name, data: _reproducible(name, data, lineage))
 
 
-def _reproducible(name: str, data: bytes) -> bytes:
-    """A .keras member without what differs between saves of one model: a date, memory addresses."""
+def _reproducible(name: str, data: bytes, lineage: dict | None = None) -> bytes:
+    """A .keras member without what differs between saves of one model: a date, memory addresses; the
+    metadata with the model's lineage."""
     if name == KERAS_METADATA:
-        return json.dumps(json.loads(data) | {"date_saved": SAVED_DATE}).encode()
+        extra = {LINEAGE_KEY: lineage} if lineage is not None else {}
+        return json.dumps(json.loads(data) | {"date_saved": SAVED_DATE} | extra).encode()
     if name == KERAS_CONFIG:
         return json.dumps(_renumbered(json.loads(data), {})).encode()
     return data
@@ -198,15 +202,21 @@ def _renumbered(config: Any, numbers: dict[int, int]) -> Any:
     }
 
 
-def load_model(path: str | Path, name: str | None = None) -> keras.Model:
+def load_model(
+    path: str | Path, name: str | None = None, seed: int | None = None, data: str | Path | None = None
+) -> keras.Model:
     """Load a model saved by :func:`save_model` (the Quanvolution layer is registered on import).
 
     Args:
         name: the model name the file must hold (``cnn``, ``qunn-<ansatz>-<layout>``: the Keras model's name,
-            set by :func:`build_model`), so that one model's file cannot pass for another's.
+            set by :func:`build_model`, its lineage's, and a feature layer of that kind and circuit), so that
+            one model's file cannot pass for another's, even renamed.
+        seed: the study seed it must have been built and trained for.
+        data: the prepared digits it must have been trained on (their sha256 against its lineage's).
 
     Raises:
-        DataError: the file is missing, is not a readable .keras file, or holds another model.
+        DataError: the file is missing, is not a readable .keras file, or holds another model, one of another
+            seed or one trained on other digits.
     """
     from robqunn.errors import DataError
 
@@ -217,6 +227,53 @@ def load_model(path: str | Path, name: str | None = None) -> keras.Model:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras reports a corrupt archive as anything from "File not found" to KeyError
         raise DataError(f"model file {path} must be a .keras file written by `robqunn train`; got {error!r}") from None
-    if name is not None and model.name != name:
-        raise DataError(f"model file {path} must hold model {name!r}; it holds {model.name!r}")
+    if name is not None:
+        if model.name != name:
+            raise DataError(f"model file {path} must hold model {name!r}; it holds {model.name!r}")
+        _check_kind(model, ModelSpec.from_name(name), path)
+    _check_lineage(model_lineage(path), {"model": name, "seed": seed, "data": data}, path)
     return model
+
+
+def model_lineage(path: str | Path) -> dict | None:
+    """What :func:`save_model` recorded the model was trained for (None for a file without it)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read(KERAS_METADATA)).get(LINEAGE_KEY)
+
+
+def _check_kind(model: keras.Model, spec: ModelSpec, path: Path) -> None:
+    """The feature layer is the CNN's Conv2D, or a Quanvolution of the spec's circuit, noise and shots."""
+    from robqunn.errors import DataError
+
+    layer = model.get_layer(FEATURES)
+    if spec.ansatz is None:
+        found = None if isinstance(layer, keras.layers.Conv2D) else type(layer).__name__
+    else:
+        circuit = getattr(layer, "circuit", {})
+        noise = spec.noise and {"channel": spec.noise.channel.value, "strength": spec.noise.strength}
+        wanted = (spec.ansatz.value, spec.layout.value, noise, spec.shots)
+        got = (circuit.get("ansatz"), circuit.get("layout"), circuit.get("noise"), getattr(layer, "shots", None))
+        found = None if isinstance(layer, Quanvolution) and got == wanted else f"{type(layer).__name__} {got}"
+    if found is not None:
+        raise DataError(f"model file {path} must hold a {spec.name} feature layer; it holds {found}")
+
+
+def _check_lineage(lineage: dict | None, wanted: dict, path: Path) -> None:
+    """The lineage recorded at training agrees with the model, seed and digits a stage asks for."""
+    from robqunn.errors import DataError
+    from robqunn.io import sha256_file
+
+    if lineage is None:
+        if wanted["seed"] is not None or wanted["data"] is not None:
+            raise DataError(f"model file {path} must record its lineage (name, seed, digits): retrain it")
+        return
+    checks = {"model": wanted["model"], "seed": wanted["seed"]}
+    if wanted["data"] is not None:
+        checks["data_sha256"] = sha256_file(wanted["data"])
+    for key, value in checks.items():
+        if value is not None and lineage.get(key) != value:
+            raise DataError(
+                f"model file {path} must have been trained with {key} {value!r}; it records {lineage.get(key)!r}"
+            )

@@ -188,7 +188,8 @@ STAGES: dict[str, Stage] = {
         Stage(
             "aggregate",
             (),
-            reads=("claims.low_eps", "claims.alike_margin") + CHECKS_VERDICTS,
+            # checks.n_images and checks.spsa bound the counts of the checks records it reads
+            reads=("claims.low_eps", "claims.alike_margin") + CHECKS_VERDICTS + ("checks.n_images", "checks.spsa"),
             grid=MODEL_GRID + ATTACK_GRIDS + ("exact.eps",),
             settings=TRACKING,
         ),

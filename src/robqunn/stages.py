@@ -147,7 +147,7 @@ def features(circuit: CircuitParams, job: Job, out: str | Path) -> None:
     from robqunn.features import compute_features
     from robqunn.models import build_model
 
-    dataset = Dataset.load(job.data)
+    dataset = Dataset.load(job.data, job.seed)
     model = build_model(job.spec, circuit, job.seed)
     maps = FeatureMaps(
         job.model, job.seed, compute_features(model, dataset.x_train), compute_features(model, dataset.x_test)
@@ -170,7 +170,7 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
     from robqunn.models import build_model
     from robqunn.seeding import derived_seed
 
-    dataset = Dataset.load(job.data)
+    dataset = Dataset.load(job.data, job.seed)
     maps = FeatureMaps.load(feature_maps, job.model, job.seed)
     model = build_model(job.spec, circuit, job.seed)
     _check_features_match(model, dataset, maps, feature_maps)
@@ -187,7 +187,7 @@ def train(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps:
             model, (dataset.x_test, dataset.y_test), job.eval_draws, derived_seed(job.seed, "train accuracy")
         )
         metrics = _train_metrics(job, source, result, float(np.mean(score)), facts)
-        _save_trained(model, metrics, job.model_file, metrics_out)
+        _save_trained(model, metrics, job, metrics_out)
         _log_training(run, metrics, result.seconds, job.model_file, metrics_out)
     logger.info("%s (seed %d): test accuracy %.4f (%.1f s)", job.model, job.seed, metrics.test_accuracy, result.seconds)
     return metrics
@@ -217,10 +217,12 @@ def _train_metrics(job: Job, source: dict, result, end_to_end_accuracy: float, f
     )
 
 
-def _save_trained(model, metrics, model_file: Path, metrics_out: str | Path) -> None:
+def _save_trained(model, metrics, job: Job, metrics_out: str | Path) -> None:
+    """The model, with its lineage (name, seed, the digits' sha256: robqunn.models.load_model checks it),
+    and its metrics."""
     from robqunn.models import save_model
 
-    save_model(model, model_file)
+    save_model(model, job.model_file, {"model": job.model, "seed": job.seed, "data_sha256": sha256_file(job.data)})
     metrics.save(metrics_out)
 
 
@@ -329,7 +331,7 @@ def attack(
     The curve's figure is the training run's, drawn once the study is evaluated
     (robqunn.provenance.track_study): a figure here cost a second.
     """
-    dataset = Dataset.load(job.data)
+    dataset = Dataset.load(job.data, job.seed)
     x, y = dataset.x_test[: attack_job.n_images], dataset.y_test[: attack_job.n_images]
     grid = attack_job.settings.eps if eps_values is None else eps_values
     name = attack_job.name.value
@@ -361,7 +363,7 @@ def _model_loader(job: Job) -> Callable[[], Any]:
     """``job``'s model, loaded at the first call: a stage whose outputs are all current never loads it."""
     from robqunn.models import load_model
 
-    return functools.cache(lambda: load_model(job.model_file, job.model))
+    return functools.cache(lambda: load_model(job.model_file, job.model, job.seed, job.data))
 
 
 def _classes(model, x: np.ndarray, seed: int | None = None) -> np.ndarray:
@@ -512,7 +514,7 @@ def exact(settings: ExactParams, n_images: int, job: Job, table_out: str | Path,
 
     for eps in settings.eps:
         check_eps(eps)
-    dataset = Dataset.load(job.data)
+    dataset = Dataset.load(job.data, job.seed)
     digits = dataset.x_test[:n_images], dataset.y_test[:n_images]
     sources = Sources.of(job, "exact", {"attack": {"n_images": n_images}, "exact": asdict(settings)})
     sets = {eps: Path(sets_dir) / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps)) for eps in settings.eps}
@@ -534,7 +536,7 @@ def _verified_model(job: Job, needed: bool) -> Iterator[Any]:
     from robqunn.models import load_model
     from robqunn.quanv import expectation_only
 
-    model = load_model(job.model_file, job.model)
+    model = load_model(job.model_file, job.model, job.seed, job.data)
     decompose(model)
     with expectation_only(model):
         yield model
@@ -668,13 +670,27 @@ def _evaluated_rows(models: dict[str, str | Path], adversarial_sets: list, input
     dataset = Dataset.load(data)
     score = _DrawScorer(CompiledPredict(), noise)
     hashes = {name: sha256_file(path) for name, path in models.items()}
-    loaded = {name: load_model(path, name) for name, path in models.items()}
+    loaded = {name: load_model(path, name, dataset.seed, data) for name, path in models.items()}
     rows = []
     for path in adversarial_sets:  # one set in memory at a time: all of them take about 1 GB
-        adversarial = _verified_set(Path(path), hashes, (dataset.x_test, dataset.y_test), models)
+        adversarial = _verified_set(Path(path), hashes, dataset, models)
         names = targets_of(adversarial.source, list(loaded))
-        rows += evaluate_set(adversarial, {n: loaded[n] for n in names}, score)
+        new = evaluate_set(adversarial, {n: loaded[n] for n in names}, score)
+        _check_predicted(adversarial, new, Path(path))
+        rows += new
     return rows
+
+
+def _check_predicted(adversarial: AdversarialSet, rows: list[dict], path: Path) -> None:
+    """The classes a set records its source predicted agree with its white-box evaluation: a digit is right
+    exactly where the recorded class is its label (a finite-shot source's one draw: not comparable)."""
+    (own,) = [row for row in rows if row["target"] == adversarial.source]
+    correct = np.asarray(own["correct"])
+    if correct.dtype == bool and not np.array_equal(correct, adversarial.predicted == adversarial.y):
+        raise DataError(
+            f"adversarial set {path} must record the classes its source {adversarial.source} predicts; "
+            f"{int(np.sum(correct != (adversarial.predicted == adversarial.y)))} digits disagree: rerun its attack"
+        )
 
 
 @dataclass(frozen=True)
@@ -736,10 +752,17 @@ def evaluate_parts(parts: list[str | Path], table_csv: str | Path) -> pd.DataFra
     return _save_results(rows, table_csv)
 
 
-def _verified_set(path: Path, hashes: dict[str, str], clean: tuple, models: dict) -> AdversarialSet:
-    """An adversarial set, checked against what it claims: its place (attack/model/eps<eps>.npz), the model
-    file that crafted it, and its eps-ball around the clean test digits with their labels."""
+def _verified_set(path: Path, hashes: dict[str, str], dataset: Dataset, models: dict) -> AdversarialSet:
+    """An adversarial set, checked against what it claims: its place (attack/model/eps<eps>.npz), its seed
+    (the prepared digits'), the model file that crafted it, and its eps-ball around the clean test digits
+    with their labels."""
     adversarial = AdversarialSet.load(path)
+    clean = dataset.x_test, dataset.y_test
+    if adversarial.seed != dataset.seed:
+        raise DataError(
+            f"adversarial set {path} must be of seed {dataset.seed}, the seed of the digits it is evaluated on; "
+            f"it records seed {adversarial.seed}"
+        )
     expected = (adversarial.attack, adversarial.source, paths.ADVERSARIAL_NAME.format(eps=eps_label(adversarial.eps)))
     if (path.parent.parent.name, path.parent.name, path.name) != expected:
         raise DataError(
@@ -770,13 +793,12 @@ def figures(table_csv: str | Path, example_sets: list[str | Path], data: str | P
     Args:
         example_sets: adversarial sets to show as digit grids (one grid per source model).
     """
-    import pandas as pd
 
     from robqunn import plots
-    from robqunn.evaluate import summary, whitebox_curves
+    from robqunn.evaluate import read_results_table, summary, whitebox_curves
     from robqunn.report import SUMMARY_CAPTION, html_table
 
-    out_dir, table = Path(out_dir), pd.read_csv(table_csv)
+    out_dir, table = Path(out_dir), read_results_table(table_csv)
     figure_table, written = plots.study_models_only(table), []
     for attack_name in [attack.value for attack in AttackName] + [WORST_CASE]:
         stem = out_dir / paths.WHITEBOX_FIGURE_STEM.format(attack=attack_name)
@@ -858,8 +880,8 @@ def _extra_attacks(settings: ChecksParams, steps: AttackSteps, job: Job, lineage
     from robqunn.models import load_model, logits_model
     from robqunn.soundness import Target, extra_attacks
 
-    dataset = Dataset.load(job.data)
-    model = load_model(job.model_file, job.model)
+    dataset = Dataset.load(job.data, job.seed)
+    model = load_model(job.model_file, job.model, job.seed, job.data)
     draws = (job.eot_draws, job.eval_draws)
     target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size, draws)
     record = extra_attacks(target, dataset.x_test, dataset.y_test, settings, steps)
@@ -902,7 +924,7 @@ def ansatz_metrics(
     from robqunn.patches import extract_patches
     from robqunn.seeding import derived_seed
 
-    images = Dataset.load(job.data).x_test[: settings.n_images]
+    images = Dataset.load(job.data, job.seed).x_test[: settings.n_images]
     patches = extract_patches(images, circuit.kernel_size, circuit.stride)
     rows = []
     for spec in (spec for spec in _qunns(model_names) if not spec.hardware_labels):
@@ -930,7 +952,7 @@ def sweep_draw(settings: SweepParams, recipe, job: Job, draw: int, out: str | Pa
     run_params |= {"circuit": asdict(recipe.circuit), "train": asdict(recipe.training), "exact": asdict(recipe.exact)}
     tags = {"robqunn.stage": "sweep_draw", "robqunn.seed": job.seed, "robqunn.draw": draw}
     with stage_run(job.tracking, provenance.run_name(f"sweep draw {draw}", seed=job.seed), run_params, tags) as run:
-        table = sweeping.sweep_draw(settings, recipe, Dataset.load(job.data), job.seed, draw)
+        table = sweeping.sweep_draw(settings, recipe, Dataset.load(job.data, job.seed), job.seed, draw)
         with atomic_path(out) as tmp:
             table.to_csv(tmp, index=False)
         run.metrics(
@@ -1007,17 +1029,43 @@ def aggregate(
     return frames
 
 
+def _checked_record(path: Path, settings: ChecksParams) -> ChecksRecord:
+    """A checks record whose model and seed are those of its place (seed<seed>/<model>.json) and whose counts
+    are of the digits the checks attack (checks.n_images; SPSA: checks.spsa.n_images, at most that many)."""
+    record = ChecksRecord.load(path)
+    if (f"seed{record.seed}", record.model) != (path.parent.name, path.stem):
+        raise DataError(
+            f"checks record {path} must be of its place's seed and model; it records seed "
+            f"{record.seed}, model {record.model!r}"
+        )
+    evaluated = {record.large_eps["n_evaluated"], record.restarts["single"]["n_evaluated"]}
+    evaluated |= {record.single_step[k]["n_evaluated"] for k in ("fgsm", "jittered_fgsm", "rfgsm")}
+    spsa = {record.spsa[k]["n_evaluated"] for k in ("spsa", "pgd")}
+    if (
+        len(evaluated) != 1
+        or evaluated.pop() > settings.n_images
+        or len(spsa) != 1
+        or spsa.pop() > settings.spsa.n_images
+    ):
+        raise DataError(
+            f"checks record {path} must count one number of digits per attack set, at most checks.n_images "
+            f"({settings.n_images}) and checks.spsa.n_images ({settings.spsa.n_images}) for SPSA: its counts "
+            "were edited or made with other params (rerun its checks)"
+        )
+    return record
+
+
 def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inputs: StudyInputs) -> dict:
     import pandas as pd
 
     from robqunn.ansatz_metrics import metrics_table
     from robqunn.claims import claims_table
-    from robqunn.evaluate import summary
+    from robqunn.evaluate import read_results_table, summary
     from robqunn.soundness import checklist
     from robqunn.stats import summarize
 
-    table = pd.concat([pd.read_csv(path) for path in inputs.tables], ignore_index=True)
-    records = [ChecksRecord.load(path) for path in inputs.check_records]
+    table = pd.concat([read_results_table(path) for path in inputs.tables], ignore_index=True)
+    records = [_checked_record(Path(path), checks_params) for path in inputs.check_records]
     ansatz = pd.concat([pd.read_csv(path) for path in inputs.ansatz_tables])
     return {
         "results": table,
