@@ -19,6 +19,7 @@ of params.yaml is in exactly one of those places (tested), so a new knob has to 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,12 +118,8 @@ class Stage:
     def all_keys(self, attacks: bool = True) -> tuple[str, ...]:
         """Every key the stage may read for any model (and, with ``attacks``, any attack), and its grid: its
         params in dvc.yaml, where one stage runs every model of a seed."""
-        keys = list(self.reads)
-        for model in ONE_OF_EACH_KIND:
-            keys += self.model_reads(ModelSpec.from_name(model))
-        for attack_keys in self.attack_reads.values() if attacks else ():
-            keys += attack_keys
-        return tuple(dict.fromkeys(keys + list(self.grid)))
+        stage = self if attacks else dataclasses.replace(self, attack_reads={})
+        return tuple(dict.fromkeys(stage.keys_read(ONE_OF_EACH_KIND) + self.grid))
 
 
 #: A model of each kind whose keys differ (robqunn.registry.circuit_keys, sampling_keys): together they read
