@@ -196,7 +196,8 @@ def _tool_commands(command) -> None:
         help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN; "
         "exact: exact verification vs PGD; loops: the compiled training/SPSA/unitaries vs what they replaced; "
         "startup: CPU a job pays besides its work; "
-        "workflow: a cold and a no-op Snakemake run of the study vs every stage in one process",
+        "workflow: a cold and a no-op Snakemake run of the study vs every stage in one process, and the reruns "
+        "after one more PGD eps and after a checks key changed",
     )
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
     bench.add_argument("--profile", default=None, help="`bench workflow` with workflow/profiles/PROFILE, e.g. full")
