@@ -190,6 +190,39 @@ class TestLineageOnRead:
             stages.figures(table, [], tmp_path / "none.npz", tmp_path / "figures")
         assert not (tmp_path / "figures").exists()
 
+    @pytest.fixture
+    def checks_place(self, tmp_path):
+        """A sound checks record of the CNN of seed 42 (SPSA on 3 digits), and where aggregate reads it."""
+        from test_soundness import CHECKS, record
+
+        spsa = {"eps": 0.1, "spsa": {"n_correct": 1, "n_evaluated": 3}, "pgd": {"n_correct": 1, "n_evaluated": 3}}
+        return dataclasses.replace(record(model="cnn"), spsa=spsa), tmp_path / "seed42" / "cnn.json", CHECKS
+
+    def test_a_checks_record_in_its_place_is_read(self, checks_place):
+        checks, path, settings = checks_place
+        checks.save(path)
+        assert stages._checked_record(path, settings) == checks
+
+    def test_a_checks_record_of_another_model_is_refused(self, checks_place):
+        checks, path, settings = checks_place
+        dataclasses.replace(checks, model="qunn-full-ent_rot").save(path)
+        with pytest.raises(DataError, match=r"cnn\.json must be of its place's seed and model; .* 'qunn-full-ent_rot'"):
+            stages._checked_record(path, settings)
+
+    @pytest.mark.parametrize("part, key", [("large_eps", None), ("restarts", "single"), ("spsa", "pgd")])
+    def test_a_checks_record_with_a_tampered_count_is_refused(self, checks_place, part, key):
+        """One attack set's count of digits edited (or made with other checks.n_images): aggregate refuses it."""
+        checks, path, settings = checks_place
+        counts = dict(getattr(checks, part))
+        target = dict(counts[key]) if key else counts
+        target["n_evaluated"] -= 1
+        target["n_correct"] = min(target["n_correct"], target["n_evaluated"])
+        if key:
+            counts[key] = target
+        dataclasses.replace(checks, **{part: counts}).save(path)
+        with pytest.raises(DataError, match=r"must count one number of digits per attack set"):
+            stages._checked_record(path, settings)
+
 
 class TestEvaluateVerifiesSets:
     """evaluate refuses a set that is not what it claims, before writing any table (issue 12's bad inputs)."""
