@@ -19,15 +19,16 @@ validate(config, "workflow/schemas/params.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/features.smk"
-include: "workflow/rules/train.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/model.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/exact.smk"
+include: "workflow/rules/checks.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/soundness.smk"
-include: "workflow/rules/model.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/circuits.smk"
+include: "workflow/rules/ansatz_metrics.smk"
+include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/sweep.smk"
 
 

@@ -153,6 +153,25 @@ class TestAttack:
         assert metrics == {key: first[0].data.metrics[key] for key in metrics}
 
 
+class TestJobCuts:
+    """workflow.jobs per_eps crafts each eps in a job of its own, per_model the whole grid in one: the same set."""
+
+    def test_a_finite_shot_model_crafts_the_same_set_alone_or_in_its_grid(self, tiny, tmp_path):
+        """A model that samples draws its shots from a seed of the (model, attack, eps), reset before each use
+        (robqunn.quanv.reseed): its set of eps 0.1 has the same bytes crafted after eps 0 or alone."""
+        data = tmp_path / "seed42.npz"
+        stages.prepare(tiny.data, SEED, data)
+        name = "qunn-full-ent_rot-shots64"
+        job = stages.Job(SEED, data, model=name, model_file=tmp_path / f"{name}.keras", noise=tiny.noise)
+        stages.features(tiny.circuit, job, tmp_path / "features.npz")
+        stages.train(tiny.circuit, tiny.train, job, tmp_path / "features.npz", tmp_path / "metrics.json")
+        pgd = with_eps(tiny, AttackName.PGD, (0.0, 0.1))
+        stages.attack(pgd, job, tmp_path / "grid")
+        stages.attack(pgd, job, tmp_path / "alone", (0.1,))
+        assert set(digests(tmp_path / "alone")) == {"eps0.1.npz"}
+        assert digests(tmp_path / "alone")["eps0.1.npz"] == digests(tmp_path / "grid")["eps0.1.npz"]
+
+
 class TestExact:
     def test_one_more_eps_verifies_that_eps_alone(self, tiny, cnn, calls, tmp_path):
         """exact.eps [0, 0.1] then [0, 0.1, 0.2]: 0.2 alone verified; the table and the sets are a fresh run's."""

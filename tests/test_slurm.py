@@ -33,15 +33,17 @@ def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny
     """`snakemake --profile workflow/profiles/slurm` on the tiny params: every job is a SLURM job (one
     sbatch per job, all COMPLETED), and the results and study tables equal the local run's on the models both
     hold (the tiny study without its noisy and finite-shot models: they would double the cluster's jobs)
-    (the profile cuts the finest jobs, workflow.jobs per_eps: an attack job per eps, an evaluation job per
-    (source, attack, target); every cut writes the same files, tests/test_workflow.py)."""
+    The profile cuts the finest jobs, workflow.jobs per_eps: an attack job per eps, an evaluation job per
+    (source, attack, target), merged; so this is also the test that per_eps writes what per_model (the
+    default, the local run) wrote: the per-model files byte for byte, the tables row for row."""
     folder = workflow_copy(tmp_path, TINY_NOISELESS)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | cluster.env()
     command = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm"]
     command += ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
     command += ["--default-resources", "mem_mb=1500", "runtime=10", "cpus_per_task=1", "--set-resources"]
-    command += [f"{rule}:mem_mb=1500" for rule in ("prepare", "features", "train", "evaluate_part", "evaluate_parts")]
-    command += [f"attack_{attack}_eps:mem_mb=1500" for attack in ("fgsm", "pgd", "mim")]
+    command += [
+        f"{rule}:mem_mb=1500" for rule in ("prepare", "model_train", "attack", "evaluate_part", "evaluate_parts")
+    ]
     command += ["--slurm-keep-successful-logs"]
     result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -55,4 +57,6 @@ def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny
     assert len(ours) == n_jobs and all("|COMPLETED|" in job for job in ours), jobs
     logs = list((folder / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert len(logs) == n_jobs
+    assert (folder / "logs" / "attack" / "seed42" / "pgd" / "cnn" / "eps0.1.log").exists()  # the per_eps cut
+    assert (folder / "logs" / "evaluate_part" / "seed42" / "pgd" / "cnn" / "qunn-random-ent_rot.log").exists()
     assert_same_on_shared_models(folder / "results", tiny_workflow / "results", model_names(TINY_NOISELESS))

@@ -19,8 +19,6 @@ import yaml
 from conftest import (
     REPO,
     TINY_CHANGES,
-    TINY_NOISELESS,
-    assert_same_on_shared_models,
     model_names,
     snakemake,
     workflow_copy,
@@ -28,6 +26,8 @@ from conftest import (
 )
 from robqunn import config, soundness
 from robqunn.claims import NOISE_CLAIMS, PAPER
+from robqunn.config import AttackName, load_params
+from robqunn.evaluate import transfer_targets
 
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "params.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
@@ -175,20 +175,25 @@ TINY_MODELS += TINY_NOISE_MODELS
 class TestSnakemake:
     """The workflow plans and runs the study."""
 
-    @pytest.mark.parametrize("cut", ["per_model", "per_stage"])
+    @pytest.mark.parametrize("cut", ["per_model", "per_eps"])
     def test_dry_run_plans_the_grid(self, tmp_path, cut):
-        """On the default params: 1 data job; per model two jobs (per_model) or seven (per_stage: features,
-        training, each attack, exact, checks); then evaluation, figures, diagrams, the study."""
+        """On the default params: 1 data job; per model two jobs (per_model), or training, an attack job per
+        (attack, eps), exact and checks (per_eps); then evaluation (per_eps: per (source, attack, target),
+        merged), figures, diagrams, the study."""
         result = snakemake(workflow_copy(tmp_path, {("workflow", "jobs"): cut}), "-n")
         assert result.returncode == 0, result.stderr
         counts = job_counts(result.stdout + result.stderr)
+        params = load_params(REPO / "params.yaml")
+        models = model_names({})
         if cut == "per_model":
-            per_model = {"model_train": 11, "model_attacks": 11}
+            jobs = {"model_train": 11, "model_attacks": 11, "evaluate": 1}
         else:
-            per_model = {"features": 11, "train": 11, "attack_fgsm": 11, "attack_pgd": 11, "attack_mim": 11}
-            per_model |= {"exact": 11, "checks": 11}
-        study = {"prepare": 1, "evaluate": 1, "figures": 1, "ansatz_metrics": 1, "aggregate": 1}
-        assert counts == per_model | study | {"circuits": 1, "all": 1}
+            n_eps = sum(len(params.attack.of(attack).eps) for attack in AttackName)
+            n_targets = sum(len(transfer_targets(m, models, params.attack.transfer_between_qunns)) for m in models)
+            jobs = {"model_train": 11, "attack": 11 * n_eps, "exact": 11, "checks": 11}
+            jobs |= {"evaluate_part": n_targets * (len(AttackName) + 1), "evaluate_parts": 1}
+        study = {"prepare": 1, "figures": 1, "ansatz_metrics": 1, "aggregate": 1}
+        assert counts == jobs | study | {"circuits": 1, "all": 1}
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
             assert f"results/adversarial/seed42/mim/qunn-star-rot_ent/eps{eps}.npz" in result.stdout
 
@@ -272,38 +277,6 @@ class TestSnakemake:
         and PennyLane only where the job computes with them, each a second or more of start-up."""
         last = (tiny_workflow / "logs" / f"{log}.log").read_text().splitlines()[-1]
         assert f"job ends (exit 0): {loaded}" in last
-
-    @pytest.mark.parametrize(
-        "cut, job_log",
-        [
-            ("per_stage", "attack/seed42/pgd/cnn.log"),
-            ("per_eps", "evaluate_part/seed42/pgd/cnn/qunn-random-ent_rot.log"),
-        ],
-    )
-    def test_every_job_cut_writes_the_same_results(self, tiny_workflow, tmp_path, cut, job_log):
-        """workflow.jobs per_stage (seven jobs a model) and per_eps (an attack job per eps, an evaluation job
-        per (source, attack, target), merged) write what per_model (two jobs a model, the default) wrote: the
-        results, exact and study tables and the checks records byte for byte, the training metrics but for
-        their timings. per_stage runs the finite-shot models too: their draws are reseeded per use, so no job
-        cut changes them; per_eps (hundreds of jobs) runs the models without noise and is compared on them."""
-        changes = TINY_CHANGES if cut == "per_stage" else TINY_NOISELESS
-        folder = workflow_copy(tmp_path, changes | {("workflow", "jobs"): cut})
-        result = snakemake(folder, "--cores", "2")
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert (folder / "logs" / job_log).exists()  # it ran with that cut
-        ours, theirs = tiny_workflow / "results", folder / "results"
-        if cut == "per_eps":
-            assert_same_on_shared_models(theirs, ours, model_names(TINY_NOISELESS))
-            return
-        tables = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet"))
-        tables += sorted(p.relative_to(ours) for p in (ours / "checks").rglob("*.json"))
-        assert len(tables) > 10
-        for name in tables:
-            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
-        for model in TINY_MODELS:
-            metrics = [json.loads((root / "train" / "seed42" / f"{model}.json").read_text()) for root in (ours, theirs)]
-            without_timing = [{k: v for k, v in m.items() if k != "train_seconds"} for m in metrics]
-            assert without_timing[0] == without_timing[1]
 
     def test_exact_is_the_ground_truth(self, tiny_workflow):
         """Exact robust accuracy: the clean accuracy at eps 0, never above an attack's (certified lower bound),
@@ -505,14 +478,13 @@ class TestProfiles:
         output = result.stdout + result.stderr
         assert f"Using profile workflow/profiles/{profile}" in output
         counts = job_counts(output)
-        if (
-            profile == "slurm"
-        ):  # workflow.jobs per_eps: a PGD job per (model, eps), an evaluation per (source, attack, target)
-            assert counts["attack_pgd_eps"] == n_seeds * len(TINY_MODELS) * len(TINY_CHANGES[("attack", "pgd")]["eps"])
+        if profile == "slurm":  # workflow.jobs per_eps: a job per (model, attack, eps), per (source, attack, target)
+            n_eps = sum(len(TINY_CHANGES[("attack", attack)]["eps"]) for attack in ("fgsm", "pgd", "mim"))
+            assert counts["attack"] == n_seeds * len(TINY_MODELS) * n_eps
             # (3 attacks and exact) x (CNN on all 6, 5 QuNNs on themselves and the CNN, 2 exact readouts on their
             # finite-shot versions)
             assert counts["evaluate_part"] == 4 * (6 + 5 * 2 + 2) and counts["evaluate_parts"] == 1
-            assert "mem_mb=3000" in output and "runtime=15" in output  # attack_pgd_eps's resources
+            assert "mem_mb=3000" in output and "runtime=15" in output  # the attack rule's resources
         else:
             assert counts["model_attacks"] == n_seeds * len(TINY_MODELS)
         assert counts["aggregate"] == 1

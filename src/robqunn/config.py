@@ -76,16 +76,15 @@ class Layout(str, Enum):
 class JobCut(str, Enum):
     """How Snakemake cuts a seed's per-model work into jobs (params ``workflow.jobs``; docs/performance.md).
 
-    per_model: one job per (seed, model) runs its features, training, attacks, exact verification and
-    checks in one process (TensorFlow and MLflow start once per model). per_stage: one job per (seed,
-    model) and stage, and per attack: seven times the jobs, for many cores or a cluster. per_eps: as
-    per_stage, but one attack job per (seed, model, attack, eps) and one evaluation job per (seed, source,
-    attack, target), merged into the seed's table: hundreds of jobs for a cluster to run at once. All
-    write the same files, with the same contents.
+    Each model is trained by one job (model_train: feature maps, then the head). per_model: one more job per
+    (seed, model) crafts every attack's sets, verifies the model exactly and runs its checks, starting
+    TensorFlow and MLflow once (fastest on a few cores). per_eps: one attack job per (seed, model, attack,
+    eps), one exact and one checks job per (seed, model), and one evaluation job per (seed, source, attack,
+    target), merged into the seed's table: hundreds of jobs for a cluster to run at once. Both write the same
+    files, with the same contents.
     """
 
     PER_MODEL = "per_model"
-    PER_STAGE = "per_stage"
     PER_EPS = "per_eps"
 
 

@@ -27,7 +27,8 @@ from robqunn.errors import ParamsError
 
 # Stages that Snakemake runs and dvc.yaml leaves out: the sweep (robqunn.sweep) is a study of its own, run by
 # its profile (workflow/profiles/sweep) or by hand (`robqunn sweep_draw && robqunn sweep`), not by `dvc repro`.
-# So are the two per-model jobs of workflow.jobs per_model (model.smk): each runs several stages in one process.
+# So are the per-model jobs (model.smk): model_train, and model_attacks of workflow.jobs per_model, each runs
+# several stages in one process.
 # And the per_eps cut's evaluation jobs and their merge (evaluate.smk): DVC evaluates a seed in one stage.
 SNAKEMAKE_ONLY = ("sweep_draw", "sweep", "model_train", "model_attacks", "evaluate_part", "evaluate_parts")
 PACKAGE = "src/robqunn"

@@ -87,8 +87,8 @@ ATTACK_KEYS = {
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: its name (the ``robqunn`` command, the dvc.yaml stage, the Snakemake rule of the per_stage
-    cut), its fan-out and its params keys (see the module docstring).
+    """One stage: its name (the ``robqunn`` command, the dvc.yaml stage, and the Snakemake rule where a rule
+    runs it alone; :data:`COMPOSITE_JOBS` run several), its fan-out and its params keys (see the module docstring).
 
     ``model_reads`` adds the keys that depend on the model (a per-model stage's model, or every model of
     the seed for a per-seed stage); ``attack_reads`` those that depend on the attack (the attack stage).
@@ -205,7 +205,8 @@ STAGES: dict[str, Stage] = {
     )
 }
 
-#: The Snakemake jobs of workflow.jobs per_model: each runs several stages in one process.
+#: The Snakemake jobs that run several stages in one process: model_train always, model_attacks with
+#: workflow.jobs per_model (per_eps runs attack, exact and checks as rules of their own).
 COMPOSITE_JOBS: dict[str, tuple[str, ...]] = {
     "model_train": ("features", "train"),
     "model_attacks": ("attack", "exact", "checks"),

@@ -24,10 +24,9 @@ MODELS = model_names(PARAMS)
 # The circuits drawn: the study's own (a noisy or finite-shot model is one of them with noise or shots).
 QUNN_CIRCUITS = [spec.name.removeprefix("qunn-") for spec in model_specs(PARAMS.study) if spec.ansatz]
 ATTACKS = [attack.value for attack in AttackName]
-# workflow.jobs: one job per (seed, model) for all of its stages (model.smk), or one per (seed, model, stage)
-# and attack (PER_STAGE), the attacks also one per eps and the evaluation one per (source, attack, target)
-# (PER_EPS: the per-stage rules, with attack.smk's and evaluate.smk's finer ones).
-PER_STAGE = PARAMS.workflow.jobs in (JobCut.PER_STAGE, JobCut.PER_EPS)
+# workflow.jobs: two jobs per (seed, model), model_train and model_attacks (model.smk), or, per_eps, the
+# attacks one job per (model, attack, eps) and exact verification and checks one job per model each, with
+# one evaluation job per (source, attack, target) (attack.smk, exact.smk, checks.smk, evaluate.smk).
 PER_EPS = PARAMS.workflow.jobs is JobCut.PER_EPS
 # Each attack's eps grid as it appears in file names (eps0.05.npz).
 EPS = {attack: [paths.eps_label(eps) for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
@@ -90,14 +89,15 @@ def get_pgd_sets(wildcards):
     return [str(p) for p in StudyFiles().adversarial_sets(PARAMS.attack, wildcards.seed, MODELS, [AttackName.PGD])]
 
 
-def job_params(job, attack=None, models=None):
+def job_params(job, models=None):
     """A job's rerun triggers: the params keys its stages read (robqunn.registry), with their values, for its
     model (``models(wildcards)`` where the rule names it otherwise, else every model of the seed), its
-    attack and, with an eps wildcard, without the attack's eps grid. Its sections come from the whole
+    attack wildcard and, with an eps wildcard, without the attack's eps grid. Its sections come from the whole
     config (robqunn.workflow.params_of), so a key it does not read, ``tracking`` above all, reruns nothing."""
 
     def reads(wildcards):
         names = models(wildcards) if models else [wildcards.model] if hasattr(wildcards, "model") else MODELS
+        attack = getattr(wildcards, "attack", None)
         return registry.values(config, registry.job_keys(job, names, attack, eps=hasattr(wildcards, "eps")))
 
     return reads

@@ -1,4 +1,5 @@
-if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
+# workflow.jobs: per_eps: exact verification, one job per (seed, model) (per_model: inside model_attacks).
+if PER_EPS:
 
     rule exact:
         input:

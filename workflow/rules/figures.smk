@@ -1,3 +1,6 @@
+# Per seed: the paper's figures (white-box, transfer), the attack gaps, example digits, the summary page.
+
+
 rule figures:
     input:
         table=paths.TABLE,
@@ -35,20 +38,3 @@ rule figures:
         "../envs/robqunn.yaml"
     script:
         "../scripts/figures.py"
-
-
-rule circuits:
-    output:
-        diagrams=report(
-            expand(paths.CIRCUIT_FIGURE, circuit=QUNN_CIRCUITS, allow_missing=True),
-            caption="../report/circuits.rst",
-            category="6. Circuits",
-        ),
-    log:
-        "logs/circuits/seed{seed}.log",
-    params:
-        reads=job_params("circuits"),
-    conda:
-        "../envs/robqunn.yaml"
-    script:
-        "../scripts/circuits.py"

@@ -1,5 +1,5 @@
-"""Snakemake job: the adversarial sets of one (model, attack), one file per eps of its grid, or (with the eps
-wildcard, workflow.jobs per_eps) of one eps (robqunn.stages.attack)."""
+"""Snakemake job (workflow.jobs: per_eps): the adversarial set of one (model, attack, eps)
+(robqunn.stages.attack)."""
 
 from pathlib import Path
 
@@ -9,11 +9,10 @@ from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params = params_of(snakemake)
-eps = getattr(snakemake.wildcards, "eps", None)
 attack(
-    AttackJob.of(params.attack, snakemake.params.attack),
+    AttackJob.of(params.attack, snakemake.wildcards.attack),
     job_of(snakemake, params, model_file=snakemake.input.model),
     Path(snakemake.output.sets[0]).parent,
-    None if eps is None else (float(eps),),
+    (float(snakemake.wildcards.eps),),
 )
 exit_now()

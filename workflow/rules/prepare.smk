@@ -1,3 +1,6 @@
+# Per seed: the digits of the study, split and checked (robqunn.data.prepare_dataset).
+
+
 rule prepare:
     output:
         data=paths.PREPARED,

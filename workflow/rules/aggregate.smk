@@ -1,35 +1,4 @@
-if PER_STAGE:  # workflow.jobs: per_stage (per_model: rule model in model.smk)
-
-    rule checks:
-        input:
-            data=paths.PREPARED,
-            model=paths.MODEL,
-        output:
-            records=paths.CHECKS,
-        log:
-            "logs/checks/seed{seed}/{model}.log",
-        params:
-            reads=job_params("checks"),
-        conda:
-            "../envs/robqunn.yaml"
-        script:
-            "../scripts/checks.py"
-
-
-rule ansatz_metrics:
-    input:
-        data=paths.PREPARED,
-    output:
-        metrics=paths.ANSATZ_METRICS,
-    log:
-        "logs/ansatz_metrics/seed{seed}.log",
-    params:
-        reads=job_params("ansatz_metrics"),
-    conda:
-        "../envs/robqunn.yaml"
-    script:
-        "../scripts/ansatz_metrics.py"
-
+# The study across seeds: intervals, the soundness checklist, ansatz metrics against robustness, the claims.
 
 # The report sorts categories and subcategories by name: the numbers put the study's verdicts first.
 STUDY_VERDICTS = {"category": "1. Study", "subcategory": "1. Verdicts: claims and soundness checks"}
