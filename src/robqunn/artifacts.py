@@ -173,7 +173,7 @@ _JSON_TYPES: dict[str, Callable[[object], bool]] = {
 }
 # A JSON schema: key -> a type of _JSON_TYPES, or the schema of a nested object.
 Schema = Mapping[str, "str | Schema"]
-#: An output's lineage (robqunn.stages.Sources): every one of the study's has these inputs.
+#: An output's lineage (robqunn.stages.job.Sources): every one of the study's has these inputs.
 LINEAGE_SCHEMA: Schema = {
     "inputs": {"model": "a string", "data": "a string"},
     "params_sha256": "a string",

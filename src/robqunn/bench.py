@@ -276,7 +276,7 @@ def _one_more_restart(params: dict) -> tuple[str, Any]:
 
 #: The changes whose reruns the workflow benchmark times, each a function of the params in force giving the dotted
 #: key to change and its new value: one more PGD eps (the per-model job crafts that eps alone) and a key of the
-#: soundness checks (it runs the checks alone), both without retraining (robqunn.stages.current_output).
+#: soundness checks (it runs the checks alone), both without retraining (robqunn.stages.job.current_output).
 CHANGES: dict[str, Callable[[dict], tuple[str, Any]]] = {
     "one more PGD eps": _one_more_pgd_eps,
     "a checks key changed": _one_more_restart,
@@ -592,8 +592,9 @@ with stage_run(settings, "probe", {{"seed": 0}}, {{"robqunn.stage": "probe"}}, {
 {exit}
 """
 _EXIT_NOW = "from robqunn.runtime import exit_now\nexit_now()"
-_TF_JOB_IMPORTS = "import robqunn.stages, robqunn.models, robqunn.attacks, robqunn.train"  # an attack job's
-_NO_TF_JOB_IMPORTS = "import robqunn.stages, robqunn.data, robqunn.plots, pandas"  # prepare's and figures'
+_TF_JOB_IMPORTS = "import robqunn.stages.attack, robqunn.models, robqunn.attacks, robqunn.train"  # an attack job's
+# prepare's and figures'
+_NO_TF_JOB_IMPORTS = "import robqunn.stages.prepare, robqunn.stages.figures, robqunn.data, robqunn.plots, pandas"
 
 
 def _frame(tensorflow: bool, imports: str, tracked: bool, exit: str = _EXIT_NOW) -> str:

@@ -47,7 +47,7 @@ class Context:
         ]
 
     def job(self, model: str | None = None):
-        from robqunn.stages import Job
+        from robqunn.stages.job import Job
 
         model_file = self.files.model(self.seed, model) if model else None
         data = self.files.prepared(self.seed)
@@ -266,10 +266,11 @@ def _ui(ctx: Context) -> None:
         server.stop()
 
 
-def _stages():
-    from robqunn import stages
+def _stage(name: str):
+    """The module of stage ``name`` (robqunn.stages), imported when its command runs."""
+    import importlib
 
-    return stages
+    return importlib.import_module(f"robqunn.stages.{name}")
 
 
 def _validate(ctx: Context) -> None:
@@ -277,27 +278,27 @@ def _validate(ctx: Context) -> None:
 
 
 def _prepare(ctx: Context) -> None:
-    _stages().prepare(ctx.params.data, ctx.seed, ctx.files.prepared(ctx.seed))
+    _stage("prepare").run(ctx.params.data, ctx.seed, ctx.files.prepared(ctx.seed))
 
 
 def _features(ctx: Context) -> None:
     for model in ctx.models:
-        _stages().features(ctx.params.circuit, ctx.job(model), ctx.files.features(ctx.seed, model))
+        _stage("features").run(ctx.params.circuit, ctx.job(model), ctx.files.features(ctx.seed, model))
 
 
 def _train(ctx: Context) -> None:
     for model in ctx.models:
         features, metrics = ctx.files.features(ctx.seed, model), ctx.files.train_metrics(ctx.seed, model)
-        result = _stages().train(ctx.params.circuit, ctx.params.train, ctx.job(model), features, metrics)
+        result = _stage("train").run(ctx.params.circuit, ctx.params.train, ctx.job(model), features, metrics)
         print(f"{model}: test accuracy {result.test_accuracy:.4f}")
 
 
 def _attack(ctx: Context) -> None:
-    stages, eps = _stages(), _eps_grid(ctx)
+    stage, eps = _stage("attack"), _eps_grid(ctx)
     for name in ctx.args.attack or [a.value for a in AttackName]:
         for model in ctx.models:
             out_dir = ctx.files.adversarial_dir(ctx.seed, model, name)
-            for path in stages.attack(stages.AttackJob.of(ctx.params.attack, name), ctx.job(model), out_dir, eps):
+            for path in stage.run(stage.AttackJob.of(ctx.params.attack, name), ctx.job(model), out_dir, eps):
                 print(path)
 
 
@@ -307,27 +308,28 @@ def _exact(ctx: Context) -> None:
         settings = dataclasses.replace(settings, eps=eps)
     for model in ctx.models:
         out, sets = ctx.files.exact_table(ctx.seed, model), ctx.files.adversarial_dir(ctx.seed, model, EXACT)
-        print(_stages().exact(settings, ctx.params.attack.n_images, ctx.job(model), out, sets).to_string(index=False))
+        table = _stage("exact").run(settings, ctx.params.attack.n_images, ctx.job(model), out, sets)
+        print(table.to_string(index=False))
 
 
 def _evaluate(ctx: Context) -> None:
     models = {name: ctx.files.model(ctx.seed, name) for name in ctx.models}
     sets = ctx.files.adversarial_sets(ctx.params.attack, ctx.seed, ctx.models)
     sets += ctx.files.exact_sets(ctx.params.exact, ctx.seed, ctx.models)
-    settings = _stages().EvaluateSettings(ctx.params.attack, ctx.params.noise)
-    table = _stages().evaluate(settings, models, sets, ctx.files.prepared(ctx.seed), ctx.files.table(ctx.seed))
+    settings = _stage("evaluate").EvaluateSettings(ctx.params.attack, ctx.params.noise)
+    table = _stage("evaluate").run(settings, models, sets, ctx.files.prepared(ctx.seed), ctx.files.table(ctx.seed))
     print(table.to_string(index=False))
 
 
 def _figures(ctx: Context) -> None:
     examples = ctx.files.adversarial_sets(ctx.params.attack, ctx.seed, ctx.models, [AttackName.PGD])
     table, data = ctx.files.table(ctx.seed), ctx.files.prepared(ctx.seed)
-    for path in _stages().figures(table, examples, data, ctx.files.figures(ctx.seed)):
+    for path in _stage("figures").run(table, examples, data, ctx.files.figures(ctx.seed)):
         print(path)
 
 
 def _circuits(ctx: Context) -> None:
-    for path in _stages().circuits(ctx.params.circuit, ctx.seed, ctx.models, ctx.files.circuits(ctx.seed)):
+    for path in _stage("circuits").run(ctx.params.circuit, ctx.seed, ctx.models, ctx.files.circuits(ctx.seed)):
         print(path)
 
 
@@ -335,30 +337,30 @@ def _checks(ctx: Context) -> None:
     params = ctx.params
     for model in ctx.models:
         out = ctx.files.checks(ctx.seed, model)
-        _stages().checks(params.checks, params.attack.steps, ctx.job(model), out)
+        _stage("checks").run(params.checks, params.attack.steps, ctx.job(model), out)
         print(out)
 
 
 def _ansatz_metrics(ctx: Context) -> None:
     out = ctx.files.ansatz_metrics(ctx.seed)
-    print(_stages().ansatz_metrics(ctx.params.ansatz_metrics, ctx.params.circuit, ctx.job(), ctx.models, out))
+    print(_stage("ansatz_metrics").run(ctx.params.ansatz_metrics, ctx.params.circuit, ctx.job(), ctx.models, out))
 
 
 def _aggregate(ctx: Context) -> None:
-    files, seeds, stages = ctx.files, ctx.params.study.seeds, _stages()
-    inputs = stages.StudyInputs(
+    files, seeds, stage = ctx.files, ctx.params.study.seeds, _stage("aggregate")
+    inputs = stage.StudyInputs(
         tables=[files.table(seed) for seed in seeds],
         check_records=[files.checks(seed, model) for seed in seeds for model in ctx.models],
         ansatz_tables=[files.ansatz_metrics(seed) for seed in seeds],
     )
-    frames = stages.aggregate(ctx.params.claims, ctx.params.checks, inputs, files.study(), ctx.params.tracking)
+    frames = stage.run(ctx.params.claims, ctx.params.checks, inputs, files.study(), ctx.params.tracking)
     print(frames["claims"][["claim", "layout", "attack", "verdict"]].to_string(index=False))
 
 
 def _sweep_draw(ctx: Context) -> None:
     from robqunn.sweep import Recipe
 
-    params, stages = ctx.params, _stages()
+    params, stage = ctx.params, _stage("sweep_draw")
     recipe = Recipe(params.circuit, params.train, params.exact)
     draws = ctx.args.draw or list(range(params.sweep.n_draws))
     outside = [draw for draw in draws if not 0 <= draw < params.sweep.n_draws]
@@ -366,13 +368,13 @@ def _sweep_draw(ctx: Context) -> None:
         raise RobqunnError(f"--draw must be in [0, {params.sweep.n_draws}) (params 'sweep.n_draws'); got {outside}")
     for draw in draws:
         out = ctx.files.sweep_draw(draw)
-        stages.sweep_draw(params.sweep, recipe, ctx.job(), draw, out)
+        stage.run(params.sweep, recipe, ctx.job(), draw, out)
         print(out)
 
 
 def _sweep(ctx: Context) -> None:
     draws = [ctx.files.sweep_draw(draw) for draw in range(ctx.params.sweep.n_draws)]
-    frames = _stages().sweep(ctx.params.sweep, ctx.seed, draws, ctx.files.sweep(), ctx.params.tracking)
+    frames = _stage("sweep").run(ctx.params.sweep, ctx.seed, draws, ctx.files.sweep(), ctx.params.tracking)
     print(frames["variance"].to_string(index=False))
 
 

@@ -80,7 +80,7 @@ class DvcStage:
     metrics: tuple[str, ...] = ()
     plots: dict = field(default_factory=dict)
     #: DVC leaves the outs in place when it reruns the stage (``persist``), so that the stage keeps each output
-    #: that is current (robqunn.stages.current_output) and computes the rest.
+    #: that is current (robqunn.stages.job.current_output) and computes the rest.
     persist: bool = False
 
     def command(self) -> str:

@@ -46,9 +46,9 @@ def params_of(smk):
 
 
 def job_of(smk, params, model_file: str | None = None):
-    """The :class:`robqunn.stages.Job` of a Snakemake job: its seed and model wildcards, its prepared
+    """The :class:`robqunn.stages.job.Job` of a Snakemake job: its seed and model wildcards, its prepared
     digits (``input.data``), the ``tracking`` and ``noise`` sections of ``params``."""
-    from robqunn.stages import Job
+    from robqunn.stages.job import Job
 
     return Job(
         seed=int(smk.wildcards.seed),

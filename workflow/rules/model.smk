@@ -4,7 +4,7 @@
 # and checks.smk instead). Every (model, attack, eps) set is a named output, so the rules downstream are
 # the same; a new attack setting reruns model_attacks, not the training. Its outputs are flagged update:
 # Snakemake leaves them in place when it reruns the job, which keeps each one that is still current (its
-# lineage: robqunn.stages.current_output) and computes the rest, so one more PGD eps costs that eps alone.
+# lineage: robqunn.stages.job.current_output) and computes the rest, so one more PGD eps costs that eps alone.
 
 
 rule model_train:

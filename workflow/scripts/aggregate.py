@@ -3,12 +3,13 @@
 from pathlib import Path
 
 from robqunn.runtime import exit_now
-from robqunn.stages import StudyInputs, aggregate
+from robqunn.stages import aggregate
+from robqunn.stages.aggregate import StudyInputs
 from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 params = params_of(snakemake)
-aggregate(
+aggregate.run(
     params.claims,
     params.checks,
     StudyInputs(list(snakemake.input.tables), list(snakemake.input.checks), list(snakemake.input.ansatz)),

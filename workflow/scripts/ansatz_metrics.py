@@ -7,7 +7,7 @@ from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 params = params_of(snakemake)
-ansatz_metrics(
+ansatz_metrics.run(
     params.ansatz_metrics,
     params.circuit,
     job_of(snakemake, params),

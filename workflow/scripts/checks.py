@@ -6,7 +6,7 @@ from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params = params_of(snakemake)
-checks(
+checks.run(
     params.checks,
     params.attack.steps,
     job_of(snakemake, params, model_file=snakemake.input.model),

@@ -9,7 +9,7 @@ from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 params = params_of(snakemake)
-circuits(
+circuits.run(
     params.circuit,
     int(snakemake.wildcards.seed),
     model_names(params),

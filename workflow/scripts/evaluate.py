@@ -3,12 +3,13 @@
 from pathlib import Path
 
 from robqunn.runtime import exit_now
-from robqunn.stages import EvaluateSettings, evaluate
+from robqunn.stages import evaluate
+from robqunn.stages.evaluate import EvaluateSettings
 from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params = params_of(snakemake)
-evaluate(
+evaluate.run(
     EvaluateSettings(params.attack, params.noise),
     {Path(path).stem: path for path in snakemake.input.models},
     list(snakemake.input.sets),

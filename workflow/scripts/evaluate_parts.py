@@ -6,5 +6,5 @@ from robqunn.stages import evaluate_parts
 from robqunn.workflow import log_to
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
-evaluate_parts(list(snakemake.input.parts), snakemake.output.csv)
+evaluate_parts.run(list(snakemake.input.parts), snakemake.output.csv)
 exit_now()

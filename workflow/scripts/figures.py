@@ -7,7 +7,7 @@ from robqunn.stages import figures
 from robqunn.workflow import log_to
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
-figures(
+figures.run(
     snakemake.input.table,
     list(snakemake.input.examples),
     snakemake.input.data,

@@ -6,13 +6,15 @@ from pathlib import Path
 from robqunn import paths
 from robqunn.config import AttackName
 from robqunn.runtime import exit_now
-from robqunn.stages import AttackJob, ModelAttacksOutputs, ModelAttacksSettings, model_attacks
+from robqunn.stages import model_attacks
+from robqunn.stages.attack import AttackJob
+from robqunn.stages.model_attacks import ModelAttacksOutputs, ModelAttacksSettings
 from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params, output, wildcards = params_of(snakemake), snakemake.output, snakemake.wildcards
 attacks = [AttackJob.of(params.attack, name) for name in AttackName]
-model_attacks(
+model_attacks.run(
     ModelAttacksSettings(attacks, params.exact, params.attack.n_images, params.checks, params.attack.steps),
     job_of(snakemake, params, model_file=snakemake.input.model),
     ModelAttacksOutputs(

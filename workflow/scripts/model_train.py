@@ -7,7 +7,7 @@ from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params = params_of(snakemake)
-model_train(
+model_train.run(
     params.circuit,
     params.train,
     job_of(snakemake, params, model_file=snakemake.output.model),

@@ -5,5 +5,5 @@ from robqunn.stages import prepare
 from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
-prepare(params_of(snakemake).data, int(snakemake.wildcards.seed), snakemake.output.data)
+prepare.run(params_of(snakemake).data, int(snakemake.wildcards.seed), snakemake.output.data)
 exit_now()

@@ -8,7 +8,7 @@ from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 params = params_of(snakemake)
-sweep(
+sweep.run(
     params.sweep,
     params.study.seeds[0],
     list(snakemake.input.draws),

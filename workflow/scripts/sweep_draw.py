@@ -3,13 +3,14 @@
 from pathlib import Path
 
 from robqunn.runtime import exit_now
-from robqunn.stages import Job, sweep_draw
+from robqunn.stages import sweep_draw
+from robqunn.stages.job import Job
 from robqunn.sweep import Recipe
 from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)
 params = params_of(snakemake)
-sweep_draw(
+sweep_draw.run(
     params.sweep,
     Recipe(params.circuit, params.train, params.exact),
     Job(params.study.seeds[0], Path(snakemake.input.data), params.tracking),

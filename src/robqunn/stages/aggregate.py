@@ -1,0 +1,121 @@
+"""Stage aggregate: the study across seeds (intervals, checklist, ansatz metrics, claims, figures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from robqunn import paths, provenance
+from robqunn.artifacts import (
+    ChecksRecord,
+)
+from robqunn.config import (
+    ChecksParams,
+    ClaimsParams,
+    TrackingParams,
+)
+from robqunn.errors import DataError
+from robqunn.io import atomic_path, save_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """What the study across seeds reads: each seed's results table, checks records and ansatz metrics."""
+
+    tables: list[Path]
+    check_records: list[Path]
+    ansatz_tables: list[Path]
+
+
+def run(
+    claims_params: ClaimsParams,
+    checks_params: ChecksParams,
+    inputs: StudyInputs,
+    out_dir: str | Path,
+    tracking: TrackingParams | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The study across seeds: the table of every seed, its means with 95% intervals, the soundness
+    checklist, the ansatz metrics against robustness and the claims table, with their figures.
+
+    With ``tracking``, an MLflow run holding them as artifacts, and every model's training runs get
+    the tag ``robqunn.soundness`` (PASS, or FLAG and the flagged checks).
+    """
+    from robqunn.report import write_html_tables
+
+    frames = _study_frames(claims_params, checks_params, inputs)
+    out_dir, written = Path(out_dir), []
+    for name, frame in frames.items():
+        written.append(out_dir / paths.STUDY_TABLE_NAME.format(name=name))
+        with atomic_path(written[-1]) as tmp:
+            frame.to_csv(tmp, index=False)
+    written += write_html_tables(frames, out_dir, paths.STUDY_HTML_NAME)
+    written.append(out_dir / paths.STUDY_METRICS_NAME)
+    save_json(written[-1], provenance.study_metrics(frames))
+    written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name, claims_params.low_eps)
+    seeds = sorted(int(seed) for seed in frames["results"]["seed"].unique())
+    provenance.track_study(tracking, frames, written, seeds)
+    return frames
+
+
+def _checked_record(path: Path, settings: ChecksParams) -> ChecksRecord:
+    """A checks record whose model and seed are those of its place (seed<seed>/<model>.json) and whose counts
+    are of the digits the checks attack (checks.n_images; SPSA: checks.spsa.n_images, at most that many)."""
+    record = ChecksRecord.load(path)
+    if (f"seed{record.seed}", record.model) != (path.parent.name, path.stem):
+        raise DataError(
+            f"checks record {path} must be of its place's seed and model; it records seed "
+            f"{record.seed}, model {record.model!r}"
+        )
+    evaluated = {record.large_eps["n_evaluated"], record.restarts["single"]["n_evaluated"]}
+    evaluated |= {record.single_step[k]["n_evaluated"] for k in ("fgsm", "jittered_fgsm", "rfgsm")}
+    spsa = {record.spsa[k]["n_evaluated"] for k in ("spsa", "pgd")}
+    if (
+        len(evaluated) != 1
+        or evaluated.pop() > settings.n_images
+        or len(spsa) != 1
+        or spsa.pop() > settings.spsa.n_images
+    ):
+        raise DataError(
+            f"checks record {path} must count one number of digits per attack set, at most checks.n_images "
+            f"({settings.n_images}) and checks.spsa.n_images ({settings.spsa.n_images}) for SPSA: its counts "
+            "were edited or made with other params (rerun its checks)"
+        )
+    return record
+
+
+def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inputs: StudyInputs) -> dict:
+    import pandas as pd
+
+    from robqunn.ansatz_metrics import metrics_table
+    from robqunn.claims import claims_table
+    from robqunn.evaluate import read_results_table, summary
+    from robqunn.soundness import checklist
+    from robqunn.stats import summarize
+
+    table = pd.concat([read_results_table(path) for path in inputs.tables], ignore_index=True)
+    records = [_checked_record(Path(path), checks_params) for path in inputs.check_records]
+    ansatz = pd.concat([pd.read_csv(path) for path in inputs.ansatz_tables])
+    return {
+        "results": table,
+        "summary_ci": summarize(table),
+        "checklist": checklist(table, records, checks_params),
+        "claims": claims_table(table, claims_params, ansatz),
+        "ansatz_metrics": metrics_table(ansatz, summary(table)),
+    }
+
+
+def _study_figures(frames: dict, out_dir: Path, low_eps: float) -> list[Path]:
+    from robqunn import plots
+
+    study = plots.study_models_only(frames["summary_ci"])
+    written = plots.whitebox_ci_figure(study, out_dir / paths.WHITEBOX_CI_STEM)
+    written += plots.transfer_ci_figure(study, out_dir / paths.TRANSFER_CI_STEM)
+    written += plots.noise_figure(frames["summary_ci"], low_eps, out_dir / paths.NOISE_FIGURE_STEM)
+    for attack_name in sorted(frames["ansatz_metrics"]["attack"].unique()):
+        stem = out_dir / paths.ROBUSTNESS_FIGURE_STEM.format(attack=attack_name)
+        written += plots.robustness_vs_entanglement_figure(frames["ansatz_metrics"], attack_name, stem)
+    return written
