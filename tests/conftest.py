@@ -110,8 +110,8 @@ def assert_same_on_shared_models(ours: Path, theirs: Path, models: list[str]) ->
     those models (the paper's claims; not the transfer check, whose worst case runs over every source)."""
     import pandas as pd
 
+    from robqunn.checklist import TRANSFER
     from robqunn.claims import PAPER
-    from robqunn.soundness import TRANSFER
 
     names = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet", ".json"))
     # train: timings; figures: no numbers; parts: per_eps's evaluation parts, merged into the seed's table

@@ -197,7 +197,7 @@ class TestLineageOnRead:
     @pytest.fixture
     def checks_place(self, tmp_path):
         """A sound checks record of the CNN of seed 42 (SPSA on 3 digits), and where aggregate reads it."""
-        from test_soundness import CHECKS, record
+        from test_checklist import CHECKS, record
 
         spsa = {"eps": 0.1, "spsa": {"n_correct": 1, "n_evaluated": 3}, "pgd": {"n_correct": 1, "n_evaluated": 3}}
         return dataclasses.replace(record(model="cnn"), spsa=spsa), tmp_path / "seed42" / "cnn.json", CHECKS

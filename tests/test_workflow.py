@@ -24,7 +24,8 @@ from conftest import (
     workflow_copy,
     write_params,
 )
-from robqunn import config, soundness
+from robqunn import config
+from robqunn.checklist import CHECK_NAMES, SAMPLING_CHECKS
 from robqunn.claims import NOISE_CLAIMS, PAPER
 from robqunn.config import AttackName, load_params
 from robqunn.evaluate import transfer_targets
@@ -239,9 +240,7 @@ class TestSnakemake:
         study = folder / "results" / "study"
         checklist = pd.read_csv(study / "checklist.csv")
         sampling = {model: "shots" in model for model in TINY_MODELS}
-        expected = [
-            c for m in sorted(TINY_MODELS) for c in soundness.CHECK_NAMES + soundness.SAMPLING_CHECKS * sampling[m]
-        ]
+        expected = [c for m in sorted(TINY_MODELS) for c in CHECK_NAMES + SAMPLING_CHECKS * sampling[m]]
         assert checklist["check"].tolist() == expected
         assert set(checklist[~checklist["model"].map(sampling)]["verdict"]) <= {"PASS", "FLAG"}
         gaps = checklist[

@@ -539,7 +539,7 @@ _FRACTIONS_SCHEMA: Schema = {"mean": "a number", "sd": "a number", "n_digits": "
 @dataclass(frozen=True)
 class ChecksRecord(JsonArtifact):
     """Counts of correct digits of one (seed, model) under the extra attacks of the soundness checks
-    (robqunn.soundness.extra_attacks); each counts dict is {"n_correct", "n_evaluated"}."""
+    (robqunn.extra_attacks.extra_attacks); each counts dict is {"n_correct", "n_evaluated"}."""
 
     WHAT = "checks record"
     SCHEMA = {

@@ -376,7 +376,7 @@ class SpsaParams:
 
 @dataclass(frozen=True)
 class ChecksParams:
-    """Attack-soundness checks run per model (see robqunn.soundness)."""
+    """Attack-soundness checks run per model (see robqunn.extra_attacks and robqunn.checklist)."""
 
     n_images: int
     eps: float

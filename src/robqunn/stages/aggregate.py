@@ -91,9 +91,9 @@ def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inpu
     import pandas as pd
 
     from robqunn.ansatz_metrics import metrics_table
+    from robqunn.checklist import checklist
     from robqunn.claims import claims_table
     from robqunn.evaluate import read_results_table, summary
-    from robqunn.soundness import checklist
     from robqunn.stats import summarize
 
     table = pd.concat([read_results_table(path) for path in inputs.tables], ignore_index=True)

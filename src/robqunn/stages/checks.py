@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def run(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path):
-    """The extra attacks of the soundness checks on one model (robqunn.soundness.extra_attacks), saved as a
+    """The extra attacks of the soundness checks on one model (robqunn.extra_attacks.extra_attacks), saved as a
     :class:`robqunn.artifacts.ChecksRecord`, or the record kept if current (robqunn.stages.job.current_output);
     with tracking, an MLflow run, a child of the model's training run.
 
@@ -46,8 +46,8 @@ def run(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path):
 
 def _extra_attacks(settings: ChecksParams, steps: AttackSteps, job: Job, lineage: dict, out: str | Path):
     """Run the checks' extra attacks on ``job``'s model and save their record with its lineage."""
+    from robqunn.extra_attacks import Target, extra_attacks
     from robqunn.models import load_model, logits_model
-    from robqunn.soundness import Target, extra_attacks
 
     dataset = Dataset.load(job.data, job.seed)
     model = load_model(job.model_file, job.model, job.seed, job.data)
