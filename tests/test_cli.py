@@ -151,7 +151,7 @@ class TestCommands:
 
     def test_workflow_timings_against_targets(self):
         """The workflow benchmark's table flags a run over its target and gives the baseline ratio."""
-        from robqunn.bench import RunTiming, format_workflow_timings
+        from robqunn.bench.workflow import RunTiming, format_workflow_timings
 
         timings = [
             RunTiming("cold", 700.0, "60 of 60", 600.0),
@@ -166,7 +166,13 @@ class TestCommands:
         """Per rule (attacks per attack): jobs, summed CPU seconds, the largest peak memory, from the line
         each job's log ends with; a job that did not end (no such line) is left out. The heaviest job is
         judged against the memory target."""
-        from robqunn.bench import PEAK_MEMORY_TARGET_MB, RuleCost, RunTiming, format_workflow_timings, rule_costs
+        from robqunn.bench.workflow import (
+            PEAK_MEMORY_TARGET_MB,
+            RuleCost,
+            RunTiming,
+            format_workflow_timings,
+            rule_costs,
+        )
 
         records = {
             "model_train/seed1/cnn.log": (3.0, 900.0),
@@ -194,7 +200,7 @@ class TestCommands:
 
     def test_startup_timings_against_targets(self):
         """The start-up table judges each probe with a target and gives the baseline ratio."""
-        from robqunn.bench import StartupTiming, format_startup_timings
+        from robqunn.bench.startup import StartupTiming, format_startup_timings
 
         timings = [
             StartupTiming("python", 0.01, None),

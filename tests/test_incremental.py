@@ -49,7 +49,7 @@ def cnn(tiny, tmp_path_factory) -> stages.job.Job:
 def calls(monkeypatch) -> Counter:
     """Counts of the work the stages do: ``(attack, eps)`` per set crafted, ``("exact", eps)`` per eps verified,
     ``"checks"`` per run of the checks' extra attacks."""
-    from robqunn import attacks, exact, soundness
+    from robqunn import attacks, exact, extra_attacks
 
     counted: Counter = Counter()
 
@@ -64,7 +64,7 @@ def calls(monkeypatch) -> Counter:
 
     spy(attacks, "craft", lambda args: (AttackName(args[3]).value, args[4]))
     spy(exact, "verify", lambda args: ("exact", args[3]))
-    spy(soundness, "extra_attacks", lambda args: "checks")
+    spy(extra_attacks, "extra_attacks", lambda args: "checks")
     return counted
 
 
@@ -264,7 +264,7 @@ class TestBenchmark:
 
     def test_reruns_against_the_cold_run(self):
         """Each rerun's wall time and its jobs' CPU against the cold run's, per rule; the baseline ratio last."""
-        from robqunn.bench import RuleCost, RunTiming, format_workflow_timings
+        from robqunn.bench.workflow import RuleCost, RunTiming, format_workflow_timings
 
         cold_costs = [RuleCost("model_attacks", 2, 40.0, 900.0), RuleCost("evaluate", 1, 5.0, 600.0)]
         rerun_costs = (RuleCost("model_attacks", 2, 10.0, 800.0),)
@@ -286,7 +286,7 @@ class TestBenchmark:
         into the last params file a run reads, beside what it holds."""
         import yaml
 
-        from robqunn.bench import CHANGES, _set_param
+        from robqunn.bench.workflow import CHANGES, _set_param
 
         params = {"attack": {"pgd": {"eps": [0.0, 0.1, 0.2]}}, "checks": {"restarts": 2}}
         assert CHANGES["one more PGD eps"](params) == ("attack.pgd.eps", [0.0, 0.1, 0.15, 0.2])

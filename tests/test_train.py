@@ -104,7 +104,7 @@ class TestCompiledLoop:
         """Against Model.fit on the seeded, reshuffled tf.data pipeline (how robqunn trained before the
         compiled loop): bit-identical weights and per-epoch loss and accuracy, with a last batch that is
         smaller than the others (n not a multiple of the batch size)."""
-        from robqunn.bench import keras_fit
+        from robqunn.bench.loops import keras_fit
         from robqunn.train import train_head
 
         n_train, settings = 402, dataclasses.replace(params.train, epochs=3)

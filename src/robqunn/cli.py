@@ -397,23 +397,23 @@ def _ansatz(ctx: Context) -> None:
 
 
 def _bench(ctx: Context) -> None:
-    from robqunn import bench
+    from robqunn.bench import attack, exact, loops, quanv, startup, workflow
 
     if ctx.args.target == "quanv":
-        print(bench.format_timings(bench.bench_quanv(ctx.params, ctx.seed)))
+        print(quanv.format_timings(quanv.bench_quanv(ctx.params, ctx.seed)))
     elif ctx.args.target == "attack":
-        print(bench.format_attack_timings(bench.bench_attack(ctx.params, ctx.seed)))
+        print(attack.format_attack_timings(attack.bench_attack(ctx.params, ctx.seed)))
     elif ctx.args.target == "exact":
-        print(bench.format_exact_timings(bench.bench_exact(ctx.params, ctx.seed)))
+        print(exact.format_exact_timings(exact.bench_exact(ctx.params, ctx.seed)))
     elif ctx.args.target == "loops":
-        print(bench.format_loop_timings(bench.bench_loops(ctx.params, ctx.seed)))
+        print(loops.format_loop_timings(loops.bench_loops(ctx.params, ctx.seed)))
     elif ctx.args.target == "startup":
-        print(bench.format_startup_timings(bench.bench_startup(ctx.params.bench.repeats)))
+        print(startup.format_startup_timings(startup.bench_startup(ctx.params.bench.repeats)))
     else:
-        timings, costs = bench.bench_workflow(
+        timings, costs = workflow.bench_workflow(
             Path("."), ctx.args.params, ctx.args.cores, ctx.args.profile, not ctx.args.no_baseline
         )
-        print(bench.format_workflow_timings(timings, costs))
+        print(workflow.format_workflow_timings(timings, costs))
 
 
 def _dvc_yaml(ctx: Context) -> None:

@@ -42,15 +42,19 @@ import itertools
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from robqunn.artifacts import N_CLASSES
 from robqunn.errors import RobqunnError
-from robqunn.models import FEATURES, LOGITS, predict
+from robqunn.layer_names import FEATURES, LOGITS
 from robqunn.patches import extract_patches
-from robqunn.quanv import Quanvolution
+
+if TYPE_CHECKING:  # imported by the functions that read a model: importing robqunn.exact needs no TensorFlow
+    import keras
+
+    from robqunn.quanv import Quanvolution
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +190,8 @@ def decompose(model: keras.Model) -> Decomposition:
             that is neither a Conv2D with ReLU ('valid', no dilation) nor a Quanvolution; stride !=
             kernel_size; an image side that is not a multiple of the kernel.
     """
+    import keras
+
     layer = _feature_layer(model)
     kernel_size = _kernel_size(layer)
     image_shape = _image_shape(layer, kernel_size)
@@ -197,6 +203,10 @@ def decompose(model: keras.Model) -> Decomposition:
 
 def _feature_layer(model: keras.Model) -> keras.layers.Layer:
     """The layer "features" behind Flatten behind the linear Dense "logits"."""
+    import keras
+
+    from robqunn.quanv import Quanvolution
+
     dense = next((layer for layer in model.layers if layer.name == LOGITS), None)
     if not isinstance(dense, keras.layers.Dense) or dense.get_config()["activation"] != "linear":
         found = "none" if dense is None else type(dense).__name__
@@ -222,6 +232,8 @@ def _source(layer: keras.layers.Layer) -> keras.layers.Layer | None:
 
 def _kernel_size(layer: keras.layers.Layer) -> int:
     """k, after checking that patches are disjoint k x k squares (stride = kernel)."""
+    from robqunn.quanv import Quanvolution
+
     if isinstance(layer, Quanvolution):
         kernel, stride = (layer.kernel_size,) * 2, (layer.stride,) * 2
     else:
@@ -395,6 +407,8 @@ def _verify_point(dec: Decomposition, x: np.ndarray, y: np.ndarray) -> tuple:
 
 def _result(model, dec: Decomposition, digits: tuple, x_worst: np.ndarray, lower: np.ndarray, tolerance: float):
     """Round x_worst into the ball in float32, measure its margin, and check it on the Keras model."""
+    from robqunn.models import predict
+
     x, y, eps = digits
     x_worst = _inside_ball(x_worst, x, eps)
     upper = _margins(dec.logits(x_worst), y).min(axis=1)

@@ -8,8 +8,12 @@ is refused, so a stale file cannot silently train the wrong head.
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 
 def compute_features(model: keras.Model, images: np.ndarray) -> np.ndarray:

@@ -18,11 +18,9 @@ import numpy as np
 
 from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES
 from robqunn.config import CNN, CircuitParams, CnnBias, ModelSpec
+from robqunn.layer_names import FEATURES, LOGITS
 from robqunn.quanv import Quanvolution, quanvolution_layer
 from robqunn.seeding import derived_seed
-
-FEATURES = "features"
-LOGITS = "logits"
 
 
 def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Model:

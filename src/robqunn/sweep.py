@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from robqunn.circuits import CircuitSpec, make_circuit_spec, readout_polynomial
 from robqunn.config import CircuitParams, ExactParams, ModelSpec, SweepParams, TrainParams
 from robqunn.data import Dataset
 from robqunn.seeding import derived_seed
+
+if TYPE_CHECKING:  # imported by the functions that use it: importing robqunn.sweep needs no PennyLane
+    from robqunn.circuits import CircuitSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ def readout_statistics(spec: CircuitSpec) -> dict[str, float]:
       the sum over strings with exactly one X (sin) letter: how fast the features change when a black pixel
       is lit.
     """
+    from robqunn.circuits import readout_polynomial
+
     strings, coefficients = readout_polynomial(spec)
     squared = coefficients**2
     constant = np.array([set(s) == {"I"} for s in strings])
@@ -85,6 +90,7 @@ def sweep_draw(settings: SweepParams, recipe: Recipe, dataset: Dataset, seed: in
     Returns:
         One row per (circuit, eps), columns :data:`COLUMNS`.
     """
+    from robqunn.circuits import make_circuit_spec
     from robqunn.exact import verify
     from robqunn.features import compute_features
     from robqunn.models import build_qunn
@@ -120,6 +126,8 @@ def sweep_draw(settings: SweepParams, recipe: Recipe, dataset: Dataset, seed: in
 def _readout_key(spec: CircuitSpec) -> tuple:
     """Circuits with equal readout polynomials compute equal features for every input (the invariance
     property, and ansatz none under either layout): one training serves them all."""
+    from robqunn.circuits import readout_polynomial
+
     strings, coefficients = readout_polynomial(spec)
     return tuple(strings), np.round(coefficients, 12).tobytes()
 
