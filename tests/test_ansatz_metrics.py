@@ -8,7 +8,8 @@ from scipy.stats import unitary_group
 
 from robqunn import ansatz_metrics as am
 from robqunn.circuits import entanglers_visible, make_circuit_spec, make_qnode, readout_coefficients
-from robqunn.config import Ansatz, CircuitParams, CnnBias, Layout
+from robqunn.config import CircuitParams, CnnBias
+from robqunn.vocabulary import Ansatz, Layout
 
 N_QUBITS = 4
 ALL_CIRCUITS = [(a, l) for a in Ansatz for l in Layout]

@@ -11,10 +11,10 @@ import tensorflow as tf
 from robqunn import attacks
 from robqunn.artifacts import AdversarialError, check_threat_model
 from robqunn.attacks import ATTACKS, craft
-from robqunn.config import AttackName, ModelSpec
 from robqunn.features import compute_features
 from robqunn.models import FEATURES, build_model, feature_model, logits_model, predict
 from robqunn.train import train
+from robqunn.vocabulary import AttackName, ModelSpec
 
 SEED = 42
 N = 64  # digits per attack in these tests
@@ -238,8 +238,8 @@ class TestLogits:
         from pennylane import numpy as pnp
 
         from robqunn.circuits import make_circuit_spec, make_qnode
-        from robqunn.config import Ansatz, Layout
         from robqunn.patches import extract_patches
+        from robqunn.vocabulary import Ansatz, Layout
 
         model = trained_models["qunn-full-ent_rot"]
         x, y = tf.constant(digits.x_test[:2]), digits.y_test[:2]

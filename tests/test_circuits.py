@@ -22,7 +22,7 @@ from robqunn.circuits import (
     readout_coefficients,
     readout_polynomial,
 )
-from robqunn.config import Ansatz, Layout
+from robqunn.vocabulary import Ansatz, Layout
 
 ALL_CIRCUITS = [(a, l) for a in Ansatz for l in Layout]
 ZZ_ANSATZE = [Ansatz.FULL, Ansatz.LINEAR, Ansatz.STAR]

@@ -15,18 +15,13 @@ import pytest
 import yaml
 
 from robqunn.config import (
-    CNN,
-    Ansatz,
-    AttackName,
     BenchParams,
     CircuitParams,
     DataParams,
     DataSource,
     FgsmParams,
-    Layout,
     MimParams,
     MimSteps,
-    ModelSpec,
     Params,
     PgdParams,
     PgdSteps,
@@ -38,6 +33,7 @@ from robqunn.config import (
     section_from_dict,
 )
 from robqunn.errors import ParamsError, RobqunnError
+from robqunn.vocabulary import CNN, Ansatz, AttackName, Layout, ModelSpec
 
 PARAMS_FILE = Path(__file__).parents[1] / "params.yaml"
 SECTIONS = ("study", "data", "circuit", "train", "bench")

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from robqunn.attacks import craft, eot, input_gradient
-from robqunn.config import AttackName
+from robqunn.vocabulary import AttackName
 
 N = 32
 DRAWS = 3

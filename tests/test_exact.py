@@ -19,11 +19,12 @@ from scipy.optimize import linprog, minimize, minimize_scalar
 from robqunn import exact
 from robqunn.artifacts import check_threat_model
 from robqunn.attacks import craft
-from robqunn.config import AttackName, ModelSpec, PgdSteps
+from robqunn.config import PgdSteps
 from robqunn.features import compute_features
 from robqunn.models import build_model, build_qunn, load_model, logits_model, predict, save_model
 from robqunn.quanv import Quanvolution
 from robqunn.train import train
+from robqunn.vocabulary import AttackName, ModelSpec
 
 SEED = 42
 N_DIGITS = 200  # test digits verified per model

@@ -13,10 +13,11 @@ from test_checklist import CHECKS, SPSA, sound_table
 
 def train_small(params, digits, name):
     """Model ``name`` (seed 42) with its head trained for 2 epochs on 1,000 digits."""
-    from robqunn.config import ModelSpec, TrainParams
+    from robqunn.config import TrainParams
     from robqunn.features import compute_features
     from robqunn.models import build_model, logits_model
     from robqunn.train import train
+    from robqunn.vocabulary import ModelSpec
 
     model = build_model(ModelSpec.from_name(name), params.circuit, 42)
     x, y = digits.x_train[:1000], digits.y_train[:1000]

@@ -15,8 +15,9 @@ import pytest
 
 from robqunn import stages
 from robqunn.artifacts import AdversarialSet, ChecksRecord
-from robqunn.config import AttackName, load_params
+from robqunn.config import load_params
 from robqunn.errors import DataError
+from robqunn.vocabulary import AttackName
 
 SEED = 42
 N_IMAGES = 20  # attacked and verified digits: enough for every kind of output, in seconds

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from robqunn.circuits import make_circuit_spec
-from robqunn.config import Ansatz, CnnBias, Layout, ModelSpec
+from robqunn.config import CnnBias
 from robqunn.errors import DataError
 from robqunn.models import (
     PREDICT_BATCH,
@@ -26,6 +26,7 @@ from robqunn.models import (
     save_model,
 )
 from robqunn.quanv import Quanvolution, pennylane_quanvolution, quanvolution_layer
+from robqunn.vocabulary import Ansatz, Layout, ModelSpec
 
 SEED = 42
 OTHER_SEED = 7

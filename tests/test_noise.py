@@ -24,9 +24,10 @@ from robqunn.circuits import (
     readout_polynomial,
     with_noise,
 )
-from robqunn.config import CNN, Ansatz, Layout, ModelSpec, Noise, NoiseChannel
 from robqunn.models import build_model, load_model, logits_model, save_model
+from robqunn.noise import Noise, NoiseChannel
 from robqunn.quanv import Quanvolution, multinomial_counts, outcome_signs, quanvolution_layer
+from robqunn.vocabulary import CNN, Ansatz, Layout, ModelSpec
 
 ALL_CIRCUITS = [(a, l) for a in Ansatz for l in Layout]
 ZZ_ANSATZE = [Ansatz.FULL, Ansatz.LINEAR, Ansatz.STAR]

@@ -8,8 +8,10 @@ import re
 import pytest
 from tests.test_config import with_value
 
-from robqunn.config import ModelSpec, Noise, NoiseChannel, model_specs, params_from_dict
+from robqunn.config import model_specs, params_from_dict
 from robqunn.errors import ParamsError
+from robqunn.noise import Noise, NoiseChannel
+from robqunn.vocabulary import ModelSpec
 
 
 def noise_params(**changes):

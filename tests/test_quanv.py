@@ -12,9 +12,9 @@ import tensorflow as tf
 from pennylane import numpy as pnp
 
 from robqunn.circuits import make_circuit_spec, make_qnode
-from robqunn.config import Ansatz, Layout
 from robqunn.patches import extract_patches, output_size
 from robqunn.quanv import Quanvolution, pennylane_quanvolution, quanvolution_layer
+from robqunn.vocabulary import Ansatz, Layout
 
 ALL_CIRCUITS = [(a, l) for a in Ansatz for l in Layout]
 SEED = 42

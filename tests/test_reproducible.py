@@ -18,8 +18,9 @@ import pytest
 
 from conftest import TINY_CHANGES, write_params
 from robqunn import plots, stages
-from robqunn.config import AttackName, ModelSpec, load_params
+from robqunn.config import load_params
 from robqunn.models import KERAS_METADATA, SAVED_DATE, build_model, load_model, predict, save_model
+from robqunn.vocabulary import AttackName, ModelSpec
 
 SEED = 42
 MODELS = ("cnn", "qunn-full-ent_rot")

@@ -17,9 +17,10 @@ import pytest
 
 from robqunn import stages
 from robqunn.artifacts import FeatureMaps
-from robqunn.config import AttackName, ModelSpec, load_params
+from robqunn.config import load_params
 from robqunn.errors import DataError
 from robqunn.models import load_model
+from robqunn.vocabulary import AttackName, ModelSpec
 
 SEED = 42
 MAX_STAGE_PARAMETERS = 5  # a stage takes a few typed objects, never a long list of loose values

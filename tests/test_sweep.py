@@ -11,8 +11,9 @@ import pytest
 from conftest import TINY_CHANGES, snakemake, workflow_copy
 from robqunn import sweep
 from robqunn.circuits import make_circuit_spec
-from robqunn.config import Ansatz, Layout, SweepParams
+from robqunn.config import SweepParams
 from robqunn.errors import DataError
+from robqunn.vocabulary import Ansatz, Layout
 
 
 def spec_with_rotations(params, theta: float):

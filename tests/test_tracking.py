@@ -176,7 +176,7 @@ def test_env_var_overrides_default(monkeypatch):
 
 def test_flatten_nested_params():
     """Nested dicts become dotted keys and every value a string."""
-    from robqunn.config import AttackName
+    from robqunn.vocabulary import AttackName
 
     flat = tracking.flatten({"a": {"b": {"c": 1}, "d": [1, 2]}, "e": AttackName.PGD, "f": None})
     assert flat == {"a.b.c": "1", "a.d": "[1, 2]", "e": "pgd", "f": "None"}

@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from robqunn.config import ModelSpec
 from robqunn.features import compute_features
 from robqunn.models import build_model, head_model
 from robqunn.train import accuracy, train
+from robqunn.vocabulary import ModelSpec
 
 SEED = 42
 SMALL = 400  # training digits for the quick tests

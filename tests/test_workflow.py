@@ -24,11 +24,12 @@ from conftest import (
     workflow_copy,
     write_params,
 )
-from robqunn import config
+from robqunn import config, vocabulary
 from robqunn.checklist import CHECK_NAMES, SAMPLING_CHECKS
 from robqunn.claims import NOISE_CLAIMS, PAPER
-from robqunn.config import AttackName, load_params
+from robqunn.config import load_params
 from robqunn.evaluate import transfer_targets
+from robqunn.vocabulary import AttackName
 
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "params.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
@@ -107,7 +108,11 @@ class TestSchema:
 
     @pytest.mark.parametrize(
         "key, enum",
-        [("study.ansatze", config.Ansatz), ("study.layouts", config.Layout), ("data.source", config.DataSource)],
+        [
+            ("study.ansatze", vocabulary.Ansatz),
+            ("study.layouts", vocabulary.Layout),
+            ("data.source", config.DataSource),
+        ],
     )
     def test_same_choices(self, key, enum):
         """The schema's choices are the values of robqunn's enums, in order."""

@@ -38,9 +38,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from robqunn.config import EXACT, AttackName
 from robqunn.errors import DataError
 from robqunn.io import save_json, save_npz
+from robqunn.vocabulary import EXACT, AttackName
 
 IMAGE_SHAPE = (28, 28)
 N_CLASSES = 10

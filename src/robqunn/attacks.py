@@ -23,7 +23,8 @@ from cleverhans.tf2.attacks.spsa import SPSAAdam, margin_logit_loss, projected_o
 from cleverhans.tf2.utils import clip_eta, compute_gradient, optimize_linear
 
 from robqunn.artifacts import PIXEL_MAX, PIXEL_MIN, check_threat_model
-from robqunn.config import AttackName, FgsmParams, MimParams, MimSteps, PgdParams, PgdSteps, SpsaParams
+from robqunn.config import FgsmParams, MimParams, MimSteps, PgdParams, PgdSteps, SpsaParams
+from robqunn.vocabulary import AttackName
 
 LogitsFn = Callable[[tf.Tensor], tf.Tensor]
 

@@ -38,7 +38,8 @@ import pandas as pd
 
 from robqunn import stats
 from robqunn.artifacts import ChecksRecord
-from robqunn.config import AttackName, ChecksParams
+from robqunn.config import ChecksParams
+from robqunn.vocabulary import AttackName
 
 PASS, FLAG, NOT_RUN = "PASS", "FLAG", "NOT RUN"
 COUNT_KEYS = ["seed", "n_correct", "n_evaluated"]

@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import pennylane as qml
 
-from robqunn.config import Ansatz, CircuitParams, Layout, ModelSpec, Noise, NoiseChannel
+from robqunn.config import CircuitParams
+from robqunn.noise import Noise, NoiseChannel
 from robqunn.seeding import rng
+from robqunn.vocabulary import Ansatz, Layout, ModelSpec
 
 logger = logging.getLogger(__name__)
 

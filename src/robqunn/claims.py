@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from robqunn import stats
-from robqunn.config import CNN, EXACT, WORST_CASE, ClaimsParams, ModelSpec
+from robqunn.config import ClaimsParams
+from robqunn.vocabulary import CNN, EXACT, WORST_CASE, ModelSpec
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "not supported", "inconclusive", "not testable"
 COUNTS = ["seed", "n_correct", "n_evaluated"]

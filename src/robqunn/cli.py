@@ -18,11 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from robqunn.config import EXACT, Ansatz, AttackName, Layout, Params, load_params, model_specs, params_in_force
+from robqunn.config import Params, load_params, model_specs, params_in_force
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
 from robqunn.tracking import check_tracking, set_run_source
+from robqunn.vocabulary import EXACT, Ansatz, AttackName, Layout
 
 logger = logging.getLogger("robqunn")
 

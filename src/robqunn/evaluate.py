@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from robqunn.artifacts import AdversarialSet
-from robqunn.config import CNN, EXACT, WORST_CASE, AttackName, ModelSpec
 from robqunn.errors import DataError
 from robqunn.io import atomic_path
+from robqunn.vocabulary import CNN, EXACT, WORST_CASE, AttackName, ModelSpec
 
 COLUMNS = ["seed", "source", "target", "kind", "attack", "eps", "n_correct", "n_evaluated", "accuracy"]
 COLUMNS += ["attack_gap", "n_missed"]  # white-box rows of an attack: beside the exact robust accuracy

@@ -48,8 +48,8 @@ import numpy as np
 
 from robqunn.artifacts import N_CLASSES
 from robqunn.errors import RobqunnError
-from robqunn.layer_names import FEATURES, LOGITS
 from robqunn.patches import extract_patches
+from robqunn.vocabulary import FEATURES, LOGITS
 
 if TYPE_CHECKING:  # imported by the functions that read a model: importing robqunn.exact needs no TensorFlow
     import keras

@@ -17,10 +17,10 @@ import keras
 import numpy as np
 
 from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES
-from robqunn.config import CNN, CircuitParams, CnnBias, ModelSpec
-from robqunn.layer_names import FEATURES, LOGITS
+from robqunn.config import CircuitParams, CnnBias
 from robqunn.quanv import Quanvolution, quanvolution_layer
 from robqunn.seeding import derived_seed
+from robqunn.vocabulary import CNN, FEATURES, LOGITS, ModelSpec
 
 
 def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Model:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import CNN, EXACT, SHOTS_LABEL, Ansatz, AttackName, AttackParams, ExactParams, Layout, NoiseChannel
+from robqunn.config import AttackParams, ExactParams
+from robqunn.vocabulary import EXACT, AttackName
 
 PREPARED = "data/prepared/seed{seed}.npz"
 PREPARED_SIDECAR = "data/prepared/seed{seed}.json"
@@ -78,14 +79,6 @@ TRANSFER_DIRECTIONS = ("cnn_to_qunn", "qunn_to_cnn")
 def eps_label(eps: float) -> str:
     """An eps as it appears in file names (``eps0.05.npz``)."""
     return f"{eps:g}"
-
-
-def model_name_regex() -> str:
-    """The model names, as a regular expression built from the enums (Snakemake's wildcard constraint)."""
-    ansatze = "|".join(a.value for a in Ansatz)
-    layouts = "|".join(l.value for l in Layout)
-    channels = "|".join(c.label for c in NoiseChannel)
-    return rf"{CNN}|qunn-({ansatze})-({layouts})(-({channels})[0-9.]+)?(-{SHOTS_LABEL}[0-9]+)?"
 
 
 def _attack_name(attack: AttackName | str) -> str:

@@ -16,14 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from robqunn.config import CNN, EXACT, WORST_CASE, ModelSpec  # noqa: E402
+from robqunn.vocabulary import ANSATZ_COLOURS, CNN, EXACT, LAYOUT_STYLES, WORST_CASE, ModelSpec  # noqa: E402
 
 FORMATS = ("png", "svg")
-
-
-#: One colour per ansatz in every figure; the layout is the line style (rot_ent solid, ent_rot dashed).
-ANSATZ_COLOURS = {"none": "C0", "full": "C1", "linear": "C2", "star": "C3", "random": "C4"}
-LAYOUT_STYLES = {"rot_ent": "-", "ent_rot": "--"}
 
 
 def _parts(model: str) -> tuple[str | None, str | None]:

@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robqunn.config import WORST_CASE, ModelSpec, TrackingParams
+from robqunn.config import TrackingParams
 from robqunn.io import file_digests, sha256_file
 from robqunn.paths import eps_label
 from robqunn.tracking import log_figure_to_run, log_to_run, stage_run, tag_runs
+from robqunn.vocabulary import WORST_CASE, ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from robqunn.config import Ansatz, AttackName, ModelSpec, lookup
+from robqunn.config import lookup
+from robqunn.vocabulary import Ansatz, AttackName, ModelSpec
 
 TRACKING = ("tracking.enabled", "tracking.experiment")
 #: The keys that decide which models a seed has: the fan-out of every per-model stage.

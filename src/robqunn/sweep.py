@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from robqunn.config import CircuitParams, ExactParams, ModelSpec, SweepParams, TrainParams
+from robqunn.config import CircuitParams, ExactParams, SweepParams, TrainParams
 from robqunn.data import Dataset
 from robqunn.seeding import derived_seed
+from robqunn.vocabulary import ModelSpec
 
 if TYPE_CHECKING:  # imported by the functions that use it: importing robqunn.sweep needs no PennyLane
     from robqunn.circuits import CircuitSpec

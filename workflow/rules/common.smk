@@ -1,18 +1,8 @@
 import re
 
-from robqunn import paths, registry
-from robqunn.config import (
-    EXACT,
-    WORST_CASE,
-    AttackName,
-    JobCut,
-    ModelSpec,
-    model_names,
-    model_specs,
-    params_from_dict,
-    overridden_keys,
-    params_in_force,
-)
+from robqunn import paths, registry, vocabulary
+from robqunn.config import JobCut, model_names, model_specs, params_from_dict, overridden_keys, params_in_force
+from robqunn.vocabulary import EXACT, WORST_CASE, AttackName, ModelSpec
 from robqunn.paths import StudyFiles
 from robqunn.tracking import check_tracking
 from snakemake.logging import logger
@@ -44,7 +34,7 @@ logger.info(check_tracking(PARAMS.tracking))
 
 wildcard_constraints:
     seed=r"\d+",
-    model=paths.model_name_regex(),
+    model=vocabulary.model_name_regex(),
 
 
 def get_final_output():

@@ -32,8 +32,8 @@ if PER_EPS:
         log:
             "logs/evaluate_part/seed{seed}/{attack}/{source}/{target}.log",
         wildcard_constraints:
-            source=paths.model_name_regex(),
-            target=paths.model_name_regex(),
+            source=vocabulary.model_name_regex(),
+            target=vocabulary.model_name_regex(),
             attack="|".join(ATTACKS + [EXACT]),
         params:
             reads=job_params("evaluate", models=lambda wildcards: [wildcards.target]),

@@ -4,11 +4,11 @@
 from pathlib import Path
 
 from robqunn import paths
-from robqunn.config import AttackName
 from robqunn.runtime import exit_now
 from robqunn.stages import model_attacks
 from robqunn.stages.attack import AttackJob
 from robqunn.stages.model_attacks import ModelAttacksOutputs, ModelAttacksSettings
+from robqunn.vocabulary import AttackName
 from robqunn.workflow import job_of, log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule, tensorflow=True)

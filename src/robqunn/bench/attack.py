@@ -13,9 +13,9 @@ def bench_attack(params: Params, seed: int) -> list[Timing]:
     training; eps is the largest of the PGD grid.
     """
     from robqunn.attacks import craft
-    from robqunn.config import CNN, AttackName, ModelSpec
     from robqunn.data import prepare_dataset
     from robqunn.models import build_model, logits_model
+    from robqunn.vocabulary import CNN, AttackName, ModelSpec
 
     dataset = prepare_dataset(params.data, seed)
     x, y = dataset.x_test[: params.bench.attack_images], dataset.y_test[: params.bench.attack_images]

@@ -66,10 +66,10 @@ def bench_exact(params: Params, seed: int) -> list[ExactTiming]:
 def _quick_model(name: str, params: Params, dataset, seed: int):
     import dataclasses
 
-    from robqunn.config import ModelSpec
     from robqunn.features import compute_features
     from robqunn.models import build_model
     from robqunn.train import train
+    from robqunn.vocabulary import ModelSpec
 
     model = build_model(ModelSpec.from_name(name), params.circuit, seed)
     features = (compute_features(model, dataset.x_train), compute_features(model, dataset.x_test))
@@ -106,8 +106,8 @@ def _timed_pgd(model, digits: tuple, params: Params, seed: int) -> tuple[list[np
     """Which digits PGD breaks at each eps of its grid, and the seconds of crafting (after a warm-up call
     that traces the attack, so tracing is not counted)."""
     from robqunn.attacks import craft
-    from robqunn.config import AttackName
     from robqunn.models import logits_model, predict
+    from robqunn.vocabulary import AttackName
 
     (x, y), logits, pgd = digits, logits_model(model), params.attack.pgd
 

@@ -38,8 +38,8 @@ def bench_loops(params: Params, seed: int) -> list[LoopTiming]:
     on the CNN and ``bench.model``. CPU seconds in this process, one TensorFlow thread as in a job."""
     import tensorflow as tf
 
-    from robqunn.config import CNN, ModelSpec
     from robqunn.data import prepare_dataset
+    from robqunn.vocabulary import CNN, ModelSpec
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -15,13 +15,7 @@ from robqunn import paths, provenance
 from robqunn.artifacts import (
     AdversarialSet,
 )
-from robqunn.config import (
-    AttackName,
-    AttackParams,
-    FgsmParams,
-    MimParams,
-    PgdParams,
-)
+from robqunn.config import AttackParams, FgsmParams, MimParams, PgdParams
 from robqunn.data import Dataset
 from robqunn.io import sha256_file
 from robqunn.paths import eps_label
@@ -35,6 +29,7 @@ from robqunn.stages.job import (
     sampling_params,
 )
 from robqunn.tracking import stage_run
+from robqunn.vocabulary import AttackName
 
 logger = logging.getLogger(__name__)
 

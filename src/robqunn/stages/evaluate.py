@@ -26,7 +26,8 @@ from robqunn.paths import eps_label
 if TYPE_CHECKING:
     import pandas as pd
 
-from robqunn.stages.job import sampling_draws
+from robqunn.noise import sampling_draws
+from robqunn.vocabulary import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class _DrawScorer:
         where = f"evaluate/{adversarial.source}/{adversarial.attack}/{adversarial.eps!r}/{target}"
         if adversarial.eps == 0:  # every attack's eps-0 set is the clean digits: one clean accuracy, as without shots
             where = f"evaluate/clean/{target}"
-        draws = sampling_draws(target, self.noise, "eval_draws")
+        draws = sampling_draws(ModelSpec.from_name(target), self.noise, "eval_draws")
         digits = (adversarial.x_adv, adversarial.y)
         return correct_over_draws(model, digits, self.predict, draws, derived_seed(adversarial.seed, where))
 

@@ -17,14 +17,12 @@ from robqunn.artifacts import (
     AdversarialSet,
     check_threat_model,
 )
-from robqunn.config import (
-    EXACT,
-    ExactParams,
-)
+from robqunn.config import ExactParams
 from robqunn.data import Dataset
 from robqunn.io import atomic_path
 from robqunn.paths import eps_label
 from robqunn.tracking import stage_run
+from robqunn.vocabulary import EXACT
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,12 +10,9 @@ from robqunn import paths
 from robqunn.artifacts import (
     AdversarialSet,
 )
-from robqunn.config import (
-    WORST_CASE,
-    AttackName,
-)
 from robqunn.data import Dataset
 from robqunn.io import atomic_path
+from robqunn.vocabulary import WORST_CASE, AttackName
 
 EXAMPLE_DIGITS = 8  # digits per row of the adversarial-example grids
 

@@ -12,14 +12,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from robqunn import registry
-from robqunn.config import (
-    AttackName,
-    ModelSpec,
-    NoiseParams,
-    TrackingParams,
-)
+from robqunn.config import NoiseParams, TrackingParams
 from robqunn.errors import DataError
 from robqunn.io import sha256_file, sha256_json, sha256_tree
+from robqunn.noise import sampling_draws
+from robqunn.vocabulary import AttackName, ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +45,12 @@ class Job:
     @property
     def eot_draws(self) -> int:
         """Sampling draws per attack gradient (robqunn.attacks.eot): noise.eot_draws for a finite-shot model, else 1."""
-        return sampling_draws(self.model, self.noise, "eot_draws")
+        return sampling_draws(self.spec, self.noise, "eot_draws")
 
     @property
     def eval_draws(self) -> int:
         """Sampling draws a finite-shot model's accuracy averages over (noise.eval_draws), else 1."""
-        return sampling_draws(self.model, self.noise, "eval_draws")
-
-
-def sampling_draws(model: str, noise: NoiseParams | None, key: str) -> int:
-    """``noise.<key>`` (eot_draws or eval_draws) for a finite-shot model, 1 for a model that does not sample."""
-    if not ModelSpec.from_name(model).shots:
-        return 1
-    if noise is None:
-        raise ValueError(f"model {model} samples its readout: its stage needs params key 'noise.{key}'")
-    return getattr(noise, key)
+        return sampling_draws(self.spec, self.noise, "eval_draws")
 
 
 T = TypeVar("T")

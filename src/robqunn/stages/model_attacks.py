@@ -6,15 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from robqunn.config import (
-    AttackName,
-    AttackSteps,
-    ChecksParams,
-    ExactParams,
-)
+from robqunn.config import AttackSteps, ChecksParams, ExactParams
 from robqunn.stages import attack, checks, exact
 from robqunn.stages.attack import AttackJob
 from robqunn.stages.job import Job
+from robqunn.vocabulary import AttackName
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,13 @@ from robqunn.artifacts import (
     FeatureMaps,
     TrainMetrics,
 )
-from robqunn.config import (
-    CircuitParams,
-    ModelSpec,
-    TrainParams,
-)
+from robqunn.config import CircuitParams, TrainParams
 from robqunn.data import Dataset
 from robqunn.io import sha256_file
 from robqunn.stages.features import check_features_match
 from robqunn.stages.job import Job, correct_per_digit
 from robqunn.tracking import stage_run
+from robqunn.vocabulary import ModelSpec
 
 logger = logging.getLogger(__name__)
 
