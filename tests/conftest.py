@@ -13,6 +13,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Fixtures that run the pipeline's engines: the tiny study (Snakemake, and what reads it), DVC's repro, a SLURM
+#: cluster, a PostgreSQL-backed MLflow server, the MLflow UI. A test that uses one is end to end (marker e2e).
+E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory):
     """Every MLflow run of the tests goes to a store of the test session, never to the repository's."""
@@ -86,9 +98,10 @@ def _overlay(path: Path) -> dict:
 
 #: The tiny profile's changes to params.yaml: the study in about a minute (workflow/profiles/tiny).
 TINY_CHANGES = _overlay(TINY_PROFILE / "params.yaml")
-#: The tiny study without its noisy and finite-shot models: for the tests of the engines (SLURM, the per_eps
-#: cut), whose job count grows with the models; they compare with the tiny run on the models both hold.
-TINY_NOISELESS = TINY_CHANGES | {("noise", "circuits"): []}
+#: The tiny study's CNN and one QuNN (full-ent_rot): for the tests that run the study again through another
+#: engine (SLURM and the per_eps cut, DVC, a tracking server), whose time grows with the models; they compare
+#: with the tiny run on the models both hold.
+TINY_TWO_MODELS = TINY_CHANGES | {("study", "ansatze"): ["full"], ("noise", "circuits"): []}
 
 
 def model_names(changes: dict) -> list[str]:
@@ -107,15 +120,15 @@ def model_names(changes: dict) -> list[str]:
 def assert_same_on_shared_models(ours: Path, theirs: Path, models: list[str]) -> None:
     """The results folder ``ours``, of a run of ``models``, agrees with ``theirs``, of a run that may hold more:
     every per-model file byte for byte, and the seed's and study's tables row for row on the rows between
-    those models (the paper's claims; not the transfer check, whose worst case runs over every source)."""
+    those models (not the transfer check, whose worst case runs over every source, nor the claims, which weigh
+    the ansaetze of a study against each other)."""
     import pandas as pd
 
     from robqunn.checklist import TRANSFER
-    from robqunn.claims import PAPER
 
     names = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.suffix in (".csv", ".parquet", ".json"))
-    # train: timings; figures: no numbers; parts: per_eps's evaluation parts, merged into the seed's table
-    names = [n for n in names if n.parts[0] not in ("train", "figures") and "parts" not in n.parts]
+    # figures: no numbers; parts: per_eps's evaluation parts, merged into the seed's table
+    names = [n for n in names if n.parts[0] != "figures" and "parts" not in n.parts and n.stem != "claims"]
     assert len(names) > 10
     for name in names:
         if name.stem in models:
@@ -125,16 +138,14 @@ def assert_same_on_shared_models(ours: Path, theirs: Path, models: list[str]) ->
                 pd.read_parquet(r / name) if name.suffix == ".parquet" else pd.read_csv(r / name)
                 for r in (ours, theirs)
             ]
-            frames = [_shared_rows(frame, models, set(PAPER), TRANSFER) for frame in frames]
+            frames = [_shared_rows(frame, models, TRANSFER) for frame in frames]
             pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False, obj=str(name))
 
 
-def _shared_rows(frame, models: list[str], claims: set[str], transfer_check: str):
+def _shared_rows(frame, models: list[str], transfer_check: str):
     for column in ("source", "target", "model"):
         if column in frame:
             frame = frame[frame[column].isin(models)]
-    if "claim" in frame:
-        frame = frame[frame["claim"].isin(claims)]
     if "check" in frame:
         frame = frame[frame["check"] != transfer_check]
     return frame.reset_index(drop=True)

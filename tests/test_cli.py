@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 from conftest import REPO, TINY_CHANGES, write_params
@@ -13,8 +12,6 @@ from robqunn.cli import main
 
 STAGES = ("prepare", "features", "train", "attack", "exact", "evaluate", "figures", "circuits", "checks")
 STAGES += ("ansatz_metrics", "aggregate")
-TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
-TINY_MODELS += ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
 
 
 class TestCommands:
@@ -35,30 +32,6 @@ class TestCommands:
         with pytest.raises(SystemExit):
             main(["prepare", "--param", str(tiny_params_file)])
         assert "unrecognized arguments: --param" in capsys.readouterr().err
-
-    def test_stages_of_the_tiny_study(self, tiny_params_file, tmp_path, capsys):
-        """Each stage command of dvc.yaml, run by hand in its order, writes the study's files."""
-        from robqunn import dvcfile
-
-        common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path)]
-        for stage in dvcfile.STAGES:
-            for arguments in stage.arguments((42,)):
-                assert main([*arguments, *common]) == 0, arguments
-        out = capsys.readouterr().out
-        for name in TINY_MODELS:
-            assert f"{name}: test accuracy" in out
-            assert (tmp_path / "models" / "seed42" / f"{name}.keras").is_file()
-        table = pd.read_parquet(tmp_path / "results" / "tables" / "seed42" / "results.parquet")
-        # 6 models x (3 attacks, exact, worst case) x 2 eps white-box, plus CNN -> 5 QuNNs, 5 QuNNs -> CNN and
-        # each exact readout -> its finite-shot version (2) transfer of (3 attacks, exact).
-        assert len(table) == 6 * 5 * 2 + (5 + 5 + 2) * 4 * 2
-        clean = table[table["eps"] == 0]
-        assert (clean.groupby("target")["accuracy"].nunique() == 1).all()  # eps 0: clean accuracy, any attack
-        figures = tmp_path / "results" / "figures" / "seed42"
-        for stem in ("fig3_whitebox_pgd", "fig3_transfer_cnn_to_qunn", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
-            assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.svg").is_file()
-        checklist = pd.read_csv(tmp_path / "results" / "study" / "checklist.csv")
-        assert set(checklist["model"]) == set(TINY_MODELS)
 
     def test_one_model_and_attack(self, tiny_params_file, tmp_path, capsys):
         """--model, --attack and --eps narrow a command to one model, one attack, a few budgets."""

@@ -1,27 +1,44 @@
 """Fault injection: the tiny study killed mid-run (SIGKILL, SIGINT) and rerun once gives the same results, with
-no temporary file left and exactly one finished MLflow run per job."""
+no temporary file left and exactly one finished MLflow run per job.
+
+Each run starts from the finished tiny study with one model's attack outputs removed, so that the study is
+killed inside that model's model_attacks job (the work it resumes is that job and the seed's tables after it),
+not after a whole training of every model."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import TINY_CHANGES, snakemake, workflow_copy
+from conftest import snakemake
 
 OUTPUT_FOLDERS = ("data", "models", "results")
-KILL_WHEN = "results/adversarial"  # the attack jobs write one file per eps: a kill here lands mid-job
+MODEL = "qunn-full-ent_rot"  # whose attacks are crafted again, and killed
 PATIENCE = 600  # seconds to wait for the first adversarial set
 
 
+def without_attacks_of(tiny_workflow: Path, folder: Path, model: str) -> Path:
+    """A copy of the finished tiny study (modification times kept, no MLflow store) without ``model``'s
+    adversarial sets, exact table and checks record: Snakemake reruns its model_attacks job and the tables."""
+    shutil.copytree(tiny_workflow, folder, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"))
+    results = folder / "results"
+    for sets in results.glob(f"adversarial/seed42/*/{model}"):
+        shutil.rmtree(sets)
+    (results / "exact" / "seed42" / f"{model}.csv").unlink()
+    (results / "checks" / "seed42" / f"{model}.json").unlink()
+    return folder
+
+
 def start_and_kill(folder: Path, signum: int) -> None:
-    """Start `snakemake --cores 2` and send ``signum`` to it and its jobs when the first adversarial set appears."""
+    """Start `snakemake --cores 2` and send ``signum`` to it and its jobs when :data:`MODEL`'s first adversarial
+    set appears (its job writes one file per eps: the signal lands mid-job)."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2"],
@@ -34,7 +51,7 @@ def start_and_kill(folder: Path, signum: int) -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + PATIENCE
-    while not any((folder / KILL_WHEN).rglob("*.npz")):
+    while not any((folder / "results" / "adversarial" / "seed42").glob(f"*/{MODEL}/*.npz")):
         assert process.poll() is None, "snakemake ended before the attacks started"
         assert time.monotonic() < deadline, f"no adversarial set after {PATIENCE} s"
         time.sleep(0.1)
@@ -57,9 +74,9 @@ def mlflow_runs(folder: Path):
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow, signum):
-    folder = workflow_copy(tmp_path, TINY_CHANGES)
+    folder = without_attacks_of(tiny_workflow, tmp_path / "study", MODEL)
     start_and_kill(folder, signum)
-    assert not (folder / "results" / "tables").exists(), "the signal must land before the study is done"
+    assert not (folder / "results" / "checks" / "seed42" / f"{MODEL}.json").exists(), "the signal must land mid-job"
     assert snakemake(folder, "--unlock").returncode == 0  # a SIGKILLed Snakemake leaves its lock
     rerun = snakemake(folder, "--cores", "2", "--rerun-incomplete")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -67,54 +84,9 @@ def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow, sign
         assert (folder / table).read_bytes() == (tiny_workflow / table).read_bytes(), table
     assert temporary_files(folder) == []
     runs = mlflow_runs(folder)
-    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
+    assert [r.info.run_name for r in runs if r.info.status != "FINISHED"] == []
     jobs = [r.data.tags["robqunn.job"] for r in runs]
     assert sorted({job for job in jobs if jobs.count(job) > 1}) == []  # one run per job
-    pipeline = [r for r in mlflow_runs(tiny_workflow) if r.data.tags.get("robqunn.origin") != "cli"]  # not by hand
-    assert len(runs) == len(pipeline)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB tmpfs: a disk that can be filled (needs the right to mount; skipped with the reason otherwise)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root and a kernel that allows it): {result.stderr}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
-
-
-def fill(disk: Path, leave: int) -> None:
-    """Fill ``disk`` until about ``leave`` bytes are free (tmpfs counts whole pages)."""
-    stats = os.statvfs(disk)
-    (disk / "filler").write_bytes(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
-
-
-@pytest.mark.parametrize("room", ["none", "npz only"])
-def test_a_full_disk_leaves_no_npz_without_its_sidecar(small_disk, room):
-    """The disk fills while the prepared digits are written (before the npz, or between the npz and its
-    sidecar): an OSError, and neither a final npz without its sidecar nor a temporary file is left."""
-    from robqunn.data import Dataset
-
-    rng = np.random.default_rng(0)
-    dataset = Dataset(
-        rng.random((20, 28, 28), dtype=np.float32),
-        np.arange(20) % 10,
-        rng.random((10, 28, 28), dtype=np.float32),
-        np.arange(10) % 10,
-        42,
-    )
-    probe = small_disk / "probe.npz"
-    dataset.save(probe, {})
-    npz_bytes = probe.stat().st_size
-    probe.unlink()
-    probe.with_suffix(".json").unlink()
-    page = os.statvfs(small_disk).f_frsize
-    fill(small_disk, 0 if room == "none" else -(-npz_bytes // page) * page)
-    with pytest.raises(OSError):
-        dataset.save(small_disk / "seed42.npz", {})
-    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # "npz only": the sidecar's write failed
+    rerun_jobs = {f"attack {attack} · {MODEL} · seed 42" for attack in ("fgsm", "pgd", "mim")}
+    rerun_jobs |= {f"{stage} · {MODEL} · seed 42" for stage in ("exact", "checks")} | {"study"}
+    assert {r.info.run_name for r in runs} == rerun_jobs

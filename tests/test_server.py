@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_CHANGES, model_names, needs, workflow_copy, write_params
+from conftest import TINY_CHANGES, TINY_TWO_MODELS, model_names, needs, workflow_copy, write_params
 from robqunn import ui
 from test_tracking import WORKER
 
@@ -89,11 +89,12 @@ def server(postgres, tmp_path_factory):
 
 
 def test_the_tiny_study_logs_every_run_to_the_server(server, tmp_path):
-    """Every training, attack, exact and checks run of the tiny study, and the study's, lands on the server
-    with its parent link; artifacts go through the server (the job never sees the artifact folder)."""
+    """Every training, attack, exact and checks run of the tiny study (its CNN and one QuNN), and the study's,
+    lands on the server with its parent link; artifacts go through the server (the job never sees the artifact
+    folder)."""
     from mlflow.tracking import MlflowClient
 
-    folder = workflow_copy(tmp_path, TINY_CHANGES)
+    folder = workflow_copy(tmp_path, TINY_TWO_MODELS)
     env = dict(os.environ, MLFLOW_TRACKING_URI=server)
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=folder, env=env, capture_output=True, text=True
@@ -103,7 +104,7 @@ def test_the_tiny_study_logs_every_run_to_the_server(server, tmp_path):
     client = MlflowClient(server)
     experiment = client.get_experiment_by_name("robqunn")
     runs = client.search_runs([experiment.experiment_id], "tags.`robqunn.origin` = 'snakemake'", max_results=1000)
-    n_models = len(model_names(TINY_CHANGES))
+    n_models = len(model_names(TINY_TWO_MODELS))
     assert len(runs) == n_models * (1 + 3 + 1 + 1) + 1 and {r.info.status for r in runs} == {"FINISHED"}
     train = {r.data.tags["robqunn.model"]: r.info.run_id for r in runs if r.data.tags["robqunn.stage"] == "train"}
     children = [r for r in runs if r.data.tags["robqunn.stage"] in ("attack", "exact", "checks")]

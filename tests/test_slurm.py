@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import TINY_NOISELESS, assert_same_on_shared_models, model_names, needs, workflow_copy
+from conftest import TINY_TWO_MODELS, assert_same_on_shared_models, model_names, needs, workflow_copy
 from robqunn import localslurm
 
 
@@ -32,11 +32,11 @@ def cluster(tmp_path_factory):
 def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny_workflow, tmp_path):
     """`snakemake --profile workflow/profiles/slurm` on the tiny params: every job is a SLURM job (one
     sbatch per job, all COMPLETED), and the results and study tables equal the local run's on the models both
-    hold (the tiny study without its noisy and finite-shot models: they would double the cluster's jobs)
+    hold (the tiny study's CNN and one QuNN: every model more adds a dozen cluster jobs).
     The profile cuts the finest jobs, workflow.jobs per_eps: an attack job per eps, an evaluation job per
     (source, attack, target), merged; so this is also the test that per_eps writes what per_model (the
     default, the local run) wrote: the per-model files byte for byte, the tables row for row."""
-    folder = workflow_copy(tmp_path, TINY_NOISELESS)
+    folder = workflow_copy(tmp_path, TINY_TWO_MODELS)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | cluster.env()
     command = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm"]
     command += ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
@@ -58,5 +58,5 @@ def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny
     logs = list((folder / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert len(logs) == n_jobs
     assert (folder / "logs" / "attack" / "seed42" / "pgd" / "cnn" / "eps0.1.log").exists()  # the per_eps cut
-    assert (folder / "logs" / "evaluate_part" / "seed42" / "pgd" / "cnn" / "qunn-random-ent_rot.log").exists()
-    assert_same_on_shared_models(folder / "results", tiny_workflow / "results", model_names(TINY_NOISELESS))
+    assert (folder / "logs" / "evaluate_part" / "seed42" / "pgd" / "cnn" / "qunn-full-ent_rot.log").exists()
+    assert_same_on_shared_models(folder / "results", tiny_workflow / "results", model_names(TINY_TWO_MODELS))
