@@ -19,9 +19,10 @@ E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
 
 
 def pytest_collection_modifyitems(items):
-    """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests."""
+    """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests; the
+    slow tests are e2e too (a -m on the command line replaces the default `-m "not slow"`)."""
     for item in items:
-        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.e2e)
 
 
