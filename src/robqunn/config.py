@@ -338,6 +338,12 @@ class Params:
     bench: BenchParams
 
 
+def read_yaml(text: str) -> Any:
+    """YAML's safe subset, with libyaml's parser where PyYAML has it (ten times PyYAML's own: every Snakemake
+    start reads params.yaml and the schema)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def model_specs(study: StudyParams, noise: NoiseParams | None = None) -> list[ModelSpec]:
     """The CNN and one QuNN per (layout, ansatz) of the study; then, for each circuit of ``noise.circuits``,
     one QuNN per noise setting and, for the noiseless circuit and each noisy one, one per shot count."""
@@ -375,7 +381,7 @@ def leaf_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
 def overridden_keys(merged: Mapping[str, Any], base: str | Path = "params.yaml") -> dict[str, tuple[Any, Any]]:
     """{key: (value in ``base``, value in force)} for every leaf key of ``merged`` whose value differs from the
     params file ``base`` (what a profile or ``--config`` changed)."""
-    base_raw = yaml.safe_load(Path(base).read_text()) if Path(base).is_file() else {}
+    base_raw = read_yaml(Path(base).read_text()) if Path(base).is_file() else {}
     changed = {}
     for key in leaf_keys(merged):
         try:
@@ -420,7 +426,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise ParamsError(f"params file must exist; got {str(path)!r} (no such file)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except yaml.YAMLError as error:
         raise ParamsError(f"params file {str(path)!r} must be valid YAML; got: {error}") from None
     return params_from_dict(raw)
@@ -477,7 +483,7 @@ _Validator = validators.extend(
 def _schema() -> dict[str, Any]:
     """params.schema.yaml, shipped with the package, its vocabulary's nodes (choices, name patterns) those of
     robqunn.vocabulary, which spells them once; the file holds the same for Snakemake (tested)."""
-    schema = yaml.safe_load(files("robqunn").joinpath("params.schema.yaml").read_text())
+    schema = read_yaml(files("robqunn").joinpath("params.schema.yaml").read_text())
     for pointer, node in schema_nodes().items():
         *parents, last = pointer.strip("/").split("/")
         functools.reduce(dict.__getitem__, parents, schema)[last] = node
