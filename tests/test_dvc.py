@@ -311,7 +311,8 @@ class TestRemote:
     """A local-directory DVC remote standing in for a lab's shared storage (docs/cluster.md, "DVC")."""
 
     @pytest.fixture(scope="class")
-    def pushed(self, repro, tmp_path_factory):
+    @classmethod
+    def pushed(cls, repro, tmp_path_factory):
         """The reproduced project with dvc.lock committed and every output pushed to a fresh remote."""
         project = tmp_copy(repro, "pushed")
         remote = tmp_path_factory.mktemp("remote")
