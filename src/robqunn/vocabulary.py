@@ -167,11 +167,13 @@ def schema_nodes() -> dict[str, dict]:
         "/properties/bench/properties/model": {
             "type": "string",
             "pattern": f"^{_QUNN}$",
+            "x-type": "ModelSpec",
             "x-expected": f"a QuNN 'qunn-<ansatz>-<layout>' with {_FORMS} (the CNN has no circuit to time)",
         },
         "/properties/bench/properties/hardware_model": {
             "type": "string",
             "pattern": f"^{_QUNN}-({channels})[0-9.]+-{SHOTS_LABEL}[0-9]+$",
+            "x-type": "ModelSpec",
             "x-expected": (
                 "a noisy finite-shot QuNN 'qunn-<ansatz>-<layout>-<noise>-shots<S>', e.g. "
                 "'qunn-full-ent_rot-dep0.01-shots1000'"
