@@ -2,7 +2,7 @@
 
 The schema is what Snakemake validates with before any job and what robqunn.config validates with; the
 frozen dataclasses and enums a job reads are derived from it here, and a test fails when the checked-in
-module differs from what this writes (docs/design.md, "One declaration of params"). Run
+module differs from what this writes (docs/design.md, "Params: one declaration"). Run
 
     python -m robqunn.params_codegen
 
