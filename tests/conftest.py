@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -12,18 +13,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["engines"]  # the fixtures of the real engines: SLURM, PostgreSQL, an MLflow server
+
 
 #: Fixtures that run the pipeline's engines: the tiny study (Snakemake, and what reads it), DVC's repro, a SLURM
 #: cluster, a PostgreSQL-backed MLflow server, the MLflow UI. A test that uses one is end to end (marker e2e).
 E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
+#: The e2e tests that start DVC's repro or a server or cluster, which the others never need.
+ENGINE_FIXTURES = {"repro", "cluster", "server"}
 
 
 def pytest_collection_modifyitems(items):
     """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests; the
-    slow tests are e2e too (a -m on the command line replaces the default `-m "not slow"`)."""
+    slow tests are e2e too (a -m on the command line replaces the default `-m "not slow"`).
+
+    Under pytest-xdist (`-n`, `--dist loadgroup`), the e2e tests run in two groups, each on one worker in file
+    order as a serial run would: those that start DVC's repro or an engine, and the others, which read or copy
+    the tiny study (run once for all workers: :func:`tiny_workflow`). They are scheduled first; the unit tests
+    fill the workers around them."""
     for item in items:
-        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if E2E_FIXTURES & fixtures or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("engines" if ENGINE_FIXTURES & fixtures else "study"))
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -152,6 +166,11 @@ def _shared_rows(frame, models: list[str], transfer_check: str):
     return frame.reset_index(drop=True)
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """The 'job count' table that Snakemake prints."""
+    return {name: int(n) for name, n in re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.M) if name != "total"}
+
+
 def write_params(path: Path, changes: dict) -> Path:
     """Write the repository's params.yaml with ``changes`` ({(section, key): value}) to ``path``."""
     import yaml
@@ -213,14 +232,26 @@ def dvc_init(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_workflow(tmp_path_factory):
+def tiny_workflow(tmp_path_factory, request):
     """The workflow run once, end to end, on the tiny params (about a minute on 2 cores), in a git + DVC
     project, so that the run records its outputs in dvc.lock as a user's does (robqunn.dvcfile).
 
-    MLFLOW_TRACKING_URI is unset, so the runs go to the default store, mlflow.db in the folder.
+    Run once per test run: under pytest-xdist the first worker that needs it runs it in the folder the
+    workers share, and the others wait for it (a lock) and read it. MLFLOW_TRACKING_URI is unset, so the runs
+    go to the default store, mlflow.db in the folder.
     """
-    folder = dvc_init(workflow_copy(tmp_path_factory.mktemp("tiny"), TINY_CHANGES))
-    result = snakemake(folder, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    (folder / "console.txt").write_text(result.stdout + result.stderr)  # what the user saw
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # an xdist worker: the workers' folders share their parent
+        shared = shared.parent
+    folder, verdict = shared / "tiny", shared / "tiny.verdict"
+    with FileLock(str(shared / "tiny.lock")):
+        if not verdict.exists():
+            folder.mkdir()
+            dvc_init(workflow_copy(folder, TINY_CHANGES))
+            result = snakemake(folder, "--cores", "2")
+            (folder / "console.txt").write_text(result.stdout + result.stderr)  # what the user saw
+            verdict.write_text("" if result.returncode == 0 else result.stderr[-3000:])
+    assert not verdict.read_text(), verdict.read_text()
     return folder

@@ -1,5 +1,5 @@
-"""Fault injection: the tiny study killed mid-run (SIGKILL, SIGINT) and rerun once gives the same results, with
-no temporary file left and exactly one finished MLflow run per job.
+"""Fault injection: the tiny study killed mid-run (SIGINT, then its rerun SIGKILLed) and rerun gives the same
+results, with no temporary file left and exactly one finished MLflow run per job.
 
 Each run starts from the finished tiny study with one model's attack outputs removed, so that the study is
 killed inside that model's model_attacks job (the work it resumes is that job and the seed's tables after it),
@@ -14,8 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from conftest import snakemake
 
@@ -36,12 +34,18 @@ def without_attacks_of(tiny_workflow: Path, folder: Path, model: str) -> Path:
     return folder
 
 
-def start_and_kill(folder: Path, signum: int) -> None:
-    """Start `snakemake --cores 2` and send ``signum`` to it and its jobs when :data:`MODEL`'s first adversarial
-    set appears (its job writes one file per eps: the signal lands mid-job)."""
+def adversarial_sets(folder: Path) -> dict[Path, int]:
+    """{path: modification time in ns} of :data:`MODEL`'s adversarial sets."""
+    return {p: p.stat().st_mtime_ns for p in (folder / "results" / "adversarial" / "seed42").glob(f"*/{MODEL}/*.npz")}
+
+
+def start_and_kill(folder: Path, signum: int, *options: str) -> None:
+    """Start `snakemake --cores 2 [options]` and send ``signum`` to it and its jobs when :data:`MODEL`'s job writes
+    an adversarial set (it writes one file per eps: the signal lands mid-job)."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    before = adversarial_sets(folder)
     process = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "2"],
+        [sys.executable, "-m", "snakemake", "--cores", "2", *options],
         cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -51,7 +55,7 @@ def start_and_kill(folder: Path, signum: int) -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + PATIENCE
-    while not any((folder / "results" / "adversarial" / "seed42").glob(f"*/{MODEL}/*.npz")):
+    while adversarial_sets(folder).items() <= before.items():
         assert process.poll() is None, "snakemake ended before the attacks started"
         assert time.monotonic() < deadline, f"no adversarial set after {PATIENCE} s"
         time.sleep(0.1)
@@ -72,11 +76,15 @@ def mlflow_runs(folder: Path):
     return client.search_runs([experiment.experiment_id], max_results=5000)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow, signum):
+def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow):
+    """Ctrl-C (SIGINT to the process group) lands mid-job; the rerun is SIGKILLed mid-job too (what a node's
+    out-of-memory killer or a cluster's pre-emption does); the next rerun finishes with the tiny study's tables."""
     folder = without_attacks_of(tiny_workflow, tmp_path / "study", MODEL)
-    start_and_kill(folder, signum)
-    assert not (folder / "results" / "checks" / "seed42" / f"{MODEL}.json").exists(), "the signal must land mid-job"
+    checks = folder / "results" / "checks" / "seed42" / f"{MODEL}.json"
+    start_and_kill(folder, signal.SIGINT)
+    assert not checks.exists(), "SIGINT must land mid-job"
+    start_and_kill(folder, signal.SIGKILL, "--rerun-incomplete")
+    assert not checks.exists(), "SIGKILL must land mid-job"
     assert snakemake(folder, "--unlock").returncode == 0  # a SIGKILLed Snakemake leaves its lock
     rerun = snakemake(folder, "--cores", "2", "--rerun-incomplete")
     assert rerun.returncode == 0, rerun.stderr[-3000:]

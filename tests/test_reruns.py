@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from conftest import REPO, job_counts, snakemake
 from robqunn import registry
 from robqunn.config import leaf_keys
-from test_workflow import job_counts
 
 pytestmark = pytest.mark.e2e
 

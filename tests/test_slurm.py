@@ -1,5 +1,6 @@
-"""The slurm profile for real: a single-node SLURM cluster from Debian's packages (robqunn.localslurm) runs
-the tiny study through sbatch, and its results equal the local run's."""
+"""A lab's cluster for real (docs/cluster.md): the slurm profile runs the tiny study through sbatch on a
+single-node SLURM cluster, every job logging to a team's MLflow server on PostgreSQL (tests/engines.py);
+its results equal the local run's."""
 
 from __future__ import annotations
 
@@ -7,37 +8,21 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
-
-from conftest import TINY_TWO_MODELS, assert_same_on_shared_models, model_names, needs, workflow_copy
-from robqunn import localslurm
+from conftest import TINY_TWO_MODELS, assert_same_on_shared_models, job_counts, model_names, workflow_copy
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """The cluster, stopped by its daemons' pids at the end; without SLURM or root the test skips with the
-    reason printed, except in CI (.ci/run installs slurmctld, slurmd, slurm-client and munge)."""
-    missing = localslurm.missing_programs()
-    problem = f"no SLURM here ({', '.join(missing)} missing)" if missing else None
-    if problem is None and os.geteuid() != 0:
-        problem = "not root: the SLURM daemons run as root"
-    needs(problem)
-    running = localslurm.start_local_slurm(tmp_path_factory.mktemp("slurm"))
-    yield running
-    running.stop()
-    assert all(process.poll() is not None for process in running.processes)
-
-
-def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny_workflow, tmp_path):
-    """`snakemake --profile workflow/profiles/slurm` on the tiny params: every job is a SLURM job (one
-    sbatch per job, all COMPLETED), and the results and study tables equal the local run's on the models both
-    hold (the tiny study's CNN and one QuNN: every model more adds a dozen cluster jobs).
+def test_the_tiny_study_runs_through_sbatch_and_logs_to_the_server(cluster, server, tiny_workflow, tmp_path):
+    """`snakemake --profile workflow/profiles/slurm` on the tiny params, MLFLOW_TRACKING_URI the server: every
+    job is a SLURM job (one sbatch per job, all COMPLETED), the results and study tables equal the local run's
+    on the models both hold (the tiny study's CNN and one QuNN: every model more adds a dozen cluster jobs),
+    and every job's MLflow run is on the server.
     The profile cuts the finest jobs, workflow.jobs per_eps: an attack job per eps, an evaluation job per
     (source, attack, target), merged; so this is also the test that per_eps writes what per_model (the
     default, the local run) wrote: the per-model files byte for byte, the tables row for row."""
     folder = workflow_copy(tmp_path, TINY_TWO_MODELS)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | cluster.env()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=server) | cluster.env()
     command = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm"]
     command += ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
     command += ["--default-resources", "mem_mb=1500", "runtime=10", "cpus_per_task=1", "--set-resources"]
@@ -60,3 +45,25 @@ def test_the_tiny_study_runs_through_sbatch_with_the_local_results(cluster, tiny
     assert (folder / "logs" / "attack" / "seed42" / "pgd" / "cnn" / "eps0.1.log").exists()  # the per_eps cut
     assert (folder / "logs" / "evaluate_part" / "seed42" / "pgd" / "cnn" / "qunn-full-ent_rot.log").exists()
     assert_same_on_shared_models(folder / "results", tiny_workflow / "results", model_names(TINY_TWO_MODELS))
+    assert_every_job_run_is_on_the_server(server, job_counts(result.stdout + result.stderr), folder, tmp_path)
+
+
+def assert_every_job_run_is_on_the_server(server: str, counts: dict[str, int], folder: Path, tmp_path: Path) -> None:
+    """One FINISHED run per training, attack, exact and checks job (``counts``: Snakemake's job table) and the
+    study's, each attack, exact and checks run a child of its model's training run; artifacts go through the
+    server (the job never sees its artifact folder), and nothing went to the local default store."""
+    from mlflow.tracking import MlflowClient
+
+    assert not (folder / "mlflow.db").exists()
+    client = MlflowClient(server)
+    experiment = client.get_experiment_by_name("robqunn")
+    runs = client.search_runs([experiment.experiment_id], "tags.`robqunn.origin` = 'snakemake'", max_results=1000)
+    assert len(runs) == sum(counts[rule] for rule in ("model_train", "attack", "exact", "checks")) + 1
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    train = {r.data.tags["robqunn.model"]: r.info.run_id for r in runs if r.data.tags["robqunn.stage"] == "train"}
+    children = [r for r in runs if r.data.tags["robqunn.stage"] in ("attack", "exact", "checks")]
+    assert all(r.data.tags["mlflow.parentRunId"] == train[r.data.tags["robqunn.model"]] for r in children)
+    attack = next(r for r in runs if r.info.run_name.startswith("attack pgd · cnn · seed 42"))
+    assert attack.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
+    table = client.download_artifacts(attack.info.run_id, "accuracy_vs_eps.json", str(tmp_path))
+    assert '"accuracy"' in Path(table).read_text()

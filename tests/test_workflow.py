@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import yaml
 from conftest import (
     REPO,
     TINY_CHANGES,
+    job_counts,
     model_names,
     snakemake,
     workflow_copy,
@@ -51,11 +51,6 @@ SECTION_CLASSES = {
 
 
 PGD_CHANGED = {"eps": [0.0, 0.1, 0.2], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True}
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The 'job count' table that Snakemake prints."""
-    return {name: int(n) for name, n in re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.M) if name != "total"}
 
 
 class TestSchema:
