@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,17 @@ SECTION_CLASSES = {
     "tracking": config.TrackingParams,
     "bench": config.BenchParams,
 }
+
+
+def documented_total(cut: str) -> int:
+    """The jobs docs/usage.md says `snakemake -n` plans on the default params with the job cut ``cut``."""
+    command = {
+        "per_model": "snakemake -n",
+        "per_eps": "snakemake -n --configfile params.yaml workflow/profiles/slurm/jobs.yaml",
+    }
+    usage = (REPO / "docs" / "usage.md").read_text()
+    (total,) = re.findall(rf"^{re.escape(command[cut])}\s+# ([\d,]+) (?:jobs )?\({cut}\)$", usage, flags=re.M)
+    return int(total.replace(",", ""))
 
 
 PGD_CHANGED = {"eps": [0.0, 0.1, 0.2], "nb_iter": 10, "eps_iter_fraction": 0.25, "rand_init": True}
@@ -151,6 +163,7 @@ class TestSnakemake:
             jobs |= {"evaluate_part": n_targets * (len(AttackName) + 1), "evaluate_parts": 1}
         study = {"prepare": 1, "figures": 1, "ansatz_metrics": 1, "aggregate": 1}
         assert counts == jobs | study | {"circuits": 1, "all": 1}
+        assert documented_total(cut) == sum(counts.values()), f"docs/usage.md's count of {cut}'s jobs is stale"
         for eps in ("0", "0.05", "0.3"):  # every (model, attack, eps) set is a planned output
             assert f"results/adversarial/seed42/mim/qunn-star-rot_ent/eps{eps}.npz" in result.stdout
 
