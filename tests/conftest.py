@@ -23,6 +23,7 @@ E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
 ENGINE_FIXTURES = {"repro", "cluster", "server"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(items):
     """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests; the
     slow tests are e2e too (a -m on the command line replaces the default `-m "not slow"`).
