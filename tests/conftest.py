@@ -19,26 +19,23 @@ pytest_plugins = ["engines"]  # the fixtures of the real engines: SLURM, Postgre
 #: Fixtures that run the pipeline's engines: the tiny study (Snakemake, and what reads it), DVC's repro, a SLURM
 #: cluster, a PostgreSQL-backed MLflow server, the MLflow UI. A test that uses one is end to end (marker e2e).
 E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
-#: The e2e tests that start DVC's repro or a server or cluster, which the others never need.
-ENGINE_FIXTURES = {"repro", "cluster", "server"}
+
+#: The longest e2e file, started first so that the rest of the run fills the other workers around it.
+FIRST = "test_slurm.py"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(items):
     """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests; the
     slow tests are e2e too (a -m on the command line replaces the default `-m "not slow"`).
 
-    Under pytest-xdist (`-n`, `--dist loadgroup`), the e2e tests run in two groups, each on one worker in file
-    order as a serial run would: those that start DVC's repro or an engine, and the others, which read or copy
-    the tiny study (run once for all workers: :func:`tiny_workflow`). They are scheduled first; the unit tests
-    fill the workers around them."""
+    Under pytest-xdist (`-n auto --dist loadfile`: the tests of a file on one worker, in order, as a serial run
+    would) the e2e tests come first, the longest file first, and the unit tests fill the workers around them;
+    the tiny study runs once for all workers (:func:`tiny_workflow`). (`--dist loadgroup` would group them
+    finer, but pytest-xdist 3.8 cannot rename the items of pytest 9, so its groups are ignored.)"""
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if E2E_FIXTURES & fixtures or item.get_closest_marker("slow"):
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.e2e)
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("engines" if ENGINE_FIXTURES & fixtures else "study"))
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    items.sort(key=lambda item: (item.get_closest_marker("e2e") is None, item.path.name != FIRST))
 
 
 @pytest.fixture(scope="session", autouse=True)
