@@ -135,6 +135,23 @@ class TestCommands:
         assert lines[1].endswith("OVER TARGET") and lines[2].endswith("within target")
         assert lines[-1].endswith("2.00x")
 
+    def test_exact_timings_against_targets(self):
+        """The exact benchmark's radii table compares the radii with one verification at one nonzero eps (the
+        grid's seconds over its nonzero budgets) and flags a model over the target."""
+        from robqunn.bench.exact import RADII_TARGET, ExactTiming, format_exact_timings
+
+        def timing(model: str, radii_seconds: float) -> ExactTiming:
+            return ExactTiming(
+                model, "relu", 50, (0.0, 0.1, 0.2), 1.0, 4.0, (0.9, 0.5, 0.1), ((0.9, 0.9), (0.5, 0.6), (0.1, 0.1)),
+                0.0, 0, 10.0, 10, 2000, 1e-4, radii_seconds, (0.05, 0.052), 0.98,
+            )  # fmt: skip
+
+        text = format_exact_timings([timing("cnn", 2.0 * RADII_TARGET - 1), timing("qunn", 2.0 * RADII_TARGET + 1)])
+        rows = text.split("certified radius of each digit")[1].splitlines()[2:]
+        assert rows[0].split()[:4] == ["cnn", "2.0", f"{2 * RADII_TARGET - 1:.1f}", f"{RADII_TARGET - 0.5:.1f}x"]
+        assert rows[0].endswith("within target") and rows[1].endswith("OVER TARGET")
+        assert "[0.0500, 0.0520]" in rows[0] and "98.0%" in rows[0]
+
     def test_rule_costs_from_the_jobs_logs(self, tmp_path):
         """Per rule (attacks per attack): jobs, summed CPU seconds, the largest peak memory, from the line
         each job's log ends with; a job that did not end (no such line) is left out. The heaviest job is

@@ -350,6 +350,56 @@ class TestModels:
         np.testing.assert_array_equal(loaded.margin_lower, original.margin_lower)
 
 
+RESOLUTION = 1 / 64  # of the radii in these tests (params would ask 1/512: 3 bisection rounds more)
+N_RADII = 40  # digits whose radius is bisected per model
+
+
+@pytest.fixture(scope="module")
+def radii(models, test_digits):
+    x, y = test_digits
+    return {
+        name: exact.certified_radii(models[name], x[:N_RADII], y[:N_RADII], BUDGET, TOLERANCE, RESOLUTION)
+        for name in MODELS
+    }
+
+
+class TestCertifiedRadii:
+    """certified_radii against verify at fixed budgets: the bracket never contradicts a verification."""
+
+    @pytest.mark.parametrize("name", MODELS)
+    @pytest.mark.parametrize("eps", [0.02, 0.05, 0.1, 0.2])
+    def test_the_bracket_agrees_with_verify(self, models, test_digits, radii, name, eps):
+        """A digit certified at eps (by verify) has upper > eps; one broken at eps has lower < eps; where the
+        bracket lies wholly below or above eps, verify does not decide the other way."""
+        x, y = test_digits
+        result = exact.verify(models[name], x[:N_RADII], y[:N_RADII], eps, BUDGET, TOLERANCE)
+        radius = radii[name]
+        assert np.all(radius.upper[result.robust] > eps)
+        assert np.all(radius.lower[result.non_robust] < eps)
+        assert not np.any(result.robust & (radius.upper <= eps))
+        assert not np.any(result.non_robust & (radius.lower >= eps))
+
+    @pytest.mark.parametrize("name", MODELS)
+    def test_brackets_are_narrow_and_start_at_the_clean_prediction(self, models, test_digits, radii, name):
+        """Every decided bracket is within the resolution; a misclassified digit has radius 0; the exact
+        methods (CNN, separable) decide every digit."""
+        x, y = test_digits
+        radius = radii[name]
+        assert np.all((radius.lower <= radius.upper) & (radius.lower >= 0) & (radius.upper <= 1))
+        wrong = ~correct(models[name], x[:N_RADII], y[:N_RADII])
+        assert np.all(radius.upper[wrong] == 0) and np.all(radius.lower[wrong] == 0)
+        if exact.decompose(models[name]).kind != exact.POLYNOMIAL:
+            assert np.all(radius.decided)
+        assert np.mean(radius.decided) > 0.9
+        assert np.all(radius.upper[radius.decided] - radius.lower[radius.decided] <= RESOLUTION)
+
+    @pytest.mark.parametrize("resolution", [0, 1, -0.1, "1/512"])
+    def test_a_resolution_outside_0_1_is_refused(self, models, test_digits, resolution):
+        x, y = test_digits
+        with pytest.raises(exact.ExactError, match="resolution must be a number in \\(0, 1\\)"):
+            exact.certified_radii(models["cnn"], x[:2], y[:2], BUDGET, TOLERANCE, resolution)
+
+
 def quanvolution_model(kernel_size, stride):
     n = kernel_size**2
     strings = ["I" * k + "Z" + "I" * (n - k - 1) for k in range(n)]

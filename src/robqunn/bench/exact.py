@@ -13,6 +13,8 @@ EXACT_TARGETS = {"cnn": 10.0, "qunn-full-rot_ent": 10.0, "qunn-full-ent_rot": 60
 UNDECIDED_TARGET = 0.01  # fraction of (digit, eps) left undecided, at most
 QUICK_HEAD_EPOCHS = 5  # the benchmark's heads: 5 epochs, batch 32, on the training split
 QUICK_HEAD_BATCH = 32
+RADIUS_RESOLUTION = 1 / 512  # of the certified radii: nine bisection rounds
+RADII_TARGET = 10.0  # certified radii of the digits / one exact verification at one eps, at most (issue 25)
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,9 @@ class ExactTiming:
     """PGD and exact verification of one model over the PGD eps grid, on the same digits.
 
     exact_accuracy holds (certified robust fraction, 1 - broken fraction) per eps; pgd_broken_certified
-    counts digits that PGD breaks and exact verification certifies (it must be 0).
+    counts digits that PGD breaks and exact verification certifies (it must be 0). radii_seconds times the
+    certified radius of every digit (robqunn.exact.certified_radii, to RADIUS_RESOLUTION); median_radius is
+    the median of their brackets (lower, upper), radii_decided the fraction bracketed to the resolution.
     """
 
     model: str
@@ -37,6 +41,14 @@ class ExactTiming:
     pgd_iterations: int
     budget: int
     tolerance: float
+    radii_seconds: float
+    median_radius: tuple[float, float]
+    radii_decided: float
+
+    @property
+    def one_eps_seconds(self) -> float:
+        """Exact verification at one eps: the grid's seconds over its nonzero budgets (eps 0 costs nothing)."""
+        return self.exact_seconds / max(1, sum(eps > 0 for eps in self.eps))
 
 
 def bench_exact(params: Params, seed: int) -> list[ExactTiming]:
@@ -84,6 +96,7 @@ def _time_exact(model, digits: tuple, params: Params, seed: int, limits: tuple[i
 
     broken, pgd_seconds = _timed_pgd(model, digits, params, seed)
     results, exact_seconds = _timed_exact(model, digits, params, limits)
+    radii, radii_seconds = _timed_radii(model, digits, params, limits)
     return ExactTiming(
         model=model.name,
         method=decompose(model).kind,
@@ -99,6 +112,9 @@ def _time_exact(model, digits: tuple, params: Params, seed: int, limits: tuple[i
         pgd_iterations=params.attack.pgd.nb_iter,
         budget=limits[0],
         tolerance=limits[1],
+        radii_seconds=radii_seconds,
+        median_radius=(float(np.median(radii.lower)), float(np.median(radii.upper))),
+        radii_decided=float(radii.decided.mean()),
     )
 
 
@@ -130,6 +146,15 @@ def _timed_exact(model, digits: tuple, params: Params, limits: tuple[int, float]
     return results, time.perf_counter() - start
 
 
+def _timed_radii(model, digits: tuple, params: Params, limits: tuple[int, float]) -> tuple:
+    """The certified radius of every digit, to RADIUS_RESOLUTION, and its seconds."""
+    from robqunn.exact import certified_radii
+
+    (x, y), start = digits, time.perf_counter()
+    radii = certified_radii(model, x, y, *limits, RADIUS_RESOLUTION, batch_size=params.attack.batch_size)
+    return radii, time.perf_counter() - start
+
+
 def format_exact_timings(timings: list[ExactTiming]) -> str:
     """Seconds of PGD and of exact verification per model, their ratio against its target, the undecided
     fraction, and the accuracies per eps (PGD's next to the exact interval)."""
@@ -152,7 +177,26 @@ def format_exact_timings(timings: list[ExactTiming]) -> str:
         f"\ndigits PGD breaks that exact verification certifies (must be 0): "
         f"{sum(t.pgd_broken_certified for t in timings)}"
     )
+    lines += [
+        "",
+        f"certified radius of each digit, to 1/{round(1 / RADIUS_RESOLUTION)}, against one verification at one eps:",
+    ]
+    lines.append(
+        f"{'model':20s} {'one eps s':>9s} {'radii s':>8s} {'ratio':>7s} {'target':>7s} {'decided':>8s} "
+        f"{'median radius [lower, upper]':>29s}  verdict"
+    )
+    lines += [_radii_row(t) for t in timings]
     return "\n".join(lines)
+
+
+def _radii_row(t: ExactTiming) -> str:
+    ratio = t.radii_seconds / t.one_eps_seconds
+    lower, upper = t.median_radius
+    return (
+        f"{t.model:20s} {t.one_eps_seconds:9.1f} {t.radii_seconds:8.1f} {ratio:6.1f}x {RADII_TARGET:6.0f}x "
+        f"{t.radii_decided:8.1%} {f'[{lower:.4f}, {upper:.4f}]':>29s}  "
+        f"{'within target' if ratio <= RADII_TARGET else 'OVER TARGET'}"
+    )
 
 
 def _exact_row(t: ExactTiming) -> str:
