@@ -20,22 +20,28 @@ pytest_plugins = ["engines"]  # the fixtures of the real engines: SLURM, Postgre
 #: cluster, a PostgreSQL-backed MLflow server, the MLflow UI. A test that uses one is end to end (marker e2e).
 E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
 
-#: The longest e2e file, started first so that the rest of the run fills the other workers around it.
-FIRST = "test_slurm.py"
+#: The longest e2e files (measured), started first so that the rest of the run fills the workers around them.
+FIRST = ("test_slurm.py", "test_dvc.py", "test_reruns.py")
 
 
 def pytest_collection_modifyitems(items):
     """Mark every test that uses an engine's fixture e2e, so that `pytest -m "not e2e"` runs the unit tests; the
     slow tests are e2e too (a -m on the command line replaces the default `-m "not slow"`).
 
-    Under pytest-xdist (`-n auto --dist loadfile`: the tests of a file on one worker, in order, as a serial run
-    would) the e2e tests come first, the longest file first, and the unit tests fill the workers around them;
-    the tiny study runs once for all workers (:func:`tiny_workflow`). (`--dist loadgroup` would group them
-    finer, but pytest-xdist 3.8 cannot rename the items of pytest 9, so its groups are ignored.)"""
+    Under pytest-xdist (`-n auto --dist loadfile --no-loadscope-reorder`: the tests of a file on one worker, in
+    order, as a serial run would; files in the order below) the e2e tests come first, the longest files first,
+    and the unit tests fill the workers around them; the tiny study runs once for all workers
+    (:func:`tiny_workflow`). (`--dist loadgroup` would group them finer, but pytest-xdist 3.8 cannot rename the
+    items of pytest 9, so its groups are ignored.)"""
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.e2e)
-    items.sort(key=lambda item: (item.get_closest_marker("e2e") is None, item.path.name != FIRST))
+
+    def rank(item) -> tuple[bool, int]:
+        first = FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST)
+        return item.get_closest_marker("e2e") is None, first
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session", autouse=True)

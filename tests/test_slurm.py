@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import TINY_TWO_MODELS, assert_same_on_shared_models, job_counts, model_names, workflow_copy
 
 
-def test_the_tiny_study_runs_through_sbatch_and_logs_to_the_server(cluster, server, tiny_workflow, tmp_path):
+def test_the_tiny_study_runs_through_sbatch_and_logs_to_the_server(cluster, server, tmp_path, request):
     """`snakemake --profile workflow/profiles/slurm` on the tiny params, MLFLOW_TRACKING_URI the server: every
     job is a SLURM job (one sbatch per job, all COMPLETED), the results and study tables equal the local run's
     on the models both hold (the tiny study's CNN and one QuNN: every model more adds a dozen cluster jobs),
@@ -44,6 +44,7 @@ def test_the_tiny_study_runs_through_sbatch_and_logs_to_the_server(cluster, serv
     assert len(logs) == n_jobs
     assert (folder / "logs" / "attack" / "seed42" / "pgd" / "cnn" / "eps0.1.log").exists()  # the per_eps cut
     assert (folder / "logs" / "evaluate_part" / "seed42" / "pgd" / "cnn" / "qunn-full-ent_rot.log").exists()
+    tiny_workflow = request.getfixturevalue("tiny_workflow")  # only now: its run need not wait for the tiny study
     assert_same_on_shared_models(folder / "results", tiny_workflow / "results", model_names(TINY_TWO_MODELS))
     assert_every_job_run_is_on_the_server(server, job_counts(result.stdout + result.stderr), folder, tmp_path)
 
