@@ -339,18 +339,22 @@ def verify(
     _check_settings(budget, tolerance, batch_size)
     decomposition = decompose(model)
     x, y = _checked_digits(x, y, decomposition.image_shape)
-    if eps == 0:
-        x_worst, margin_lower = _verify_point(decomposition, x, y)
-    else:
-        solve = _patch_solver(decomposition)
-        parts = [
-            _verify_batch(
-                decomposition, solve, x[i : i + batch_size], y[i : i + batch_size], float(eps), (budget, tolerance)
-            )
-            for i in range(0, len(x), batch_size)
-        ]
-        x_worst, margin_lower = (np.concatenate(part) for part in zip(*parts, strict=True))
+    x_worst, margin_lower = _worst_cases(decomposition, (x, y, float(eps)), (budget, tolerance), batch_size)
     return _result(model, decomposition, (x, y, float(eps)), x_worst, margin_lower, tolerance)
+
+
+def _worst_cases(dec: Decomposition, digits: tuple, limits: tuple, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x_worst in float64, margin_lower) of digits (x, y, eps), ``eps`` one budget or one per digit; at eps 0
+    the digit itself, without the search."""
+    x, y, eps = digits
+    if not np.any(eps):
+        return _verify_point(dec, x, y)
+    solve, eps = _patch_solver(dec), np.broadcast_to(np.asarray(eps, np.float64), (len(x),))
+    parts = [
+        _verify_batch(dec, solve, x[i : i + batch_size], y[i : i + batch_size], eps[i : i + batch_size], limits)
+        for i in range(0, len(x), batch_size)
+    ]
+    return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
 
 
 @dataclass(frozen=True, eq=False)
@@ -414,16 +418,8 @@ def _decided_at(model, dec: Decomposition, digits: tuple, settings: tuple) -> tu
     """(certified, broken) of each digit at its own budget ``digits[2]``, checked as :func:`verify` checks."""
     from robqunn.models import predict
 
-    (x, y, eps), (limits, batch_size) = digits, (settings[:2], settings[2])
-    if not np.any(eps):
-        x_worst, lower = _verify_point(dec, x, y)
-    else:
-        solve = _patch_solver(dec)
-        parts = [
-            _verify_batch(dec, solve, x[i : i + batch_size], y[i : i + batch_size], eps[i : i + batch_size], limits)
-            for i in range(0, len(x), batch_size)
-        ]
-        x_worst, lower = (np.concatenate(part) for part in zip(*parts, strict=True))
+    (x, y, eps), limits = digits, settings[:2]
+    x_worst, lower = _worst_cases(dec, digits, limits, settings[2])
     wrong = np.argmax(predict(model, _inside_ball(x_worst, x, eps)), axis=1) != y
     return (lower > limits[1]) & ~wrong, wrong
 
