@@ -57,8 +57,12 @@ def test_a_new_key_becomes_a_field():
         (lambda s: s["properties"]["train"]["required"].remove("epochs"), r"TrainParams must require.*epochs"),
         (lambda s: s["properties"]["train"].pop("x-class"), r"Params\.train needs an x-type"),
         (lambda s: s["properties"]["data"]["properties"]["source"].pop("x-enum"), r"source needs an x-type"),
+        (
+            lambda s: s["properties"]["data"]["properties"]["idx_dir"].update({"x-type": "Folder | None"}),
+            r"\['Folder'\]",
+        ),
     ],
-    ids=["optional key", "object without x-class", "choices without x-enum"],
+    ids=["optional key", "object without x-class", "choices without x-enum", "a type nothing defines"],
 )
 def test_a_schema_the_code_cannot_follow_is_refused(change, message):
     """An optional key (a dataclass field needs a value), or a node whose Python type the schema does not name."""

@@ -28,17 +28,15 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from robqunn import params_types
 from robqunn.errors import ParamsError
 from robqunn.params_methods import SORTED
 from robqunn.params_types import *  # noqa: F403 (the generated sections, this module's public types)
 from robqunn.params_types import (
-    AttackSteps,
     DataParams,
     DataSource,
-    MimSteps,
     NoiseParams,
     Params,
-    PgdSteps,
     StudyParams,
 )
 from robqunn.vocabulary import CNN, AttackName, ModelSpec, schema_nodes
@@ -318,8 +316,9 @@ def _sections() -> dict[str, tuple[type, dict[str, Any]]]:
     """Every section :func:`section_from_dict` knows: its dataclass and schema node."""
     sections: dict[str, tuple[type, dict[str, Any]]] = {}
     _add_sections(sections, "", Params, _schema())
-    for key, cls in (("pgd_steps", PgdSteps), ("mim_steps", MimSteps), ("attack_steps", AttackSteps)):
-        sections[key] = (cls, _schema()["$defs"][key])
+    for key, node in _schema()["$defs"].items():
+        if "x-class" in node:  # a section without its eps grids (pgd_steps, ...)
+            sections[key] = (getattr(params_types, node["x-class"]), node)
     return sections
 
 

@@ -19,6 +19,9 @@ The class and field documentation is the schema's ``description``.
 
 from __future__ import annotations
 
+import builtins
+import importlib
+import re
 import textwrap
 from importlib.resources import files
 from pathlib import Path
@@ -38,36 +41,57 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from robqunn.params_methods import (
-    AttackMethods,
-    CircuitMethods,
-    EpsGrid,
-    MimMethods,
-    NoiseMethods,
-    PgdMethods,
-    SortedFloats,
-)
-from robqunn.vocabulary import Ansatz, Layout, ModelSpec
-
+{imports}
 __all__ = [
 {names}]
 '''
 _JSON_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
+#: Where the names of x-type and x-methods come from (the header imports those the schema uses).
+NAME_SOURCES = ("robqunn.params_methods", "robqunn.vocabulary")
 
 
 def generate(schema: dict[str, Any]) -> str:
     """The text of robqunn/params_types.py for ``schema``."""
     blocks: list[str] = []
     names: list[str] = []
-    classes = _object_nodes(schema, schema)
-    for node in _enum_nodes(schema, schema):
+    classes = _object_nodes(schema)
+    for node in _enum_nodes(schema, classes):
         blocks.append(_enum_block(node))
         names.append(node["x-enum"])
     for node in classes:
         blocks.append(_class_block(schema, node))
         names.append(node["x-class"])
-    header = HEADER.format(names="".join(f'    "{name}",\n' for name in names))
+    header = HEADER.format(imports=_imports(schema), names="".join(f'    "{name}",\n' for name in names))
     return "\n\n".join([header.rstrip("\n") + "\n", *blocks]).rstrip("\n") + "\n"
+
+
+def _imports(schema: Any) -> str:
+    """The header's imports from :data:`NAME_SOURCES`: the names the schema's x-type and x-methods use."""
+    used = set(_names(schema)) - set(dir(builtins)) - {"Path"}
+    lines = []
+    for source in NAME_SOURCES:
+        names = sorted(name for name in used if hasattr(importlib.import_module(source), name))
+        used -= set(names)
+        line = f"from {source} import {', '.join(names)}"
+        lines += [
+            line if len(line) <= WIDTH else f"from {source} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+        ]
+    if used:
+        raise ValueError(f"schema names {sorted(used)} in x-type or x-methods; none of {NAME_SOURCES} defines them")
+    return "\n".join(lines) + "\n"
+
+
+def _names(node: Any):
+    """Every identifier of an x-type or x-methods anywhere in ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("x-type", "x-methods"):
+                yield from re.findall(r"[A-Za-z_]\w*", value)
+            else:
+                yield from _names(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _names(item)
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +110,7 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _object_nodes(schema: dict[str, Any], root: dict[str, Any]) -> list[dict[str, Any]]:
+def _object_nodes(schema: dict[str, Any]) -> list[dict[str, Any]]:
     """Every node with ``x-class``, depth first from the root, then the ``$defs``; each once."""
     found: dict[str, dict[str, Any]] = {}
 
@@ -97,16 +121,16 @@ def _object_nodes(schema: dict[str, Any], root: dict[str, Any]) -> list[dict[str
         for child in node.get("properties", {}).values():
             visit(child)
 
-    visit(root)
+    visit(schema)
     for node in schema.get("$defs", {}).values():
         visit(node)
     return list(found.values())
 
 
-def _enum_nodes(schema: dict[str, Any], root: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every node with ``x-enum``, in the order of the classes that hold them."""
+def _enum_nodes(schema: dict[str, Any], classes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every node with ``x-enum`` in the (resolved) object nodes ``classes``, in their order."""
     found: dict[str, dict[str, Any]] = {}
-    for node in _object_nodes(schema, root):
+    for node in classes:
         for child in node.get("properties", {}).values():
             child = _resolve(schema, child)
             if "x-enum" in child:
@@ -176,9 +200,9 @@ def module_file() -> Path:
 
 
 def main() -> None:
-    from robqunn.config import read_yaml
+    import yaml  # not robqunn.config's reader: config imports the module this writes, which may be stale
 
-    text = generate(read_yaml(schema_file().read_text()))
+    text = generate(yaml.safe_load(schema_file().read_text()))
     module_file().write_text(text)
     print(f"wrote {module_file()} from {schema_file()}")
 
