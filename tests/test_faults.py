@@ -60,7 +60,7 @@ def start_and_kill(folder: Path, signum: int, *options: str) -> None:
         assert time.monotonic() < deadline, f"no adversarial set after {PATIENCE} s"
         time.sleep(0.1)
     os.killpg(process.pid, signum)
-    process.wait(timeout=120)
+    process.wait(timeout=PATIENCE)  # SIGINT: Snakemake waits for its jobs to stop, slow on a loaded machine
 
 
 def temporary_files(folder: Path) -> list[Path]:
