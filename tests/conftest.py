@@ -127,13 +127,13 @@ def model_names(changes: dict) -> list[str]:
     """The models of the repository's params.yaml with ``changes``."""
     import yaml
 
-    from robqunn.config import model_specs, params_from_dict
+    from robqunn.config import model_names, params_from_dict
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     for (section, key), value in changes.items():
         raw[section][key] = value
     params = params_from_dict(raw)
-    return [spec.name for spec in model_specs(params.study, params.noise)]
+    return model_names(params)
 
 
 def assert_same_on_shared_models(ours: Path, theirs: Path, models: list[str]) -> None:

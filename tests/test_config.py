@@ -899,7 +899,9 @@ class TestModelSpec:
     def test_bad_names(self, name):
         """A malformed name raises ValueError naming the valid forms and the value."""
         with pytest.raises(
-            ValueError, match=rf"'cnn' or 'qunn-<ansatz>-<layout>\[-<noise>\]\[-shots<S>\]'.*got {re_escape(name)}"
+            ValueError,
+            match=rf"'cnn\[-<method>trained\]' or 'qunn-<ansatz>-<layout>\[-<noise>\]\[-shots<S>\]\[-<method>trained\]'"
+            rf".*got {re_escape(name)}",
         ):
             ModelSpec.from_name(name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 
@@ -11,7 +12,16 @@ import yaml
 from conftest import REPO
 from robqunn.config import load_params, model_specs
 from robqunn.noise import Noise, NoiseChannel
-from robqunn.vocabulary import ANSATZ_COLOURS, LAYOUT_STYLES, Ansatz, Layout, ModelSpec, model_name_regex, schema_nodes
+from robqunn.vocabulary import (
+    ANSATZ_COLOURS,
+    LAYOUT_STYLES,
+    Ansatz,
+    Layout,
+    ModelSpec,
+    TrainMethod,
+    model_name_regex,
+    schema_nodes,
+)
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "params.schema.yaml").read_text())
 
@@ -31,7 +41,7 @@ def test_every_ansatz_and_layout_has_a_style():
 
 
 def every_model() -> list[ModelSpec]:
-    """Every circuit, the CNN, and each circuit noisy and with shots."""
+    """Every circuit, the CNN, each circuit noisy and with shots, and each of them trained by every method."""
     params = load_params(REPO / "params.yaml")
     plain = model_specs(params.study)
     hardware = [
@@ -40,7 +50,8 @@ def every_model() -> list[ModelSpec]:
         for noise in (None, *(Noise(channel, 0.05) for channel in NoiseChannel))
         for shots in (None, 64)
     ]
-    return plain + [ModelSpec("qunn", a, l) for a in Ansatz for l in Layout] + hardware
+    models = plain + [ModelSpec("qunn", a, l) for a in Ansatz for l in Layout] + hardware
+    return [dataclasses.replace(spec, method=method) for spec in models for method in TrainMethod]
 
 
 def test_every_model_name_matches_the_wildcard_and_parses_back():
@@ -50,7 +61,25 @@ def test_every_model_name_matches_the_wildcard_and_parses_back():
         assert ModelSpec.from_name(spec.name) == spec
 
 
-@pytest.mark.parametrize("name", ["qunn-ring-ent_rot", "qunn-full", "cnn-dep0.1", "qunn-full-ent_rot-shots64-dep0.1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "qunn-ring-ent_rot",
+        "qunn-full",
+        "cnn-dep0.1",
+        "qunn-full-ent_rot-shots64-dep0.1",
+        "cnn-standardtrained",
+        "cnn-exacttrained-pgdtrained",
+        "qunn-full-ent_rot-exacttrained-shots64",
+        "cnn-fasttrained",
+    ],
+)
 def test_a_name_outside_the_grammar_is_refused(name):
-    with pytest.raises(ValueError, match="model name must be 'cnn' or 'qunn-<ansatz>-<layout>"):
+    with pytest.raises(ValueError, match=r"model name must be 'cnn\[-<method>trained\]' or 'qunn-<ansatz>-<layout>"):
         ModelSpec.from_name(name)
+
+
+def test_a_robust_model_is_compared_with_the_cnn_trained_the_same_way():
+    spec = ModelSpec.from_name("qunn-full-ent_rot-exacttrained")
+    assert spec.method is TrainMethod.EXACT and spec.circuit_name == "qunn-full-ent_rot"
+    assert spec.cnn.name == "cnn-exacttrained" and ModelSpec.from_name("qunn-none-rot_ent").cnn.name == "cnn"

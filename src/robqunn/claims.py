@@ -81,7 +81,8 @@ def claims_table(table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFram
         metrics: the ansatz metrics, one row per (seed, model) (robqunn.ansatz_metrics); without them the
             follow-up paper's claim is not testable.
     """
-    qunns = [ModelSpec.from_name(m) for m in sorted(table["target"].unique()) if m != CNN]
+    specs = [ModelSpec.from_name(m) for m in sorted(table["target"].unique())]
+    qunns = [spec for spec in specs if not spec.is_cnn and not spec.method.label]  # the paper's: standard heads
     versions = [q for q in qunns if q.hardware_labels]
     rows = []
     for layout in sorted({q.layout.value for q in qunns}):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from robqunn.config import Params, load_params, model_specs, params_in_force
+from robqunn.config import Params, load_params, model_names, params_in_force
 from robqunn.errors import RobqunnError
 from robqunn.paths import StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
@@ -43,9 +43,7 @@ class Context:
     @property
     def models(self) -> list[str]:
         """The models named by --model, else every model of the study (the CNN, then the QuNNs)."""
-        return getattr(self.args, "model", None) or [
-            spec.name for spec in model_specs(self.params.study, self.params.noise)
-        ]
+        return getattr(self.args, "model", None) or model_names(self.params)
 
     def job(self, model: str | None = None):
         from robqunn.stages.job import Job

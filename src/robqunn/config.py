@@ -39,7 +39,7 @@ from robqunn.params_types import (
     Params,
     StudyParams,
 )
-from robqunn.vocabulary import CNN, AttackName, ModelSpec, schema_nodes
+from robqunn.vocabulary import CNN, AttackName, ModelSpec, TrainMethod, schema_nodes
 
 
 def read_yaml(text: str) -> Any:
@@ -48,12 +48,16 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def model_specs(study: StudyParams, noise: NoiseParams | None = None) -> list[ModelSpec]:
-    """The CNN and one QuNN per (layout, ansatz) of the study; then, for each circuit of ``noise.circuits``,
-    one QuNN per noise setting and, for the noiseless circuit and each noisy one, one per shot count."""
-    specs = [ModelSpec(CNN)] + [
-        ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze
-    ]
+def model_specs(
+    study: StudyParams, noise: NoiseParams | None = None, methods: Sequence[TrainMethod] = (TrainMethod.STANDARD,)
+) -> list[ModelSpec]:
+    """The CNN and one QuNN per (layout, ansatz) of the study, each once per training method of ``methods``
+    (train.methods; the standard ones first); then, for each circuit of ``noise.circuits``, one QuNN per noise
+    setting and, for the noiseless circuit and each noisy one, one per shot count (heads trained the standard way)."""
+    qunns = [ModelSpec("qunn", ansatz, layout) for layout in study.layouts for ansatz in study.ansatze]
+    layers = [ModelSpec(CNN), *qunns]
+    ordered = sorted(methods, key=list(TrainMethod).index)
+    specs = [dataclasses.replace(spec, method=method) for method in ordered for spec in layers]
     if noise is None:
         return specs
     for circuit in noise.circuits:
@@ -116,7 +120,7 @@ def params_in_force(files: Sequence[str | Path], merged: Mapping[str, Any], base
 
 def model_names(params: Params) -> list[str]:
     """The names of every model of the study (:func:`model_specs` with its noise section)."""
-    return [spec.name for spec in model_specs(params.study, params.noise)]
+    return [spec.name for spec in model_specs(params.study, params.noise, params.train.methods)]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

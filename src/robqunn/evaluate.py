@@ -20,7 +20,7 @@ import pandas as pd
 from robqunn.artifacts import AdversarialSet
 from robqunn.errors import DataError
 from robqunn.io import atomic_path
-from robqunn.vocabulary import CNN, EXACT, WORST_CASE, AttackName, ModelSpec
+from robqunn.vocabulary import EXACT, WORST_CASE, AttackName, ModelSpec
 
 COLUMNS = ["seed", "source", "target", "kind", "attack", "eps", "n_correct", "n_evaluated", "accuracy"]
 COLUMNS += ["attack_gap", "n_missed"]  # white-box rows of an attack: beside the exact robust accuracy
@@ -59,19 +59,23 @@ def transfer_targets(source: str, models: list[str], between_qunns: bool) -> lis
     """Models that evaluate the examples crafted on ``source``: itself, then transfer targets.
 
     CNN -> every QuNN and every QuNN -> CNN, as in the paper (which did FGSM only; we do every
-    attack); a QuNN read out exactly -> its finite-shot versions (the examples of the model they sample
-    from, docs/noise.md); QuNN -> other QuNNs only when ``between_qunns``.
+    attack), each between models whose heads were trained the same way (train.methods); a QuNN read out
+    exactly -> its finite-shot versions (the examples of the model they sample from, docs/noise.md);
+    QuNN -> other QuNNs of its training method only when ``between_qunns``.
     """
-    if source == CNN:
-        others = [m for m in models if m != CNN]
+    spec = ModelSpec.from_name(source)
+    peers = [m for m in models if m != source and ModelSpec.from_name(m).method is spec.method]
+    if spec.is_cnn:
+        others = [m for m in peers if not ModelSpec.from_name(m).is_cnn]
     else:
-        others = [m for m in models if m == CNN or (m != source and (between_qunns or _samples_from(m, source)))]
+        cnn = spec.cnn.name
+        others = [m for m in peers if m == cnn or (between_qunns and m != cnn) or _samples_from(m, source)]
     return [source] + others
 
 
 def _samples(model: str) -> bool:
     """Does ``model`` sample its readout (a finite-shot QuNN)?"""
-    return model != CNN and ModelSpec.from_name(model).shots is not None
+    return ModelSpec.from_name(model).shots is not None
 
 
 def _samples_from(model: str, source: str) -> bool:
@@ -212,7 +216,7 @@ def save_table(table: pd.DataFrame, csv: str | Path, parquet: str | Path) -> Non
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per (seed, model, attack), white-box: clean accuracy, area under the accuracy-eps curve
     (trapezoid, normalised by the eps range so it is a mean accuracy), and for QuNNs the relative
-    robustness gain over the CNN at every eps, (acc_qunn - acc_cnn) / acc_cnn.
+    robustness gain over the CNN trained the same way at every eps, (acc_qunn - acc_cnn) / acc_cnn.
     """
     white = table[table["kind"] == "white-box"]
     rows = []
@@ -221,8 +225,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         eps, acc = curve["eps"].to_numpy(), curve["accuracy"].to_numpy()
         row = {"seed": seed, "model": model, "attack": attack, "clean_accuracy": acc[eps == 0][0]}
         row["auc"] = float(np.trapezoid(acc, eps) / (eps[-1] - eps[0])) if len(eps) > 1 else float(acc[0])
-        cnn = white[(white["seed"] == seed) & (white["target"] == CNN) & (white["attack"] == attack)]
-        if model != CNN and not cnn.empty:
+        spec = ModelSpec.from_name(model)
+        cnn = white[(white["seed"] == seed) & (white["target"] == spec.cnn.name) & (white["attack"] == attack)]
+        if not spec.is_cnn and not cnn.empty:
             base = cnn.set_index("eps")["accuracy"]
             for e, a in zip(eps, acc, strict=True):
                 row[f"gain_vs_cnn@{e:g}"] = (a - base[e]) / base[e] if base.get(e, 0) > 0 else np.nan

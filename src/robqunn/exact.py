@@ -37,6 +37,7 @@ Dedupe: most patches are all black and share one box per eps, so the unit of wor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -424,6 +425,48 @@ def _decided_at(model, dec: Decomposition, digits: tuple, settings: tuple) -> tu
     return (lower > limits[1]) & ~wrong, wrong
 
 
+class WorstCaseFeatures:
+    """The features at which a head's worst-case margins over the eps-ball are attained: what exact robust
+    training (robqunn.robust) differentiates.
+
+    For a digit (x, y) and target t, m_t = b_y - b_t + sum_p (W[p, :, y] - W[p, :, t]) . phi[p, t] where phi[p, t]
+    is the feature vector of patch p at its minimiser for t: for relu and separable layers the features of the
+    exact minimiser, so m_t is the exact worst-case margin; for polynomial layers the mix of readout monomials at
+    the polygon vertex product that attains the verifier's lower bound, so m_t is that certified lower bound. Each
+    is a minimum of functions linear in the head, so its gradient with respect to the head is the same expression
+    with phi held fixed (Danskin's theorem).
+    """
+
+    def __init__(self, model: keras.Model):
+        self.decomposition = decompose(model)
+        self._solve = _patch_solver(self.decomposition)
+
+    def __call__(self, head: np.ndarray, head_bias: np.ndarray, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
+        """(N, P, 10, C) phi of digits ``x`` (N, H, W) with labels ``y`` at ``eps``, for the Dense kernel ``head``
+        (P * C, 10) and bias; at t = y the digit's own features."""
+        check_eps(eps)
+        dec = self.decomposition
+        dec = dataclasses.replace(dec, head=np.asarray(head, np.float64).reshape(dec.head.shape), head_bias=head_bias)
+        x, y = _checked_digits(x, y, dec.image_shape)
+        problems = _problems(dec, x, y, float(eps))
+        coefficients = _term_coefficients(dec, problems)
+        parts = [
+            self._features(problems.lo[i : i + CHUNK], problems.hi[i : i + CHUNK], coefficients[i : i + CHUNK])
+            for i in range(0, len(problems.lo), CHUNK)
+        ]
+        phi = np.concatenate(parts)[problems.index]
+        clean = dec.features(_patches(dec, x))
+        own = np.arange(N_CLASSES) == y[:, None, None]
+        return np.where(own[..., None], clean[:, :, None, :], phi)
+
+    def _features(self, lo: np.ndarray, hi: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+        dec = self.decomposition
+        if dec.kind == POLYNOMIAL:
+            _, best, _, monomials = _polygon_minimum(dec.letters, lo, hi, coefficients)
+            return np.take_along_axis(monomials, best[..., None], axis=1) @ dec.coefficients
+        return dec.features(self._solve(lo, hi, coefficients)[2])
+
+
 def check_eps(eps: float) -> None:
     """An L-infinity budget for pixels in [0, 1]: a finite number in [0, 1] (ExactError otherwise)."""
     number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
@@ -696,15 +739,22 @@ def _separable_minimum(letters: np.ndarray, lo: np.ndarray, hi: np.ndarray, coef
 
 def _polygon_bounds(letters: np.ndarray, lo: np.ndarray, hi: np.ndarray, coefficients: np.ndarray) -> tuple:
     """Certified lower bound over each box (polygon vertices) and an upper bound attained at a point."""
-    angles, table = _arc_polygons(np.pi * lo, np.pi * hi)
+    lower, best, angles, _ = _polygon_minimum(letters, lo, hi, coefficients)
     combos = np.array(list(itertools.product(range(len(POLYGON_ANGLES)), repeat=lo.shape[1])))
-    values = _vertex_monomials(table, letters) @ coefficients.transpose(0, 2, 1)
-    best = np.argmin(values, axis=1)
-    lower = np.take_along_axis(values, best[:, None], axis=1)[:, 0]
     start = np.take_along_axis(angles[:, None], combos[best][..., None], axis=-1)[..., 0]
     theta = _descend(letters, coefficients, start, np.pi * lo, np.pi * hi)
     upper, point = _at_points(letters, coefficients, theta, lo, hi)
     return lower, upper, point
+
+
+def _polygon_minimum(letters: np.ndarray, lo: np.ndarray, hi: np.ndarray, coefficients: np.ndarray) -> tuple:
+    """(lower, best vertex, vertex angles, vertex monomials): the term's minimum over the polygons' vertex products,
+    a certified lower bound of its minimum over the box, and where it is attained."""
+    angles, table = _arc_polygons(np.pi * lo, np.pi * hi)
+    monomials = _vertex_monomials(table, letters)
+    values = monomials @ coefficients.transpose(0, 2, 1)
+    best = np.argmin(values, axis=1)
+    return np.take_along_axis(values, best[:, None], axis=1)[:, 0], best, angles, monomials
 
 
 def _arc_polygons(theta_lo: np.ndarray, theta_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from robqunn.params_methods import (
     PgdMethods,
     SortedFloats,
 )
-from robqunn.vocabulary import Ansatz, Layout, ModelSpec
+from robqunn.vocabulary import Ansatz, Layout, ModelSpec, TrainMethod
 
 __all__ = [
     "DataSource",
@@ -31,6 +31,8 @@ __all__ = [
     "DataParams",
     "CircuitParams",
     "TrainParams",
+    "RobustParams",
+    "PgdSteps",
     "AttackParams",
     "FgsmParams",
     "PgdParams",
@@ -45,7 +47,6 @@ __all__ = [
     "TrackingParams",
     "WorkflowParams",
     "BenchParams",
-    "PgdSteps",
     "MimSteps",
     "AttackSteps",
 ]
@@ -162,6 +163,44 @@ class TrainParams:
     epochs: int
     batch_size: int
     learning_rate: float
+
+    #: How the heads are trained (robqunn.vocabulary.TrainMethod): one model per method and feature layer of the study,
+    #: the method a tag of its name (cnn-exacttrained); standard is the training above.
+    methods: tuple[TrainMethod, ...]
+    robust: RobustParams
+
+
+@dataclass(frozen=True)
+class RobustParams:
+    """Robust training of the head (robqunn.robust, docs/design.md "Robust training"): pgd on PGD examples crafted
+    through the frozen layer, exact on the worst-case margins over the eps-ball.
+    """
+
+    #: eps_train: the L-infinity budget trained against.
+    eps: float
+
+    #: eps rises linearly over the first ramp_epochs epochs (epoch e trains at eps * (e + 1) / ramp_epochs), then stays
+    #: at eps; 0 trains at eps from the start.
+    ramp_epochs: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    pgd: PgdSteps
+
+
+@dataclass(frozen=True)
+class PgdSteps:
+    """PGD without an eps grid: the soundness checks run PGD at their own budgets, so a new attack.pgd.eps does not
+    rerun them.
+    """
+
+    nb_iter: int
+
+    #: Step size over eps.
+    eps_iter_fraction: float
+
+    #: Start from a uniform random point of the eps-ball.
+    rand_init: bool
 
 
 @dataclass(frozen=True)
@@ -351,21 +390,6 @@ class BenchParams:
     n_images_per_patch: int
     repeats: int
     attack_images: int
-
-
-@dataclass(frozen=True)
-class PgdSteps:
-    """PGD without an eps grid: the soundness checks run PGD at their own budgets, so a new attack.pgd.eps does not
-    rerun them.
-    """
-
-    nb_iter: int
-
-    #: Step size over eps.
-    eps_iter_fraction: float
-
-    #: Start from a uniform random point of the eps-ball.
-    rand_init: bool
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from robqunn.vocabulary import ANSATZ_COLOURS, CNN, EXACT, LAYOUT_STYLES, WORST_CASE, ModelSpec  # noqa: E402
+from robqunn.vocabulary import (  # noqa: E402
+    ANSATZ_COLOURS,
+    EXACT,
+    LAYOUT_STYLES,
+    METHOD_MARKERS,
+    WORST_CASE,
+    ModelSpec,
+    TrainMethod,
+)
 
 FORMATS = ("png", "svg")
 
@@ -27,27 +35,44 @@ def _parts(model: str) -> tuple[str | None, str | None]:
     return (None, None) if spec.ansatz is None else (spec.ansatz.value, spec.layout.value)
 
 
-def _order(model: str) -> int:
-    """Where a model comes in a group: the CNN first, then the QuNNs in the order of ANSATZ_COLOURS."""
+def _is_cnn(model: str) -> bool:
+    return ModelSpec.from_name(model).is_cnn
+
+
+def _order(model: str) -> tuple[int, int]:
+    """Where a model comes in a group: the CNN first, then the QuNNs in the order of ANSATZ_COLOURS; standard
+    training before the robust methods."""
     ansatz = _parts(model)[0]
-    return -1 if ansatz is None else list(ANSATZ_COLOURS).index(ansatz)
+    method = list(TrainMethod).index(ModelSpec.from_name(model).method)
+    return (-1 if ansatz is None else list(ANSATZ_COLOURS).index(ansatz), method)
 
 
 def _line_style(model: str) -> dict:
-    """CNN thick black; a QuNN in its ansatz's colour, solid for rot_ent and dashed for ent_rot."""
-    if model == CNN:
-        return {"color": "black", "linewidth": 2.5}
+    """CNN thick black; a QuNN in its ansatz's colour, solid for rot_ent and dashed for ent_rot; a robustly
+    trained head marked by its method's marker (METHOD_MARKERS)."""
+    spec = ModelSpec.from_name(model)
+    marker = {"marker": METHOD_MARKERS[spec.method.value]} if spec.method.label else {}
+    if spec.is_cnn:
+        return {"color": "black", "linewidth": 2.5} | marker
     ansatz, layout = _parts(model)
-    return {"color": ANSATZ_COLOURS[ansatz], "linestyle": LAYOUT_STYLES[layout], "marker": "o"}
+    return {"color": ANSATZ_COLOURS[ansatz], "linestyle": LAYOUT_STYLES[layout], "marker": "o"} | marker
+
+
+def _short(model: str) -> str:
+    """A model's name in a legend of one layout: its ansatz, with its training method when robust."""
+    spec = ModelSpec.from_name(model)
+    if spec.is_cnn:
+        return model
+    return "-".join([spec.ansatz.value] + ([spec.method.label] if spec.method.label else []))
 
 
 def group_label(models: list[str]) -> str:
     """How a legend names models whose curves coincide: ``cnn``, ``full (ent_rot)`` or, for an invariant
     group, ``none = full = linear = star (rot_ent)``."""
     ordered = sorted(models, key=_order)
-    layouts = {_parts(m)[1] for m in ordered if m != CNN}
+    layouts = {_parts(m)[1] for m in ordered if not _is_cnn(m)}
     if len(layouts) == 1:
-        return f"{' = '.join(_parts(m)[0] or m for m in ordered)} ({layouts.pop()})"
+        return f"{' = '.join(_short(m) for m in ordered)} ({layouts.pop()})"
     return " = ".join(ordered)
 
 
@@ -121,7 +146,7 @@ def whitebox_figure(table: pd.DataFrame, attack: str, stem: str | Path) -> list[
     layouts = [layout for layout in LAYOUT_STYLES if any(_parts(m)[1] == layout for m in models)] or [None]
     fig, axes = plt.subplots(1, len(layouts), figsize=(5.2 * len(layouts) + 2.2, 4.6), squeeze=False, sharey=True)
     for ax, layout in zip(axes[0], layouts, strict=True):
-        shown = [m for m in models if m == CNN or _parts(m)[1] == layout]
+        shown = [m for m in models if _is_cnn(m) or _parts(m)[1] == layout]
         curves = {m: _both_curves(rows, exact, m) for m in shown}
         for names in coinciding({m: c[2] if len(c[2]) else c[1] for m, c in curves.items()}):
             eps, _, ground_truth = curves[names[0]]
@@ -193,9 +218,9 @@ def transfer_figure(table: pd.DataFrame, direction: str, stem: str | Path) -> li
     """Fig. 3d (direction 'cnn_to_qunn') or 3e ('qunn_to_cnn'), one panel per attack."""
     transfer = table[table["kind"] == "transfer"]
     if direction == "cnn_to_qunn":
-        rows, label, title = transfer[transfer["source"] == CNN], "target", "crafted on CNN, evaluated on"
+        rows, label, title = transfer[transfer["source"].map(_is_cnn)], "target", "crafted on CNN, evaluated on"
     elif direction == "qunn_to_cnn":
-        rows, label, title = transfer[transfer["target"] == CNN], "source", "crafted on QuNN, evaluated on CNN"
+        rows, label, title = transfer[transfer["target"].map(_is_cnn)], "source", "crafted on QuNN, evaluated on CNN"
     else:
         raise ValueError(f"direction must be 'cnn_to_qunn' or 'qunn_to_cnn'; got {direction!r}")
     attacks = sorted(rows["attack"].unique())
@@ -282,8 +307,8 @@ def transfer_ci_figure(summary: pd.DataFrame, stem: str | Path) -> list[Path]:
     each QuNN's examples on the CNN (bottom row), one column per attack."""
     transfer = summary[summary["kind"] == "transfer"]
     rows = [
-        (transfer[transfer["source"] == CNN], "target", "crafted on CNN, evaluated on"),
-        (transfer[transfer["target"] == CNN], "source", "crafted on QuNN, evaluated on CNN"),
+        (transfer[transfer["source"].map(_is_cnn)], "target", "crafted on CNN, evaluated on"),
+        (transfer[transfer["target"].map(_is_cnn)], "source", "crafted on QuNN, evaluated on CNN"),
     ]
     return _ci_panels(transfer, None, "transfer", stem, rows)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robqunn.config import lookup
-from robqunn.vocabulary import Ansatz, AttackName, ModelSpec
+from robqunn.vocabulary import Ansatz, AttackName, ModelSpec, TrainMethod
 
 TRACKING = ("tracking.enabled", "tracking.experiment")
 #: The keys that decide which models a seed has: the fan-out of every per-model stage.
@@ -33,6 +33,7 @@ MODEL_GRID = (
     "study.seeds",
     "study.ansatze",
     "study.layouts",
+    "train.methods",
     "noise.circuits",
     "noise.depolarizing",
     "noise.amplitude_damping",
@@ -64,6 +65,17 @@ def circuit_keys(spec: ModelSpec) -> tuple[str, ...]:
 def qunn_circuit_keys(spec: ModelSpec) -> tuple[str, ...]:
     """:func:`circuit_keys` of a QuNN; nothing for the CNN (a stage of the circuits alone)."""
     return circuit_keys(spec) if spec.ansatz else ()
+
+
+STANDARD_TRAINING = ("train.epochs", "train.batch_size", "train.learning_rate")
+EXACT_TRAINING = tuple(f"train.robust.{key}" for key in ("eps", "ramp_epochs", "epochs", "batch_size", "learning_rate"))
+
+
+def training_keys(spec: ModelSpec) -> tuple[str, ...]:
+    """The ``train`` keys of ``spec``'s head: standard training's, or train.robust's (with its PGD steps for pgd)."""
+    if spec.method is TrainMethod.STANDARD:
+        return STANDARD_TRAINING
+    return EXACT_TRAINING + (("train.robust.pgd",) if spec.method is TrainMethod.PGD else ())
 
 
 def sampling_keys(spec: ModelSpec, *keys: str) -> tuple[str, ...]:
@@ -125,7 +137,7 @@ class Stage:
 
 #: A model of each kind whose keys differ (robqunn.registry.circuit_keys, sampling_keys): together they read
 #: every key a model-dependent stage may read.
-ONE_OF_EACH_KIND = ("cnn", "qunn-full-rot_ent", "qunn-random-rot_ent-shots1")
+ONE_OF_EACH_KIND = ("cnn", "qunn-full-rot_ent", "qunn-random-rot_ent-shots1", "cnn-pgdtrained")
 PER_SEED = ("seed",)
 PER_MODEL = ("seed", "model")
 
@@ -137,10 +149,9 @@ STAGES: dict[str, Stage] = {
         Stage(
             "train",
             PER_MODEL,
-            reads=("train.epochs", "train.batch_size", "train.learning_rate"),
             grid=MODEL_GRID,
             settings=TRACKING,
-            model_reads=lambda spec: circuit_keys(spec) + sampling_keys(spec, "eval_draws"),
+            model_reads=lambda spec: training_keys(spec) + circuit_keys(spec) + sampling_keys(spec, "eval_draws"),
         ),
         Stage(
             "attack",
@@ -195,7 +206,8 @@ STAGES: dict[str, Stage] = {
             "sweep_draw",
             ("draw",),
             reads=("sweep.ansatze", "sweep.layouts", "sweep.eps", "sweep.n_images", "study.seeds")
-            + ("train.epochs", "train.batch_size", "train.learning_rate", "exact.budget", "exact.tolerance"),
+            + STANDARD_TRAINING
+            + ("exact.budget", "exact.tolerance"),
             grid=("sweep.n_draws",),
             settings=TRACKING + ("exact.batch_size",),
             model_reads=circuit_keys,

@@ -18,6 +18,7 @@ import tensorflow as tf
 from robqunn.config import TrainParams
 from robqunn.models import head_model, predict
 from robqunn.seeding import derived_seed
+from robqunn.vocabulary import TrainMethod
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +103,19 @@ def train(
     labels: tuple[np.ndarray, np.ndarray],
     params: TrainParams,
     seed: int,
+    method: TrainMethod = TrainMethod.STANDARD,
+    x_train: np.ndarray | None = None,
 ) -> TrainingResult:
-    """Train the head on (train, test) feature maps and report accuracies on both splits."""
+    """Train the head on (train, test) feature maps and report accuracies on both splits. A robust ``method``
+    (robqunn.robust, ``params.robust``) trains on the training pixels ``x_train`` instead of their maps; its loss
+    is the robust loss and its accuracy the clean training accuracy, per epoch."""
     start = time.perf_counter()
-    loss, acc = train_head(model, features[0], labels[0], params, seed)
+    if method is TrainMethod.STANDARD:
+        loss, acc = train_head(model, features[0], labels[0], params, seed)
+    else:
+        from robqunn.robust import train_head_robust
+
+        loss, acc = train_head_robust(model, method, (x_train, labels[0]), params.robust, seed)
     head = head_model(model)
     return TrainingResult(
         loss=[float(v) for v in loss],

@@ -44,9 +44,27 @@ class Layout(str, Enum):
 CNN = "cnn"
 
 
+class TrainMethod(str, Enum):
+    """How the Dense head is trained (robqunn.robust): on the clean digits, on PGD examples crafted through the
+    frozen layer (Madry et al. 2018), or on the exact worst-case margins over the eps-ball (certified training)."""
+
+    STANDARD = "standard"
+    PGD = "pgd"
+    EXACT = "exact"
+
+    @property
+    def label(self) -> str:
+        """The model name's tag of a robustly trained head ("pgdtrained"); none for standard training."""
+        return "" if self is TrainMethod.STANDARD else f"{self.value}{TRAINED_LABEL}"
+
+
+TRAINED_LABEL = "trained"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which classifier: the CNN, or a QuNN with an ansatz, a layout and, optionally, noise and finite shots.
+    """Which classifier: the CNN, or a QuNN with an ansatz, a layout and, optionally, noise and finite shots;
+    either with a head trained by ``method``.
 
     ``shots`` None is the exact expectation; S > 0 reads every qubit from S measurement shots per patch.
     """
@@ -56,13 +74,28 @@ class ModelSpec:
     layout: Layout | None = None
     noise: Noise | None = None
     shots: int | None = None
+    method: TrainMethod = TrainMethod.STANDARD
 
     @property
     def name(self) -> str:
-        """ "cnn" or "qunn-<ansatz>-<layout>[-<noise>][-shots<S>]" (the wildcard used in file names)."""
-        if self.kind == CNN:
-            return CNN
-        return "-".join([self.circuit_name, *self.hardware_labels])
+        """ "cnn[-<method>trained]" or "qunn-<ansatz>-<layout>[-<noise>][-shots<S>][-<method>trained]" (the
+        wildcard used in file names); a standard head has no tag."""
+        base = [CNN] if self.kind == CNN else [self.circuit_name, *self.hardware_labels]
+        return "-".join(base + ([self.method.label] if self.method.label else []))
+
+    @property
+    def is_cnn(self) -> bool:
+        return self.kind == CNN
+
+    @property
+    def cnn(self) -> ModelSpec:
+        """The CNN whose head is trained as this model's: the classical baseline it is compared with."""
+        return ModelSpec(CNN, method=self.method)
+
+    @property
+    def variant_labels(self) -> list[str]:
+        """The name's tags beside the circuit: noise, shots and a robust training method."""
+        return self.hardware_labels + ([self.method.label] if self.method.label else [])
 
     @property
     def circuit_name(self) -> str:
@@ -83,29 +116,37 @@ class ModelSpec:
     @classmethod
     def from_name(cls, name: str) -> ModelSpec:
         """Parse :attr:`name`; raises ValueError naming the valid forms."""
-        if name == CNN:
-            return cls(CNN)
         parts = str(name).split("-")
         try:
-            if not 3 <= len(parts) <= 5 or parts[0] != "qunn":
+            if parts[0] == CNN:
+                spec, tags = cls(CNN), parts[1:]
+            elif 3 <= len(parts) <= 6 and parts[0] == "qunn":
+                spec, tags = cls("qunn", Ansatz(parts[1]), Layout(parts[2])), parts[3:]
+            else:
                 raise ValueError
-            spec = cls("qunn", Ansatz(parts[1]), Layout(parts[2]))
-            for tag in parts[3:]:
+            for tag in tags:
                 spec = _with_tag(spec, tag)
-            if spec.name != name:
+            if spec.name != name:  # each tag once, in the name's order
                 raise ValueError
             return spec
         except ValueError:
             raise ValueError(
-                f"model name must be 'cnn' or 'qunn-<ansatz>-<layout>[-<noise>][-shots<S>]' with ansatz in "
+                f"model name must be 'cnn[-<method>trained]' or "
+                f"'qunn-<ansatz>-<layout>[-<noise>][-shots<S>][-<method>trained]' with ansatz in "
                 f"{[a.value for a in Ansatz]}, layout in {[l.value for l in Layout]}, noise one of "
-                f"{[c.label + '<strength>' for c in NoiseChannel]} (e.g. dep0.01) and S a positive integer; "
-                f"got {name!r}"
+                f"{[c.label + '<strength>' for c in NoiseChannel]} (e.g. dep0.01), S a positive integer and method "
+                f"one of {[m.value for m in TrainMethod if m.label]}; got {name!r}"
             ) from None
 
 
 def _with_tag(spec: ModelSpec, tag: str) -> ModelSpec:
-    """``spec`` with one more name tag: a noise label (before any shots) or ``shots<S>``."""
+    """``spec`` with one more name tag: a noise label (before any shots), ``shots<S>`` or ``<method>trained``
+    (last); the CNN takes a method tag only."""
+    method = next((m for m in TrainMethod if m.label and tag == m.label), None)
+    if method is not None:
+        return dataclasses.replace(spec, method=method)
+    if spec.is_cnn:
+        raise ValueError
     if tag.startswith(SHOTS_LABEL) and spec.shots is None:
         shots = int(tag.removeprefix(SHOTS_LABEL))
         if shots < 1:
@@ -135,6 +176,8 @@ ANSATZ_COLOURS = {
     Ansatz.RANDOM.value: "C4",
 }
 LAYOUT_STYLES = {Layout.ROT_ENT.value: "-", Layout.ENT_ROT.value: "--"}
+#: The marker of a robustly trained head's line (a standard head keeps its kind's style).
+METHOD_MARKERS = {TrainMethod.PGD.value: "^", TrainMethod.EXACT.value: "s"}
 
 
 def _choices(enum: type[Enum]) -> str:
@@ -144,7 +187,8 @@ def _choices(enum: type[Enum]) -> str:
 def model_name_regex() -> str:
     """The model names, as a regular expression (Snakemake's wildcard constraint)."""
     channels = "|".join(channel.label for channel in NoiseChannel)
-    return rf"{CNN}|{_QUNN}(-({channels})[0-9.]+)?(-{SHOTS_LABEL}[0-9]+)?"
+    methods = "|".join(m.label for m in TrainMethod if m.label)
+    return rf"({CNN}|{_QUNN}(-({channels})[0-9.]+)?(-{SHOTS_LABEL}[0-9]+)?)(-({methods}))?"
 
 
 _CIRCUIT = f"({_choices(Ansatz)})-({_choices(Layout)})"
@@ -159,6 +203,7 @@ def schema_nodes() -> dict[str, dict]:
     return {
         "/properties/study/properties/ansatze/items": {"enum": [a.value for a in Ansatz]},
         "/properties/study/properties/layouts/items": {"enum": [l.value for l in Layout]},
+        "/properties/train/properties/methods/items": {"enum": [m.value for m in TrainMethod]},
         "/properties/noise/properties/circuits/items": {
             "type": "string",
             "pattern": f"^{_CIRCUIT}$",

@@ -34,7 +34,7 @@ def run(
     images = Dataset.load(job.data, job.seed).x_test[: settings.n_images]
     patches = extract_patches(images, circuit.kernel_size, circuit.stride)
     rows = []
-    for spec in (spec for spec in qunn_specs(model_names) if not spec.hardware_labels):
+    for spec in (spec for spec in qunn_specs(model_names) if not spec.variant_labels):
         circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, job.seed)
         sampling_seed = derived_seed(job.seed, f"ansatz_metrics/{spec.name}")
         values = metrics.ansatz_metrics(circuit_spec, settings.n_samples, settings.n_bins, patches, sampling_seed)

@@ -17,7 +17,7 @@ def run(circuit: CircuitParams, seed: int, model_names: list[str], out_dir: str 
     from robqunn.circuits import draw_figure, make_circuit_spec
 
     written = []
-    for spec in qunn_specs(model_names):
+    for spec in (spec for spec in qunn_specs(model_names) if not spec.method.label):  # a robust head: same circuit
         name = paths.CIRCUIT_FIGURE_NAME.format(circuit=spec.name.removeprefix("qunn-"))
         written.append(Path(out_dir) / name)
         with atomic_path(written[-1]) as tmp:

@@ -19,7 +19,7 @@ from robqunn.io import sha256_file
 from robqunn.stages.features import check_features_match
 from robqunn.stages.job import Job, correct_per_digit
 from robqunn.tracking import stage_run
-from robqunn.vocabulary import ModelSpec
+from robqunn.vocabulary import ModelSpec, TrainMethod
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,10 @@ def run(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps: s
     """
     from robqunn import train as training_loop
     from robqunn.models import build_model
+    from robqunn.robust import check_supported
     from robqunn.seeding import derived_seed
 
+    check_supported(job.spec)
     dataset = Dataset.load(job.data, job.seed)
     maps = FeatureMaps.load(feature_maps, job.model, job.seed)
     model = build_model(job.spec, circuit, job.seed)
@@ -45,11 +47,17 @@ def run(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps: s
     facts = _circuit_facts(circuit, job.spec, job.seed)
     source = provenance.data_provenance(job.data)
     run_params = {"model": job.model, "seed": job.seed, "data": source, "circuit": asdict(circuit)}
-    run_params |= {"train": asdict(training)} | facts
+    run_params |= {"train": _method_params(training, job.spec)} | facts
     tags = provenance.train_tags(job.seed, job.model, facts, source)
     with stage_run(job.tracking, provenance.run_name("train", job.model, job.seed), run_params, tags) as run:
         result = training_loop.train(
-            model, (maps.f_train, maps.f_test), (dataset.y_train, dataset.y_test), training, job.seed
+            model,
+            (maps.f_train, maps.f_test),
+            (dataset.y_train, dataset.y_test),
+            training,
+            job.seed,
+            job.spec.method,
+            dataset.x_train,
         )
         score = correct_per_digit(
             model, (dataset.x_test, dataset.y_test), job.eval_draws, derived_seed(job.seed, "train accuracy")
@@ -59,6 +67,18 @@ def run(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps: s
         _log_training(run, metrics, result.seconds, job.model_file, metrics_out)
     logger.info("%s (seed %d): test accuracy %.4f (%.1f s)", job.model, job.seed, metrics.test_accuracy, result.seconds)
     return metrics
+
+
+def _method_params(training: TrainParams, spec: ModelSpec) -> dict:
+    """The training settings ``spec``'s method reads: train's own for a standard head, train.robust for pgd and
+    exact (without the PGD steps for exact)."""
+    if spec.method is TrainMethod.STANDARD:
+        keys = ("epochs", "batch_size", "learning_rate")
+        return {"method": spec.method.value} | {key: getattr(training, key) for key in keys}
+    robust = asdict(training.robust)
+    if spec.method is TrainMethod.EXACT:
+        robust.pop("pgd")
+    return {"method": spec.method.value} | robust
 
 
 def _circuit_facts(circuit: CircuitParams, spec: ModelSpec, seed: int) -> dict:
