@@ -117,10 +117,14 @@ def _overlay(path: Path) -> dict:
 
 #: The tiny profile's changes to params.yaml: the study in about a minute (workflow/profiles/tiny).
 TINY_CHANGES = _overlay(TINY_PROFILE / "params.yaml")
-#: The tiny study's CNN and one QuNN (full-ent_rot): for the tests that run the study again through another
-#: engine (SLURM and the per_eps cut, DVC, a tracking server), whose time grows with the models; they compare
-#: with the tiny run on the models both hold.
-TINY_TWO_MODELS = TINY_CHANGES | {("study", "ansatze"): ["full"], ("noise", "circuits"): []}
+#: The tiny study's CNN and one QuNN (full-ent_rot), trained the standard way: for the tests that run the study
+#: again through another engine (SLURM and the per_eps cut, DVC, a tracking server), whose time grows with the
+#: models; they compare with the tiny run on the models both hold.
+TINY_TWO_MODELS = TINY_CHANGES | {
+    ("study", "ansatze"): ["full"],
+    ("noise", "circuits"): [],
+    ("train", "methods"): ["standard"],
+}
 
 
 def model_names(changes: dict) -> list[str]:

@@ -118,6 +118,38 @@ class TestPipeline:
         assert len(loaded.y) == tiny.attack.n_images
 
 
+class TestRobustModels:
+    """A robustly trained head goes through the same stages under its own name."""
+
+    def test_exact_training_records_its_method(self, tiny, prepared, tmp_path):
+        job, metrics = trained(tiny, prepared, tmp_path, "cnn-exacttrained")
+        assert metrics.model == "cnn-exacttrained" and len(metrics.loss_per_epoch) == tiny.train.robust.epochs
+        assert load_model(job.model_file, "cnn-exacttrained", SEED, prepared).name == "cnn-exacttrained"
+
+    def test_a_shot_model_cannot_be_trained_robustly(self, tiny, prepared, tmp_path):
+        from robqunn.robust import RobustTrainingError
+
+        with pytest.raises(RobustTrainingError, match="needs a noiseless, exactly read-out feature layer"):
+            trained(tiny, prepared, tmp_path, "qunn-full-ent_rot-shots64-pgdtrained")
+
+
+class TestRadius:
+    """The radius stage brackets every attacked digit's certified radius and keeps a current record."""
+
+    def test_the_radii_agree_with_the_exact_stage(self, tiny, prepared, tmp_path):
+        job, _ = trained(tiny, prepared, tmp_path, "cnn")
+        out = tmp_path / "radii" / "cnn.json"
+        record = stages.radius.run(tiny.exact, tiny.attack.n_images, job, out)
+        assert len(record.labels) == tiny.attack.n_images and record.decided.all()
+        table = stages.exact.run(tiny.exact, tiny.attack.n_images, job, tmp_path / "exact.csv", tmp_path / "sets")
+        for eps, accuracy in zip(table["eps"], table["robust_accuracy_lower"], strict=True):
+            certified, unbroken = record.certified(eps).mean(), np.mean(np.asarray(record.upper) > eps)
+            assert certified <= accuracy + 1e-12 and accuracy <= unbroken + 1e-12, f"eps {eps}"
+        stamp = out.stat().st_mtime_ns
+        assert stages.radius.run(tiny.exact, tiny.attack.n_images, job, out) == record
+        assert out.stat().st_mtime_ns == stamp  # current: kept, not computed again
+
+
 class TestRefusals:
     """Stale or foreign inputs are refused before training, and nothing is written."""
 

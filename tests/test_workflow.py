@@ -138,7 +138,8 @@ class TestSchema:
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
 TINY_NOISE_MODELS = ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
-TINY_MODELS += TINY_NOISE_MODELS
+TINY_ROBUST_MODELS = ("cnn-exacttrained", "qunn-full-ent_rot-exacttrained", "qunn-random-ent_rot-exacttrained")
+TINY_MODELS += TINY_NOISE_MODELS + TINY_ROBUST_MODELS
 
 
 class TestSnakemake:
@@ -147,7 +148,7 @@ class TestSnakemake:
     @pytest.mark.parametrize("cut", ["per_model", "per_eps"])
     def test_dry_run_plans_the_grid(self, tmp_path, cut):
         """On the default params: 1 data job; per model two jobs (per_model), or training, an attack job per
-        (attack, eps), exact and checks (per_eps); then evaluation (per_eps: per (source, attack, target),
+        (attack, eps), exact, radius and checks (per_eps); then evaluation (per_eps: per (source, attack, target),
         merged), figures, diagrams, the study."""
         result = snakemake(workflow_copy(tmp_path, {("workflow", "jobs"): cut}), "-n")
         assert result.returncode == 0, result.stderr
@@ -159,7 +160,7 @@ class TestSnakemake:
         else:
             n_eps = sum(len(params.attack.of(attack).eps) for attack in AttackName)
             n_targets = sum(len(transfer_targets(m, models, params.attack.transfer_between_qunns)) for m in models)
-            jobs = {"model_train": 11, "attack": 11 * n_eps, "exact": 11, "checks": 11}
+            jobs = {"model_train": 11, "attack": 11 * n_eps, "exact": 11, "radius": 11, "checks": 11}
             jobs |= {"evaluate_part": n_targets * (len(AttackName) + 1), "evaluate_parts": 1}
         study = {"prepare": 1, "figures": 1, "ansatz_metrics": 1, "aggregate": 1}
         assert counts == jobs | study | {"circuits": 1, "all": 1}
@@ -198,9 +199,9 @@ class TestSnakemake:
             log = (folder / "logs" / "model_train" / "seed42" / f"{model}.log").read_text()
             assert log.count("test accuracy") == 1
         table = pd.read_parquet(folder / "results" / "tables" / "seed42" / "results.parquet")
-        # white-box (3 attacks, exact, worst case) + CNN <-> QuNN and exact readout -> its finite-shot versions
-        # transfer (3 attacks, exact), x 2 eps
-        assert len(table) == 6 * 5 * 2 + (5 + 5 + 2) * 4 * 2
+        # white-box (3 attacks, exact, worst case) + CNN <-> QuNN between heads trained alike (standard: 5 QuNNs, exact:
+        # 2) and exact readout -> its finite-shot versions transfer (3 attacks, exact), x 2 eps
+        assert len(table) == len(TINY_MODELS) * 5 * 2 + (5 + 5 + 2 + 2 + 2) * 4 * 2
         assert table["accuracy"].between(0, 1).all()
         figures = folder / "results" / "figures" / "seed42"
         for name in ("fig3_whitebox_pgd", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
@@ -222,8 +223,12 @@ class TestSnakemake:
         )  # every claim x (three attacks, worst case, exact), one layout
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
-        assert set(ansatz["model"]) == set(TINY_MODELS) - {"cnn"} - set(TINY_NOISE_MODELS)  # noiseless circuits only
+        circuits = set(TINY_MODELS) - {"cnn"} - set(TINY_NOISE_MODELS) - set(TINY_ROBUST_MODELS)
+        assert set(ansatz["model"]) == circuits  # each noiseless circuit once
         assert ansatz["entangling_capability"].between(0, 1).all()
+        radii = pd.read_csv(study / "radii.csv")
+        assert sorted(radii["model"]) == sorted(TINY_MODELS) and radii["decided_fraction"].between(0, 1).all()
+        assert (radii["median_radius_lower"] <= radii["median_radius_upper"]).all()
         summary = pd.read_csv(study / "summary_ci.csv")
         assert (summary["ci_low"] <= summary["accuracy"]).all() and (summary["accuracy"] <= summary["ci_high"]).all()
 

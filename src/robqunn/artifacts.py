@@ -4,6 +4,7 @@
 - :class:`AdversarialSet`: ``results/adversarial/seed{seed}/{attack}/{model}/eps{eps}.npz``.
 - :class:`TrainMetrics`: ``results/train/seed{seed}/{model}.json`` (also a DVC metrics file).
 - :class:`ChecksRecord`: ``results/checks/seed{seed}/{model}.json``, the soundness checks' extra attacks.
+- :class:`CertifiedRadii`: ``results/radii/seed{seed}/{model}.json``, each attacked digit's certified radius.
 - ``robqunn.data.Dataset``: the prepared digits, built on :class:`NpzArtifact` like the first two.
 
 Saving checks the value and writes atomically (robqunn.io), so a malformed artifact is never written.
@@ -591,3 +592,51 @@ class ChecksRecord(JsonArtifact):
                     f"{'.'.join(keys)} of {where} must count 0 <= n_correct <= n_evaluated; "
                     f"got {counts['n_correct']} correct of {counts['n_evaluated']}"
                 )
+
+
+@dataclass(frozen=True)
+class CertifiedRadii(JsonArtifact):
+    """The certified L-infinity radius of each of a model's attacked digits (robqunn.exact.certified_radii): it lies
+    in [lower, upper]; ``decided`` where upper - lower <= resolution (a digit branch and bound left undecided at a
+    midpoint keeps a wider bracket)."""
+
+    WHAT = "certified radii"
+    SCHEMA = {
+        "model": "a string",
+        "seed": "an integer",
+        "resolution": "a number",
+        "labels": "a list of numbers",
+        "lower": "a list of numbers",
+        "upper": "a list of numbers",
+    }
+
+    model: str
+    seed: int
+    resolution: float
+    labels: list[int]
+    lower: list[float]
+    upper: list[float]
+    lineage: dict | None = None
+
+    @property
+    def decided(self) -> np.ndarray:
+        return np.asarray(self.upper) - np.asarray(self.lower) <= self.resolution
+
+    def certified(self, eps: float) -> np.ndarray:
+        """(N,) certified robust at ``eps``: lower >= eps > 0; at eps 0, a positive lower bound or a decided bracket
+        above 0 (a digit broken below the resolution; conservative where bisection stopped undecided)."""
+        lower, upper = np.asarray(self.lower), np.asarray(self.upper)
+        return lower >= eps if eps > 0 else (lower > 0) | (self.decided & (upper > 0))
+
+    @classmethod
+    def _check(cls, payload: dict[str, Any], where: str) -> None:
+        check_json(payload, cls.SCHEMA, where)
+        check_lineage(payload.get("lineage"), where)
+        lower, upper = np.asarray(payload["lower"], float), np.asarray(payload["upper"], float)
+        if not len(lower) == len(upper) == len(payload["labels"]):
+            raise DataError(
+                f"{where} must hold as many lower and upper radii as labels; got {len(lower)}, {len(upper)} "
+                f"and {len(payload['labels'])}"
+            )
+        if not np.all((lower >= 0) & (lower <= upper) & (upper <= 1)):
+            raise DataError(f"{where} must hold brackets 0 <= lower <= upper <= 1 for every digit")

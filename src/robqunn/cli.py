@@ -28,7 +28,9 @@ from robqunn.vocabulary import EXACT, Ansatz, AttackName, Layout
 logger = logging.getLogger("robqunn")
 
 #: The commands that run TensorFlow: it is imported (robqunn.runtime.import_tensorflow) before they start.
-TENSORFLOW_COMMANDS = frozenset({"features", "train", "attack", "exact", "evaluate", "checks", "sweep_draw", "bench"})
+TENSORFLOW_COMMANDS = frozenset(
+    {"features", "train", "attack", "exact", "radius", "evaluate", "checks", "sweep_draw", "bench"}
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     attack.add_argument("--eps", type=_eps, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
     exact = command("exact", _exact, "exact robust accuracy of each model, and its worst-case sets", models=True)
     exact.add_argument("--eps", type=_eps, nargs="+", default=None, help="L-inf budgets (default: the params grid)")
+    command("radius", _radius, "the certified radius of each attacked digit, per model", models=True)
     command(
         "evaluate",
         _evaluate,
@@ -311,6 +314,14 @@ def _exact(ctx: Context) -> None:
         print(table.to_string(index=False))
 
 
+def _radius(ctx: Context) -> None:
+    for model in ctx.models:
+        out = ctx.files.radii(ctx.seed, model)
+        record = _stage("radius").run(ctx.params.exact, ctx.params.attack.n_images, ctx.job(model), out)
+        low, high, decided = _stage("radius").summary(record).values()
+        print(f"{model}: median certified radius in [{low:.4f}, {high:.4f}], {decided:.1%} of digits decided -> {out}")
+
+
 def _evaluate(ctx: Context) -> None:
     models = {name: ctx.files.model(ctx.seed, name) for name in ctx.models}
     sets = ctx.files.adversarial_sets(ctx.params.attack, ctx.seed, ctx.models)
@@ -351,6 +362,7 @@ def _aggregate(ctx: Context) -> None:
         tables=[files.table(seed) for seed in seeds],
         check_records=[files.checks(seed, model) for seed in seeds for model in ctx.models],
         ansatz_tables=[files.ansatz_metrics(seed) for seed in seeds],
+        radii=[files.radii(seed, model) for seed in seeds for model in ctx.models],
     )
     frames = stage.run(ctx.params.claims, ctx.params.checks, inputs, files.study(), ctx.params.tracking)
     print(frames["claims"][["claim", "layout", "attack", "verdict"]].to_string(index=False))

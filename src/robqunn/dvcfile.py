@@ -171,11 +171,12 @@ STAGES = (
         },
     ),
     DvcStage("circuits", (), (paths.CIRCUITS_DIR,)),
+    DvcStage("radius", (paths.PREPARED, paths.MODELS_DIR), (paths.RADII_DIR,), persist=True),
     DvcStage("checks", (paths.PREPARED, paths.MODELS_DIR), (paths.CHECKS_DIR,), persist=True),
     DvcStage("ansatz_metrics", (paths.PREPARED,), (paths.ANSATZ_METRICS,)),
     DvcStage(
         "aggregate",
-        (_parent(paths.TABLES_DIR), _parent(paths.CHECKS_DIR), paths.ANSATZ_METRICS_DIR),
+        (_parent(paths.TABLES_DIR), _parent(paths.CHECKS_DIR), _parent(paths.RADII_DIR), paths.ANSATZ_METRICS_DIR),
         tuple(map(paths.study_table, paths.STUDY_TABLES))
         + tuple(map(paths.study_html, paths.STUDY_REPORT_TABLES))
         + (paths.STUDY_FIGURES_DIR,),

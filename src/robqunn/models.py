@@ -27,7 +27,7 @@ def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Mod
     """The untrained end-to-end model of ``spec`` for one study seed (its circuit noisy and read out
     from finite shots as ``spec`` says; the sampling seeded from the study seed and the model name)."""
     if spec.kind == CNN:
-        return build_cnn(circuit, seed)
+        return build_cnn(circuit, seed, spec.name)
     from robqunn.circuits import make_circuit_spec
 
     circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, seed, spec.noise)
@@ -41,7 +41,7 @@ def build_model(spec: ModelSpec, circuit: CircuitParams, seed: int) -> keras.Mod
     return build_qunn(layer, seed, spec.name)
 
 
-def build_cnn(circuit: CircuitParams, seed: int) -> keras.Model:
+def build_cnn(circuit: CircuitParams, seed: int, name: str = CNN) -> keras.Model:
     """Frozen seeded Conv2D(k*k filters, k x k, stride, ReLU) -> Flatten -> Dense(10) -> softmax.
 
     k*k filters, so the CNN's feature maps have the shape of the QuNN's (one channel per qubit); the bias
@@ -60,7 +60,7 @@ def build_cnn(circuit: CircuitParams, seed: int) -> keras.Model:
         trainable=False,
         name=FEATURES,
     )
-    return _classifier(inputs, conv(channels), seed, CNN)
+    return _classifier(inputs, conv(channels), seed, name)
 
 
 def cnn_bias_initializer(circuit: CircuitParams, seed: int) -> keras.initializers.Initializer:

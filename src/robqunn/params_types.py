@@ -297,6 +297,10 @@ class ExactParams:
     tolerance: float
     batch_size: int
 
+    #: The certified radius of each digit (stage radius, robqunn.exact.certified_radii) is bracketed by bisection on
+    #: exact verification until its bracket is at most this wide.
+    radius_resolution: float
+
 
 @dataclass(frozen=True)
 class AnsatzMetricsParams:

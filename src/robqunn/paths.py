@@ -54,13 +54,15 @@ CIRCUIT_FIGURE_NAME = "circuit_{circuit}.png"  # circuit: <ansatz>-<layout>
 CIRCUIT_FIGURE = CIRCUITS_DIR + "/" + CIRCUIT_FIGURE_NAME
 CHECKS_DIR = "results/checks/seed{seed}"
 CHECKS = CHECKS_DIR + "/{model}.json"
+RADII_DIR = "results/radii/seed{seed}"
+RADII = RADII_DIR + "/{model}.json"
 ANSATZ_METRICS_DIR = "results/ansatz"
 ANSATZ_METRICS = ANSATZ_METRICS_DIR + "/seed{seed}.csv"
 STUDY_DIR = "results/study"
-STUDY_TABLES = ("results", "summary_ci", "checklist", "claims", "ansatz_metrics")  # each <name>.csv
+STUDY_TABLES = ("results", "summary_ci", "checklist", "claims", "ansatz_metrics", "radii")  # each <name>.csv
 STUDY_TABLE_NAME = "{name}.csv"
 STUDY_HTML_NAME = "{name}.html"  # the report's readable copy of a table (robqunn.report)
-STUDY_REPORT_TABLES = ("claims", "checklist", "summary_ci", "ansatz_metrics")  # as HTML, in the report's order
+STUDY_REPORT_TABLES = ("claims", "checklist", "summary_ci", "ansatz_metrics", "radii")  # as HTML, in the report's order
 STUDY_METRICS_NAME = "metrics.json"
 STUDY_METRICS = STUDY_DIR + "/" + STUDY_METRICS_NAME
 STUDY_FIGURES_DIR = STUDY_DIR + "/figures"
@@ -163,6 +165,9 @@ class StudyFiles:
 
     def checks(self, seed: int, model: str) -> Path:
         return self.path(CHECKS, seed=seed, model=model)
+
+    def radii(self, seed: int, model: str) -> Path:
+        return self.path(RADII, seed=seed, model=model)
 
     def ansatz_metrics(self, seed: int) -> Path:
         return self.path(ANSATZ_METRICS, seed=seed)

@@ -395,6 +395,29 @@ def robustness_vs_readout_figure(table: pd.DataFrame, eps: float, stem: str | Pa
     return _save(fig, stem)
 
 
+def radii_figure(records: list, seed: int):
+    """The certified radii of each model (robqunn.artifacts.CertifiedRadii) as the fraction of digits certified
+    robust at each eps (the exact robust accuracy curve, solid) and the fraction not broken (the upper bounds,
+    dotted; the two meet where every digit is bracketed to the resolution), with each model's median radius in
+    the legend. Returns the figure, unsaved."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for record in sorted(records, key=lambda r: _order(r.model)):
+        upper = np.asarray(record.upper)
+        style = _line_style(record.model) | {"marker": None}
+        grid = np.linspace(0.0, max(float(upper.max()), 1e-3), 400)
+        certified = [record.certified(eps).mean() for eps in grid]
+        unbroken = (upper[None, :] > grid[:, None]).mean(axis=1)
+        label = f"{record.model} (median {np.median(record.lower):.3f})"
+        line = ax.plot(grid, certified, label=label, **style)[0]
+        ax.plot(grid, unbroken, **(style | {"linestyle": ":", "color": line.get_color()}))
+    ax.set(title=f"certified radii, seed {seed}", xlabel="eps (L-inf)", ylabel="fraction of digits robust at eps")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="certified (solid), not broken (dotted)", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def study_models_only(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` between the study's own models: noisy and finite-shot versions of a circuit
     (params ``noise``) have a figure of their own (:func:`noise_figure`)."""

@@ -171,6 +171,13 @@ STAGES: dict[str, Stage] = {
             settings=TRACKING + ("exact.batch_size",),  # digits per verification call: memory only
         ),
         Stage(
+            "radius",
+            PER_MODEL,
+            reads=("attack.n_images", "exact.budget", "exact.tolerance", "exact.radius_resolution"),
+            grid=MODEL_GRID,
+            settings=TRACKING + ("exact.batch_size",),  # digits per verification call: memory only
+        ),
+        Stage(
             "checks",
             PER_MODEL,
             reads=CHECKS_ATTACKS + ("attack.batch_size",) + PGD_STEPS + MIM_STEPS,
@@ -219,10 +226,10 @@ STAGES: dict[str, Stage] = {
 }
 
 #: The Snakemake jobs that run several stages in one process: model_train always, model_attacks with
-#: workflow.jobs per_model (per_eps runs attack, exact and checks as rules of their own).
+#: workflow.jobs per_model (per_eps runs attack, exact, radius and checks as rules of their own).
 COMPOSITE_JOBS: dict[str, tuple[str, ...]] = {
     "model_train": ("features", "train"),
-    "model_attacks": ("attack", "exact", "checks"),
+    "model_attacks": ("attack", "exact", "radius", "checks"),
 }
 
 

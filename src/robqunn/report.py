@@ -22,6 +22,7 @@ CAPTIONS = {
     "checklist": "Attack-soundness checks per model: each FLAG names its likely cause and what to trust instead.",
     "summary_ci": "Accuracy per (kind, attack, source, target, eps): mean over seeds with its 95% interval.",
     "ansatz_metrics": "Expressibility and entangling capability of each circuit against its robustness.",
+    "radii": "Median certified radius per (seed, model): the largest eps at which a digit is certified robust.",
 }
 SUMMARY_CAPTION = (
     "Per (model, attack), white-box: clean accuracy, area under the accuracy-eps curve (a mean accuracy) and "

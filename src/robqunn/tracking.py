@@ -547,6 +547,18 @@ class StageRun:
 
             _retry(lambda: mlflow.log_artifact(str(path)), f"log artifact {path}")
 
+    def figure(self, figure, name: str) -> None:
+        """A matplotlib ``figure`` as the run's artifact ``name``; closed either way."""
+        import matplotlib.pyplot as plt
+
+        try:
+            if self.active:
+                import mlflow
+
+                _retry(lambda: mlflow.log_figure(figure, name), f"log figure {name}")
+        finally:
+            plt.close(figure)
+
 
 @contextlib.contextmanager
 def stage_run(

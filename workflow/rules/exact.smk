@@ -1,4 +1,5 @@
-# workflow.jobs: per_eps: exact verification, one job per (seed, model) (per_model: inside model_attacks).
+# workflow.jobs: per_eps: exact verification and certified radii, one job each per (seed, model) (per_model: inside
+# model_attacks).
 if PER_EPS:
 
     rule exact:
@@ -16,3 +17,18 @@ if PER_EPS:
             "../envs/robqunn.yaml"
         script:
             "../scripts/exact.py"
+
+    rule radius:
+        input:
+            data=paths.PREPARED,
+            model=paths.MODEL,
+        output:
+            radii=paths.RADII,
+        log:
+            "logs/radius/seed{seed}/{model}.log",
+        params:
+            reads=job_params("radius"),
+        conda:
+            "../envs/robqunn.yaml"
+        script:
+            "../scripts/radius.py"

@@ -1,7 +1,7 @@
 # Two jobs per (seed, model), so TensorFlow and MLflow start twice per model: model_train computes the
 # feature maps and trains the head; model_attacks (workflow.jobs: per_model) crafts every attack's sets,
-# verifies the model exactly and runs its soundness checks (per_eps: the rules of attack.smk, exact.smk
-# and checks.smk instead). Every (model, attack, eps) set is a named output, so the rules downstream are
+# verifies the model exactly, brackets its digits' certified radii and runs its soundness checks (per_eps: the
+# rules of attack.smk, exact.smk and checks.smk instead). Every (model, attack, eps) set is a named output, so the rules downstream are
 # the same; a new attack setting reruns model_attacks, not the training. Its outputs are flagged update:
 # Snakemake leaves them in place when it reruns the job, which keeps each one that is still current (its
 # lineage: robqunn.stages.job.current_output) and computes the rest, so one more PGD eps costs that eps alone.
@@ -40,6 +40,7 @@ if not PER_EPS:
             exact_sets=[
                 update(path) for path in expand(paths.ADVERSARIAL, attack=EXACT, eps=EXACT_EPS, allow_missing=True)
             ],
+            radii=update(paths.RADII),
             checks=update(paths.CHECKS),
         log:
             "logs/model_attacks/seed{seed}/{model}.log",

@@ -12,7 +12,12 @@ params = params_of(snakemake)
 aggregate.run(
     params.claims,
     params.checks,
-    StudyInputs(list(snakemake.input.tables), list(snakemake.input.checks), list(snakemake.input.ansatz)),
+    StudyInputs(
+        list(snakemake.input.tables),
+        list(snakemake.input.checks),
+        list(snakemake.input.ansatz),
+        list(snakemake.input.radii),
+    ),
     Path(snakemake.output.metrics).parent,
     params.tracking,
 )

@@ -1,5 +1,5 @@
-"""Snakemake job (workflow.jobs: per_model): one model's attacks, exact verification and soundness checks
-(robqunn.stages.model_attacks)."""
+"""Snakemake job (workflow.jobs: per_model): one model's attacks, exact verification, certified radii and soundness
+checks (robqunn.stages.model_attacks)."""
 
 from pathlib import Path
 
@@ -26,6 +26,7 @@ model_attacks.run(
         },
         output.exact_table,
         Path(output.exact_sets[0]).parent,
+        output.radii,
         output.checks,
     ),
 )

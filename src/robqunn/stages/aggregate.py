@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from robqunn import paths, provenance
 from robqunn.artifacts import (
+    CertifiedRadii,
     ChecksRecord,
 )
 from robqunn.config import (
@@ -24,11 +25,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StudyInputs:
-    """What the study across seeds reads: each seed's results table, checks records and ansatz metrics."""
+    """What the study across seeds reads: each seed's results table, checks records, ansatz metrics and each
+    model's certified radii."""
 
     tables: list[Path]
     check_records: list[Path]
     ansatz_tables: list[Path]
+    radii: list[Path]
 
 
 def run(
@@ -105,7 +108,33 @@ def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inpu
         "checklist": checklist(table, records, checks_params),
         "claims": claims_table(table, claims_params, ansatz),
         "ansatz_metrics": metrics_table(ansatz, summary(table)),
+        "radii": _radii_table([_checked_radii(Path(path)) for path in inputs.radii]),
     }
+
+
+def _checked_radii(path: Path) -> CertifiedRadii:
+    """A radii record whose model and seed are those of its place (seed<seed>/<model>.json)."""
+    record = CertifiedRadii.load(path)
+    if (f"seed{record.seed}", record.model) != (path.parent.name, path.stem):
+        raise DataError(
+            f"certified radii {path} must be of its place's seed and model; it records seed {record.seed}, "
+            f"model {record.model!r}"
+        )
+    return record
+
+
+def _radii_table(records: list[CertifiedRadii]) -> pd.DataFrame:
+    """One row per (seed, model): the median certified radius (its bracket), the fraction of digits bracketed to
+    the resolution, the resolution and the digits."""
+    import pandas as pd
+
+    from robqunn.stages.radius import summary
+
+    rows = [
+        {"seed": r.seed, "model": r.model} | summary(r) | {"resolution": r.resolution, "n_digits": len(r.labels)}
+        for r in records
+    ]
+    return pd.DataFrame(rows).sort_values(["model", "seed"]).reset_index(drop=True)
 
 
 def _study_figures(frames: dict, out_dir: Path, low_eps: float) -> list[Path]:

@@ -57,13 +57,13 @@ def run(settings: ExactParams, n_images: int, job: Job, table_out: str | Path, s
     sets = {eps: Path(sets_dir) / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps)) for eps in settings.eps}
     kept = {eps: current_output(AdversarialSet.load, path, sources.lineage(eps)) for eps, path in sets.items()}
     run_params = {"model": job.model, "seed": job.seed, "n_images": len(digits[1]), "exact": asdict(settings)}
-    with _verified_model(job, any(found is None for found in kept.values())) as model:
+    with verified_model(job, any(found is None for found in kept.values())) as model:
         verifying = _Verifying(settings, job, model, digits, sources)
         return _exact_grid(verifying, sets, kept, table_out, run_params)
 
 
 @contextlib.contextmanager
-def _verified_model(job: Job, needed: bool) -> Iterator[Any]:
+def verified_model(job: Job, needed: bool) -> Iterator[Any]:
     """``job``'s model, checked to be one the decomposition covers, its finite-shot layers (if any) reading out
     the exact expectation (the exact worst case of what it samples from); None when no eps needs verifying."""
     if not needed:
