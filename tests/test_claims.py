@@ -276,3 +276,61 @@ class TestNoiseClaims:
         with_versions = claims.claims_table(noisy, PARAMS)
         paper = with_versions[with_versions["claim"].isin(claims.PAPER)].reset_index(drop=True)
         pd.testing.assert_frame_equal(paper, plain)
+
+
+def robust_table(accuracies: dict[str, tuple[float, float]], seeds=(1, 2, 3, 4, 5), spread=0.01):
+    """Exact rows at eps 0 (clean) and 0.1 by model name: {model: (clean, robust at 0.1)}, across ``seeds``."""
+    rows = []
+    centre = (len(seeds) - 1) / 2
+    for model, (clean, robust) in accuracies.items():
+        for eps, accuracy in ((0.0, clean), (0.1, robust)):
+            for i, seed in enumerate(seeds):
+                value = round((accuracy + (i - centre) * spread) * N)
+                rows.append(
+                    {"seed": seed, "source": model, "target": model, "kind": "white-box", "attack": "exact"}
+                    | {"eps": eps, "n_correct": value, "n_evaluated": N, "accuracy": value / N}
+                )
+    return pd.DataFrame(rows)
+
+
+ROBUST = {
+    "cnn": (0.90, 0.10),
+    "cnn-pgdtrained": (0.88, 0.30),
+    "cnn-exacttrained": (0.86, 0.40),
+    "qunn-none-ent_rot": (0.85, 0.05),
+    "qunn-none-ent_rot-pgdtrained": (0.84, 0.40),
+    "qunn-none-ent_rot-exacttrained": (0.84, 0.60),
+    "qunn-full-ent_rot": (0.85, 0.05),
+    "qunn-full-ent_rot-pgdtrained": (0.83, 0.30),
+    "qunn-full-ent_rot-exacttrained": (0.82, 0.45),
+}
+
+
+def robust_verdict(frame, claim, method):
+    row = frame[(frame["claim"] == claim) & frame["basis"].str.contains(f"{method} training")]
+    assert len(row) == 1, frame[["claim", "basis"]]
+    return row["verdict"].iloc[0], row["evidence"].iloc[0]
+
+
+class TestRobustClaims:
+    def test_each_claim_is_decided_on_exact_robust_accuracy_at_eps_train(self):
+        frame = claims.claims_table(robust_table(ROBUST), PARAMS, robust_eps=0.1)
+        beats, evidence = robust_verdict(frame, "robust_qunn_beats_cnn", "exact")
+        assert beats == claims.SUPPORTED  # 0.60 and 0.45 against the exact-trained CNN's 0.40
+        assert "qunn-none-ent_rot +0.200" in evidence and "clean -0.020" in evidence  # with its clean cost
+        # pgd: none 0.40 clearly above the pgd-trained CNN's 0.30, full equal to it
+        assert robust_verdict(frame, "robust_qunn_beats_cnn", "pgd")[0] == claims.INCONCLUSIVE
+        # gains: none +0.55 (exact), full +0.40: the entangling circuit gains less
+        assert robust_verdict(frame, "entangling_gain_more", "exact")[0] == claims.NOT_SUPPORTED
+        assert robust_verdict(frame, "exact_beats_pgd_training", "exact vs pgd")[0] == claims.SUPPORTED
+        assert set(frame[frame["claim"].isin(claims.ROBUST_CLAIMS)]["attack"]) == {"exact"}
+
+    def test_without_robust_heads_there_is_no_robust_row(self):
+        standard = {m: v for m, v in ROBUST.items() if "trained" not in m}
+        frame = claims.claims_table(robust_table(standard), PARAMS, robust_eps=0.1)
+        assert not frame["claim"].isin(claims.ROBUST_CLAIMS).any()
+
+    def test_one_seed_gives_a_normal_interval_over_digits(self):
+        frame = claims.claims_table(robust_table(ROBUST, seeds=(42,)), PARAMS, robust_eps=0.1)
+        verdict, evidence = robust_verdict(frame, "entangling_gain_more", "exact")
+        assert verdict == claims.NOT_SUPPORTED and "qunn-full-ent_rot - qunn-none-ent_rot -0.150" in evidence

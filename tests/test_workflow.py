@@ -26,7 +26,7 @@ from conftest import (
 )
 from robqunn import config
 from robqunn.checklist import CHECK_NAMES, SAMPLING_CHECKS
-from robqunn.claims import NOISE_CLAIMS, PAPER
+from robqunn.claims import NOISE_CLAIMS, PAPER, ROBUST_CLAIMS
 from robqunn.config import load_params
 from robqunn.evaluate import transfer_targets
 from robqunn.vocabulary import AttackName
@@ -218,9 +218,11 @@ class TestSnakemake:
         ]
         assert set(gaps["verdict"]) == {"NOT RUN"}  # a model that samples has no exact robust accuracy of its own
         claims = pd.read_csv(study / "claims.csv")
-        assert (
-            len(claims) == (len(PAPER) + len(NOISE_CLAIMS)) * 5
-        )  # every claim x (three attacks, worst case, exact), one layout
+        paper = claims[~claims["claim"].isin(ROBUST_CLAIMS)]
+        assert len(paper) == (len(PAPER) + len(NOISE_CLAIMS)) * 5  # every claim x (3 attacks, worst case, exact)
+        robust = claims[claims["claim"].isin(ROBUST_CLAIMS)]  # exact training: against the CNN, entangling gain
+        assert sorted(robust["claim"]) == ["entangling_gain_more", "robust_qunn_beats_cnn"]
+        assert set(robust["attack"]) == {"exact"} and set(robust["eps"]) == {TINY_CHANGES[("train", "robust")]["eps"]}
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
         circuits = set(TINY_MODELS) - {"cnn"} - set(TINY_NOISE_MODELS) - set(TINY_ROBUST_MODELS)

@@ -27,15 +27,18 @@ which leaves out training variation, so the number is a lower bound (``seeds_nee
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from robqunn import stats
 from robqunn.config import ClaimsParams
-from robqunn.vocabulary import CNN, EXACT, WORST_CASE, ModelSpec
+from robqunn.vocabulary import CNN, EXACT, WORST_CASE, Ansatz, Layout, ModelSpec, TrainMethod
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "not supported", "inconclusive", "not testable"
 COUNTS = ["seed", "n_correct", "n_evaluated"]
@@ -59,6 +62,13 @@ NOISE_CLAIMS = {
         "reading the circuit out from finite shots makes a QuNN more robust than its exact expectation"
     ),
 }
+# Robust training (docs/design.md, "Robust training"), decided on exact robust accuracy at train.robust.eps when the
+# study has robustly trained heads (train.methods), each with its clean-accuracy cost in the evidence.
+ROBUST_CLAIMS = {
+    "robust_qunn_beats_cnn": "robust training makes a QuNN more robust than the CNN trained the same way",
+    "entangling_gain_more": "entangling ansaetze gain more from robust training than the unentangled one",
+    "exact_beats_pgd_training": "exact training beats PGD training at eps_train",
+}
 METRICS = ["expressibility_kl", "entangling_capability"]
 
 
@@ -73,13 +83,17 @@ class Comparison:
     supports: bool
 
 
-def claims_table(table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFrame | None = None) -> pd.DataFrame:
+def claims_table(
+    table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFrame | None = None, robust_eps: float | None = None
+) -> pd.DataFrame:
     """One row per (claim, layout, attack): the claim's words, our numbers, the verdict and, when it is
     inconclusive, the seeds that would decide it.
 
     Args:
         metrics: the ansatz metrics, one row per (seed, model) (robqunn.ansatz_metrics); without them the
             follow-up paper's claim is not testable.
+        robust_eps: train.robust.eps, where the robust-training claims are decided (:func:`robust_claims`)
+            when the table holds robustly trained heads.
     """
     specs = [ModelSpec.from_name(m) for m in sorted(table["target"].unique())]
     qunns = [spec for spec in specs if not spec.is_cnn and not spec.method.label]  # the paper's: standard heads
@@ -97,7 +111,123 @@ def claims_table(table: pd.DataFrame, params: ClaimsParams, metrics: pd.DataFram
                     | {"basis": _basis(claim, attack), "eps": params.low_eps, "verdict": verdict, "evidence": evidence}
                     | _seeds_needed(verdict, comparisons)
                 )
+    if robust_eps is not None:
+        rows += robust_claims(table, robust_eps)
     return pd.DataFrame(rows).astype({"seeds_needed": "Int64"})
+
+
+# --- robust training --------------------------------------------------------------------------------
+
+
+def robust_claims(table: pd.DataFrame, eps: float) -> list[dict]:
+    """The rows of the robust-training claims (:data:`ROBUST_CLAIMS`), one per (claim, method) where the table has
+    the models, decided on exact robust accuracy at ``eps``; layout "all" (each comparison is named)."""
+    if table[table["attack"] == EXACT].empty:
+        return []
+    specs = [ModelSpec.from_name(m) for m in sorted(table["target"].unique())]
+    layers = _robust_layers(specs)
+    methods = sorted({s.method for s in specs if s.method.label}, key=list(TrainMethod).index)
+    at, clean = _Points(table, EXACT, eps), _Points(table, EXACT, 0.0)
+    decisions = {}
+    for method in methods:
+        decisions[("robust_qunn_beats_cnn", method.value)] = _robust_beats_cnn(at, clean, layers, method)
+        decisions[("entangling_gain_more", method.value)] = _entangling_gain_more(at, layers, method)
+    if {TrainMethod.PGD, TrainMethod.EXACT} <= set(methods):
+        decisions[("exact_beats_pgd_training", "exact vs pgd")] = _exact_beats_pgd(at, clean, layers)
+    return [
+        {"claim": claim, "paper": ROBUST_CLAIMS[claim], "layout": "all", "attack": EXACT}
+        | {"basis": f"exact robust accuracy (ground truth), {method} training", "eps": eps}
+        | {"verdict": verdict, "evidence": evidence}
+        | _seeds_needed(verdict, comparisons)
+        for (claim, method), (verdict, evidence, comparisons) in decisions.items()
+    ]
+
+
+def _robust_layers(specs: list[ModelSpec]) -> dict[str, dict[TrainMethod, str]]:
+    """{feature layer (its standard model's name): {method: model}} of the noiseless, exactly read-out models."""
+    layers: dict[str, dict[TrainMethod, str]] = {}
+    for spec in (s for s in specs if not s.hardware_labels):
+        layers.setdefault(dataclasses.replace(spec, method=TrainMethod.STANDARD).name, {})[spec.method] = spec.name
+    return layers
+
+
+def _entangling(layer: str) -> bool:
+    """A circuit whose entanglers change its readout: random, or a ZZ ansatz under ent_rot (docs/design.md, "The
+    invariance property")."""
+    spec = ModelSpec.from_name(layer)
+    return (
+        not spec.is_cnn
+        and spec.ansatz is not Ansatz.NONE
+        and (spec.layout is Layout.ENT_ROT or spec.ansatz is Ansatz.RANDOM)
+    )
+
+
+def _cost(clean: _Points, a: str, b: str) -> str:
+    d = stats.difference_interval(clean.white(a), clean.white(b))
+    return f"clean {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
+
+
+def _robust_beats_cnn(at: _Points, clean: _Points, layers: dict, method: TrainMethod) -> Decision:
+    cnn = layers.get(CNN, {}).get(method)
+    qunns = {layer: models[method] for layer, models in layers.items() if layer != CNN and method in models}
+    if cnn is None or not qunns or at.white(cnn).empty:
+        return NOT_TESTABLE, f"needs the CNN and a QuNN trained by {method.value}", []
+    differences = {q: _difference(at.white(m), at.white(cnn)) for q, m in qunns.items()}
+    evidence = f"acc({method.value}-trained QuNN) - acc({cnn}): " + "; ".join(
+        f"{_describe(q, d.interval)} ({_cost(clean, qunns[q], cnn)})" for q, d in differences.items()
+    )
+    return _beats_decision(differences, evidence)
+
+
+def _entangling_gain_more(at: _Points, layers: dict, method: TrainMethod) -> Decision:
+    """gain(entangling) - gain(unentangled) > 0, each gain acc(method) - acc(standard) of one circuit, per seed."""
+    complete = {layer: m for layer, m in layers.items() if {method, TrainMethod.STANDARD} <= set(m)}
+    plain = [layer for layer in complete if not ModelSpec.from_name(layer).is_cnn and not _entangling(layer)]
+    entangling = [layer for layer in complete if _entangling(layer)]
+    if not plain or not entangling:
+        return NOT_TESTABLE, f"needs an unentangled and an entangling circuit, each standard and {method.value}", []
+    reference = complete[plain[0]]
+    differences = {f"{e} - {plain[0]}": _gain_difference(at, complete[e], reference, method) for e in entangling}
+    evidence = f"gain = acc({method.value}) - acc(standard); gain difference: " + "; ".join(
+        _describe(k, d.interval) for k, d in differences.items()
+    )
+    return _beats_decision(differences, evidence)
+
+
+def _gain_difference(at: _Points, models: dict, reference: dict, method: TrainMethod) -> Comparison:
+    """(a_m - a_s) - (r_m - r_s) paired by seed: a t-interval over two or more seeds, else normal over digits."""
+    frames = [
+        at.white(group[key]).set_index("seed")
+        for group in (models, reference)
+        for key in (method, TrainMethod.STANDARD)
+    ]
+    seeds = sorted(set.intersection(*(set(f.index) for f in frames)))
+    p = [f.loc[seeds, "n_correct"].to_numpy() / f.loc[seeds, "n_evaluated"].to_numpy() for f in frames]
+    values = (p[0] - p[1]) - (p[2] - p[3])
+    if len(seeds) >= 2:
+        interval = stats.t_interval(values)
+        spread = stats.SeedSpread(float(np.std(values, ddof=1)), f"t over {len(seeds)} seeds")
+    else:
+        n = [int(f.loc[seeds[0], "n_evaluated"]) for f in frames]
+        sd = math.sqrt(sum(float(q[0]) * (1 - float(q[0])) / k for q, k in zip(p, n, strict=True)))
+        half = float(scipy_stats.norm.ppf(0.5 + stats.LEVEL / 2)) * sd
+        interval = stats.Interval(
+            float(values[0]), float(values[0]) - half, float(values[0]) + half, f"normal over {n[0]} digits, 1 seed"
+        )
+        spread = stats.SeedSpread(sd, f"lower bound: 1 seed, the spread of {n[0]} digits for that of seeds")
+    return Comparison(interval, spread, 0.0, interval.mean > 0)
+
+
+def _exact_beats_pgd(at: _Points, clean: _Points, layers: dict) -> Decision:
+    both = {layer: m for layer, m in layers.items() if {TrainMethod.PGD, TrainMethod.EXACT} <= set(m)}
+    differences = {
+        layer: _difference(at.white(m[TrainMethod.EXACT]), at.white(m[TrainMethod.PGD])) for layer, m in both.items()
+    }
+    evidence = "acc(exact-trained) - acc(pgd-trained): " + "; ".join(
+        f"{_describe(layer, d.interval)} ({_cost(clean, both[layer][TrainMethod.EXACT], both[layer][TrainMethod.PGD])})"
+        for layer, d in differences.items()
+    )
+    return _beats_decision(differences, evidence)
 
 
 def _seeds_needed(verdict: str, comparisons: list[Comparison]) -> dict:

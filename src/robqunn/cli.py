@@ -194,9 +194,10 @@ def _tool_commands(command) -> None:
     bench = command("bench", _bench, "benchmarks")
     bench.add_argument(
         "target",
-        choices=["quanv", "attack", "exact", "loops", "startup", "workflow"],
+        choices=["quanv", "attack", "exact", "robust", "loops", "startup", "workflow"],
         help="quanv: PennyLane vs the fast quanvolution layer; attack: PGD on the CNN vs on a QuNN; "
-        "exact: exact verification vs PGD; loops: the compiled training/SPSA/unitaries vs what they replaced; "
+        "exact: exact verification vs PGD; robust: pgd and exact training of the head vs standard; "
+        "loops: the compiled training/SPSA/unitaries vs what they replaced; "
         "startup: CPU a job pays besides its work; "
         "workflow: a cold and a no-op Snakemake run of the study vs every stage in one process, and the reruns "
         "after one more PGD eps and after a checks key changed",
@@ -364,7 +365,8 @@ def _aggregate(ctx: Context) -> None:
         ansatz_tables=[files.ansatz_metrics(seed) for seed in seeds],
         radii=[files.radii(seed, model) for seed in seeds for model in ctx.models],
     )
-    frames = stage.run(ctx.params.claims, ctx.params.checks, inputs, files.study(), ctx.params.tracking)
+    settings = stage.StudySettings(ctx.params.claims, ctx.params.checks, ctx.params.train.robust.eps)
+    frames = stage.run(settings, inputs, files.study(), ctx.params.tracking)
     print(frames["claims"][["claim", "layout", "attack", "verdict"]].to_string(index=False))
 
 
@@ -408,7 +410,7 @@ def _ansatz(ctx: Context) -> None:
 
 
 def _bench(ctx: Context) -> None:
-    from robqunn.bench import attack, exact, loops, quanv, startup, workflow
+    from robqunn.bench import attack, exact, loops, quanv, robust, startup, workflow
 
     if ctx.args.target == "quanv":
         print(quanv.format_timings(quanv.bench_quanv(ctx.params, ctx.seed)))
@@ -416,6 +418,8 @@ def _bench(ctx: Context) -> None:
         print(attack.format_attack_timings(attack.bench_attack(ctx.params, ctx.seed)))
     elif ctx.args.target == "exact":
         print(exact.format_exact_timings(exact.bench_exact(ctx.params, ctx.seed)))
+    elif ctx.args.target == "robust":
+        print(robust.format_robust_timings(robust.bench_robust(ctx.params, ctx.seed)))
     elif ctx.args.target == "loops":
         print(loops.format_loop_timings(loops.bench_loops(ctx.params, ctx.seed)))
     elif ctx.args.target == "startup":

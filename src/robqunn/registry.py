@@ -208,6 +208,8 @@ STAGES: dict[str, Stage] = {
             reads=("claims.low_eps", "claims.alike_margin") + CHECKS_VERDICTS + ("checks.n_images", "checks.spsa"),
             grid=MODEL_GRID + ATTACK_GRIDS + ("exact.eps",),
             settings=TRACKING,
+            # the robust-training claims are decided at eps_train, when the study has robustly trained heads
+            model_reads=lambda spec: ("train.robust.eps",) if spec.method.label else (),
         ),
         Stage(
             "sweep_draw",

@@ -4,14 +4,13 @@ from pathlib import Path
 
 from robqunn.runtime import exit_now
 from robqunn.stages import aggregate
-from robqunn.stages.aggregate import StudyInputs
+from robqunn.stages.aggregate import StudyInputs, StudySettings
 from robqunn.workflow import log_to, params_of
 
 log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 params = params_of(snakemake)
 aggregate.run(
-    params.claims,
-    params.checks,
+    StudySettings(params.claims, params.checks, params.train.robust.eps),
     StudyInputs(
         list(snakemake.input.tables),
         list(snakemake.input.checks),

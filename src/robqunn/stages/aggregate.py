@@ -34,12 +34,18 @@ class StudyInputs:
     radii: list[Path]
 
 
+@dataclass(frozen=True)
+class StudySettings:
+    """What the study across seeds reads from params.yaml: the claims' and checks' sections, and train.robust.eps
+    (where the robust-training claims are decided)."""
+
+    claims: ClaimsParams
+    checks: ChecksParams
+    robust_eps: float
+
+
 def run(
-    claims_params: ClaimsParams,
-    checks_params: ChecksParams,
-    inputs: StudyInputs,
-    out_dir: str | Path,
-    tracking: TrackingParams | None = None,
+    settings: StudySettings, inputs: StudyInputs, out_dir: str | Path, tracking: TrackingParams | None = None
 ) -> dict[str, pd.DataFrame]:
     """The study across seeds: the table of every seed, its means with 95% intervals, the soundness
     checklist, the ansatz metrics against robustness and the claims table, with their figures.
@@ -49,7 +55,7 @@ def run(
     """
     from robqunn.report import write_html_tables
 
-    frames = _study_frames(claims_params, checks_params, inputs)
+    frames = _study_frames(settings, inputs)
     out_dir, written = Path(out_dir), []
     for name, frame in frames.items():
         written.append(out_dir / paths.STUDY_TABLE_NAME.format(name=name))
@@ -58,7 +64,7 @@ def run(
     written += write_html_tables(frames, out_dir, paths.STUDY_HTML_NAME)
     written.append(out_dir / paths.STUDY_METRICS_NAME)
     save_json(written[-1], provenance.study_metrics(frames))
-    written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name, claims_params.low_eps)
+    written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name, settings.claims.low_eps)
     seeds = sorted(int(seed) for seed in frames["results"]["seed"].unique())
     provenance.track_study(tracking, frames, written, seeds)
     return frames
@@ -90,7 +96,7 @@ def _checked_record(path: Path, settings: ChecksParams) -> ChecksRecord:
     return record
 
 
-def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inputs: StudyInputs) -> dict:
+def _study_frames(settings: StudySettings, inputs: StudyInputs) -> dict:
     import pandas as pd
 
     from robqunn.ansatz_metrics import metrics_table
@@ -100,13 +106,13 @@ def _study_frames(claims_params: ClaimsParams, checks_params: ChecksParams, inpu
     from robqunn.stats import summarize
 
     table = pd.concat([read_results_table(path) for path in inputs.tables], ignore_index=True)
-    records = [_checked_record(Path(path), checks_params) for path in inputs.check_records]
+    records = [_checked_record(Path(path), settings.checks) for path in inputs.check_records]
     ansatz = pd.concat([pd.read_csv(path) for path in inputs.ansatz_tables])
     return {
         "results": table,
         "summary_ci": summarize(table),
-        "checklist": checklist(table, records, checks_params),
-        "claims": claims_table(table, claims_params, ansatz),
+        "checklist": checklist(table, records, settings.checks),
+        "claims": claims_table(table, settings.claims, ansatz, settings.robust_eps),
         "ansatz_metrics": metrics_table(ansatz, summary(table)),
         "radii": _radii_table([_checked_radii(Path(path)) for path in inputs.radii]),
     }
