@@ -348,7 +348,7 @@ def _checks(ctx: Context) -> None:
     params = ctx.params
     for model in ctx.models:
         out = ctx.files.checks(ctx.seed, model)
-        _stage("checks").run(params.checks, params.attack.steps, ctx.job(model), out)
+        _stage("checks").run(params.checks, params.attack.steps, params.exact, ctx.job(model), out)
         print(out)
 
 
