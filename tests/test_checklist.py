@@ -8,7 +8,7 @@ import pytest
 
 from robqunn import checklist
 from robqunn.artifacts import ChecksRecord
-from robqunn.config import ChecksParams, SpsaParams
+from robqunn.config import AutoAttackParams, ChecksParams, SpsaParams
 
 N = 1000
 
@@ -45,6 +45,7 @@ def record(model="m", large=0.0, single=0.2, restarts=0.2, spsa=0.5, pgd=0.5, n=
         return {"mean": mean, "sd": 0.01 if mean else 0.0, "n_digits": n}
 
     get = {"clean": 0.0, "jittered": 0.0, "jittered_fgsm": 0.5, "rfgsm": 0.5, "mim_random_start": 0.3, "margin": 0.2}
+    get |= {"autoattack": single}
     get |= variants
     return ChecksRecord(
         model=model,
@@ -62,11 +63,13 @@ def record(model="m", large=0.0, single=0.2, restarts=0.2, spsa=0.5, pgd=0.5, n=
         },
         momentum={"eps": 0.1, "mim": counts(0.3), "mim_random_start": counts(get["mim_random_start"])},
         loss={"eps": 0.1, "cross_entropy": counts(single), "margin": counts(get["margin"])},
+        autoattack={"eps": 0.1, "autoattack": counts(get["autoattack"]), "pgd": counts(single), "certified": 0},
     )
 
 
 SPSA = SpsaParams(n_images=3, nb_iter=5, spsa_samples=16, learning_rate=0.01, delta=0.01)
-CHECKS = ChecksParams(200, 0.1, 0.5, 0.1, 5, 1e-3, 0.01, 0.5, 0.05, SPSA)
+AUTOATTACK = AutoAttackParams(max_iter=5, restarts=1, square_queries=20)
+CHECKS = ChecksParams(200, 0.1, 0.5, 0.1, 5, 1e-3, 0.01, 0.5, 0.05, SPSA, AUTOATTACK)
 
 
 def verdicts(table, records, params=CHECKS):
@@ -92,6 +95,7 @@ def test_sound_model_passes_every_check():
         (sound_table(), record(rfgsm=0.3), checklist.RFGSM),
         (sound_table(), record(mim_random_start=0.1), checklist.MIM_RANDOM_START),
         (sound_table(), record(margin=0.05), checklist.MARGIN_LOSS),
+        (sound_table(), record(autoattack=0.05), checklist.AUTOATTACK),
     ],
     ids=[
         "pgd-weaker-than-fgsm",
@@ -105,6 +109,7 @@ def test_sound_model_passes_every_check():
         "rfgsm-stronger",
         "mim-random-start-stronger",
         "margin-loss-stronger",
+        "autoattack-stronger",
     ],
 )
 def test_each_failure_is_flagged_alone(table, rec, failing):

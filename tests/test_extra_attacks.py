@@ -3,17 +3,18 @@ model, and the checklist's verdicts on their records (robqunn.checklist; its own
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from robqunn import checklist, extra_attacks
 from robqunn.config import AttackSteps, ChecksParams, MimSteps, PgdSteps, SpsaParams
-from test_checklist import CHECKS, SPSA, sound_table
+from test_checklist import AUTOATTACK, CHECKS, SPSA, sound_table
 
 
 def train_small(params, digits, name):
     """Model ``name`` (seed 42) with its head trained for 2 epochs on 1,000 digits."""
-    from robqunn.config import TrainParams
     from robqunn.features import compute_features
     from robqunn.models import build_model, logits_model
     from robqunn.train import train
@@ -22,7 +23,8 @@ def train_small(params, digits, name):
     model = build_model(ModelSpec.from_name(name), params.circuit, 42)
     x, y = digits.x_train[:1000], digits.y_train[:1000]
     features = compute_features(model, x), compute_features(model, digits.x_test[:100])
-    train(model, features, (y, digits.y_test[:100]), TrainParams(2, 32, 1e-2), 42)
+    settings = dataclasses.replace(params.train, epochs=2, batch_size=32, learning_rate=1e-2)
+    train(model, features, (y, digits.y_test[:100]), settings, 42)
     return model, logits_model(model)
 
 
@@ -39,15 +41,15 @@ class TestExtraAttacks:
     """The extra attacks on a small trained model: counts, seeding, the threat model."""
 
     def settings(self, n_images=20):
-        return ChecksParams(n_images, 0.1, 0.5, 0.1, 3, 1e-3, 0.01, 0.5, 0.05, SPSA)
+        return ChecksParams(n_images, 0.1, 0.5, 0.1, 3, 1e-3, 0.01, 0.5, 0.05, SPSA, AUTOATTACK)
 
-    def test_counts_and_seeding(self, trained, digits):
+    def test_counts_and_seeding(self, params, trained, digits):
         model, logits = trained
         checks = self.settings()
         x, y = digits.x_test, digits.y_test
         target = extra_attacks.Target(logits, model, seed=7, name="cnn", batch_size=10)
-        first = extra_attacks.extra_attacks(target, x, y, checks, STEPS)
-        assert first == extra_attacks.extra_attacks(target, x, y, checks, STEPS)
+        first = extra_attacks.extra_attacks(target, x, y, checks, STEPS, params.exact)
+        assert first == extra_attacks.extra_attacks(target, x, y, checks, STEPS, params.exact)
         assert first.large_eps["n_evaluated"] == 20 and first.spsa["spsa"]["n_evaluated"] == 3
         restarts = first.restarts
         assert restarts["all"]["n_correct"] <= restarts["single"]["n_correct"]  # a digit must survive every run
@@ -62,7 +64,9 @@ class TestExtraAttacks:
         gradients almost everywhere, the same checks pass."""
         model, logits = trained if name == "cnn" else train_small(params, digits, name)
         target = extra_attacks.Target(logits, model, seed=7, name=name, batch_size=100)
-        record = extra_attacks.extra_attacks(target, digits.x_test, digits.y_test, self.settings(200), STEPS)
+        record = extra_attacks.extra_attacks(
+            target, digits.x_test, digits.y_test, self.settings(200), STEPS, params.exact
+        )
         frame = checklist.checklist(sound_table(name), [record], CHECKS).set_index("check")
         expected = checklist.FLAG if name == "cnn" else checklist.PASS
         for check in (checklist.ZERO_CLEAN, checklist.JITTERED_FGSM, checklist.MIM_RANDOM_START):
@@ -78,3 +82,39 @@ class TestExtraAttacks:
         x_adv = craft_spsa(logits, x, y, 0.1, spsa, seed=3)
         assert np.abs(x_adv - x).max() <= 0.1 + 1e-6 and np.abs(x_adv - x).max() > 0.01
         assert np.array_equal(x_adv, craft_spsa(logits, x, y, 0.1, spsa, seed=3))
+
+
+class TestAutoAttack:
+    """ART's AutoAttack: in the threat model, never below the exact robust accuracy on a digit, and a digit it
+    breaks that exact verification certifies stops the run."""
+
+    @pytest.mark.parametrize("name", ["cnn", "qunn-full-ent_rot"])
+    def test_it_never_breaks_a_certified_digit(self, params, digits, trained, name):
+        from robqunn.attacks import autoattack
+        from robqunn.exact import verify
+
+        model, logits = trained if name == "cnn" else train_small(params, digits, name)
+        x, y = digits.x_test[:60], digits.y_test[:60]
+        x_adv = autoattack(logits, x, y, 0.1, AUTOATTACK, 30)
+        broken = np.argmax(np.asarray(model(x_adv)), axis=1) != y
+        exact = verify(model, x, y, 0.1, params.exact.budget, params.exact.tolerance)
+        assert not np.any(broken & exact.robust)
+        assert np.mean(~broken) >= exact.accuracy_lower
+        assert np.mean(broken) > 0.5  # it does break digits: eps 0.1 leaves these quick heads little
+
+    def test_a_contradiction_with_exact_verification_fails(self, params, digits, trained, monkeypatch):
+        """Exact verification that certified every digit (a planted bug) contradicts AutoAttack's broken digits."""
+        from robqunn import exact
+
+        model, logits = trained
+        real = exact.verify
+
+        def certifies_everything(*args, **kwargs):
+            return dataclasses.replace(real(*args, **kwargs), robust=np.ones(len(args[2]), bool))
+
+        monkeypatch.setattr(exact, "verify", certifies_everything)
+        target = extra_attacks.Target(logits, model, seed=7, name="cnn", batch_size=20)
+        with pytest.raises(extra_attacks.SoundnessError, match="AutoAttack breaks .* digits that exact verification"):
+            extra_attacks._autoattack(
+                target, (digits.x_test[:20], digits.y_test[:20]), CHECKS, np.ones(20), params.exact
+            )

@@ -535,6 +535,12 @@ _COUNT_PATHS = (("large_eps",), ("restarts", "single"), ("restarts", "all"), ("s
 _COUNT_PATHS += (("single_step", "fgsm"), ("single_step", "jittered_fgsm"), ("single_step", "rfgsm"))
 _COUNT_PATHS += (("momentum", "mim"), ("momentum", "mim_random_start"), ("loss", "cross_entropy"), ("loss", "margin"))
 _FRACTIONS_SCHEMA: Schema = {"mean": "a number", "sd": "a number", "n_digits": "an integer"}
+_AUTOATTACK_SCHEMA: Schema = {
+    "eps": "a number",
+    "autoattack": _COUNTS_SCHEMA,
+    "pgd": _COUNTS_SCHEMA,
+    "certified": "an integer",
+}
 
 
 @dataclass(frozen=True)
@@ -574,6 +580,7 @@ class ChecksRecord(JsonArtifact):
     loss: dict  # {"eps", "cross_entropy", "margin": counts} (PGD)
     eot: dict | None = None  # a model that samples: {"eps", "draws", "one_sample", "eot", "eot_4x": counts} (PGD)
     lineage: dict | None = None  # what the record was made from (module docstring); the key is always in the file
+    autoattack: dict | None = None  # a deterministic model: {"eps", "autoattack", "pgd": counts, "certified"}
 
     @classmethod
     def _check(cls, payload: dict[str, Any], where: str) -> None:
@@ -585,6 +592,9 @@ class ChecksRecord(JsonArtifact):
         if payload.get("eot") is not None:
             check_json(payload["eot"], _EOT_SCHEMA, where, "eot.")
             paths += (("eot", "one_sample"), ("eot", "eot"), ("eot", "eot_4x"))
+        if payload.get("autoattack") is not None:
+            check_json(payload["autoattack"], _AUTOATTACK_SCHEMA, where, "autoattack.")
+            paths += (("autoattack", "autoattack"), ("autoattack", "pgd"))
         for keys in paths:
             counts = reduce(dict.__getitem__, keys, payload)
             if not 0 <= counts["n_correct"] <= counts["n_evaluated"]:

@@ -176,6 +176,39 @@ def pgd_margin(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, eps: float, step
     return pgd(logits_fn, x, y, eps, steps, loss_fn=margin_loss)
 
 
+def autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, eps: float, settings, batch_size: int) -> np.ndarray:
+    """ART's AutoAttack (Croce and Hein 2020) under L-infinity: APGD with cross-entropy, APGD with the
+    difference-of-logits-ratio loss (untargeted, then targeted at each other class: APGD-T) and the gradient-free
+    Square attack, each run on the digits the ones before left standing. An attack suite independent of
+    cleverhans, through ART's TensorFlow v2 classifier on the logits. ``settings``: checks.autoattack. Seed NumPy's
+    and TensorFlow's global generators first (ART draws APGD's and Square's random starts from them)."""
+    import keras
+    from art.attacks.evasion import AutoAttack, AutoProjectedGradientDescent, SquareAttack
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    # Square perturbs images of shape (H, W, C): ART sees the digits with a channel axis, dropped before the model
+    image = tuple(x.shape[1:]) + (1,)
+    channelled = keras.Sequential([keras.Input(image), keras.layers.Reshape(tuple(x.shape[1:])), logits_fn])
+    classifier = TensorFlowV2Classifier(
+        channelled,
+        nb_classes=int(logits_fn.output_shape[-1]),
+        input_shape=image,
+        loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        clip_values=(PIXEL_MIN, PIXEL_MAX),
+    )
+    common = {"norm": np.inf, "eps": eps, "batch_size": batch_size, "verbose": False}
+    apgd = {"eps_step": 2 * eps, "max_iter": settings.max_iter, "nb_random_init": settings.restarts} | common
+    attacks = [
+        AutoProjectedGradientDescent(classifier, loss_type="cross_entropy", **apgd),
+        AutoProjectedGradientDescent(classifier, loss_type="difference_logits_ratio", **apgd),
+        SquareAttack(classifier, max_iter=settings.square_queries, **common),
+    ]
+    suite = AutoAttack(classifier, norm=np.inf, eps=eps, attacks=attacks, batch_size=batch_size, targeted=True)
+    x_adv = suite.generate(np.asarray(x, np.float32)[..., None], y=np.asarray(y))[..., 0].astype(np.float32)
+    check_threat_model(x, x_adv, eps, f"AutoAttack, eps {eps}")
+    return x_adv
+
+
 def craft(
     logits_fn: LogitsFn,
     x: np.ndarray,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from robqunn.artifacts import ChecksRecord
-from robqunn.config import AttackSteps, ChecksParams, PgdSteps, SpsaParams
+from robqunn.config import AttackSteps, ChecksParams, ExactParams, PgdSteps, SpsaParams
 
 Digits = tuple[np.ndarray, np.ndarray]
 
@@ -103,15 +103,21 @@ class Target:
         return derived_seed(self.seed, f"checks/{self.name}/{purpose}")
 
 
+class SoundnessError(RuntimeError):
+    """Two independent computations contradict each other: a bug in one of them, never a finding."""
+
+
 def extra_attacks(
-    target: Target, x: np.ndarray, y: np.ndarray, checks: ChecksParams, steps: AttackSteps
+    target: Target, x: np.ndarray, y: np.ndarray, checks: ChecksParams, steps: AttackSteps, exact: ExactParams
 ) -> ChecksRecord:
     """Counts of correct digits of one (seed, model) under the extra attacks, on its first
     ``checks.n_images`` test digits (SPSA: ``checks.spsa.n_images``): PGD at ``checks.large_eps``; at
     ``checks.eps`` one PGD run against ``checks.restarts`` runs (a digit survives the restarts only if
     every run leaves it correctly classified), SPSA and PGD on SPSA's digits, the random-start variants
-    beside their plain attacks, and PGD with the margin loss; and the zero-gradient fractions. A model that
-    samples is attacked with EOT throughout (``target.draws``) and also gets :func:`_eot_record`."""
+    beside their plain attacks, PGD with the margin loss and ART's AutoAttack (:func:`_autoattack`, checked
+    against exact verification with ``exact``'s budget and tolerance); and the zero-gradient fractions. A model
+    that samples is attacked with EOT throughout (``target.draws``) and also gets :func:`_eot_record`; AutoAttack,
+    which has no EOT, is not run on it."""
     digits = (x[: checks.n_images], y[: checks.n_images])
     spsa_digits = (x[: checks.spsa.n_images], y[: checks.spsa.n_images])
     large = target.pgd(digits, checks.large_eps, steps.pgd, "large_eps")
@@ -143,7 +149,34 @@ def extra_attacks(
             "margin": _counts(_pgd_margin(target, digits, checks.eps, steps.pgd)),
         },
         eot=_eot_record(target, digits, checks.eps, steps.pgd, restarts[0]) if target.draws[0] > 1 else None,
+        autoattack=None if target.draws[0] > 1 else _autoattack(target, digits, checks, restarts[0], exact),
     )
+
+
+def _autoattack(target: Target, digits: Digits, checks: ChecksParams, pgd: np.ndarray, exact: ExactParams) -> dict:
+    """AutoAttack (robqunn.attacks.autoattack) at checks.eps beside PGD's one run on the same digits (``pgd``), and
+    exact verification of those digits at that eps. A digit AutoAttack breaks (a checked adversarial example)
+    that exact verification certifies is a contradiction between two independent computations: it raises
+    SoundnessError, which fails the job."""
+    import tensorflow as tf
+
+    from robqunn.attacks import autoattack
+    from robqunn.exact import verify
+
+    (x, y), eps = digits, checks.eps
+    seed = target.run_seed("autoattack")
+    np.random.seed(seed)  # ART draws APGD's and Square's random starts from NumPy's and TensorFlow's generators
+    tf.random.set_seed(seed)
+    x_adv = autoattack(target.logits_fn, x, y, eps, checks.autoattack, target.batch_size)
+    survived = target.correct(x_adv, y, "autoattack")
+    certified = verify(target.model, x, y, eps, exact.budget, exact.tolerance, exact.batch_size).robust
+    contradictions = np.flatnonzero(certified & (survived < 1))
+    if len(contradictions):
+        raise SoundnessError(
+            f"model {target.name!r}, eps {eps}: AutoAttack breaks {len(contradictions)} digits that exact "
+            f"verification certifies (the first: digit {contradictions[0]}); one of the two is wrong"
+        )
+    return {"eps": eps, "autoattack": _counts(survived), "pgd": _counts(pgd), "certified": int(certified.sum())}
 
 
 def _eot_record(target: Target, digits: Digits, eps: float, steps: PgdSteps, eot: np.ndarray) -> dict:

@@ -39,6 +39,7 @@ __all__ = [
     "MimParams",
     "ChecksParams",
     "SpsaParams",
+    "AutoAttackParams",
     "ExactParams",
     "AnsatzMetricsParams",
     "SweepParams",
@@ -271,6 +272,7 @@ class ChecksParams:
     rfgsm_alpha_fraction: float
     attack_gap_tolerance: float
     spsa: SpsaParams
+    autoattack: AutoAttackParams
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,23 @@ class SpsaParams:
     spsa_samples: int
     learning_rate: float
     delta: float
+
+
+@dataclass(frozen=True)
+class AutoAttackParams:
+    """ART's AutoAttack (Croce and Hein 2020: APGD-CE, APGD-T over every target, Square) at checks.eps on the checks'
+    digits, an attack suite independent of cleverhans: not clearly stronger than PGD, and never breaking a digit
+    that exact verification certifies (that stops the run).
+    """
+
+    #: Iterations of each APGD run.
+    max_iter: int
+
+    #: Random restarts of each APGD run.
+    restarts: int
+
+    #: Iterations (queries) of the Square attack.
+    square_queries: int
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def sampling_keys(spec: ModelSpec, *keys: str) -> tuple[str, ...]:
 PGD_STEPS = ("attack.pgd.nb_iter", "attack.pgd.eps_iter_fraction", "attack.pgd.rand_init")
 MIM_STEPS = ("attack.mim.nb_iter", "attack.mim.eps_iter_fraction", "attack.mim.decay_factor")
 CHECKS_ATTACKS = tuple(
-    f"checks.{key}" for key in ("n_images", "eps", "large_eps", "restarts", "jitter", "rfgsm_alpha_fraction", "spsa")
+    f"checks.{key}"
+    for key in ("n_images", "eps", "large_eps", "restarts", "jitter", "rfgsm_alpha_fraction", "spsa", "autoattack")
 )
 CHECKS_VERDICTS = tuple(
     f"checks.{key}" for key in ("large_eps_max_accuracy", "max_zero_gradient_fraction", "attack_gap_tolerance")
@@ -182,8 +183,12 @@ STAGES: dict[str, Stage] = {
             PER_MODEL,
             reads=CHECKS_ATTACKS + ("attack.batch_size",) + PGD_STEPS + MIM_STEPS,
             grid=MODEL_GRID,
-            settings=TRACKING,
-            model_reads=lambda spec: sampling_keys(spec, "eot_draws", "eval_draws"),
+            settings=TRACKING + ("exact.batch_size",),
+            # AutoAttack's digits are verified exactly, on a model that does not sample (no EOT for AutoAttack)
+            model_reads=lambda spec: (
+                sampling_keys(spec, "eot_draws", "eval_draws")
+                + (() if spec.shots else ("exact.budget", "exact.tolerance"))
+            ),
         ),
         Stage(
             "evaluate",

@@ -9,6 +9,7 @@ params = params_of(snakemake)
 checks.run(
     params.checks,
     params.attack.steps,
+    params.exact,
     job_of(snakemake, params, model_file=snakemake.input.model),
     snakemake.output.records,
 )

@@ -14,6 +14,7 @@ from robqunn.artifacts import (
 from robqunn.config import (
     AttackSteps,
     ChecksParams,
+    ExactParams,
 )
 from robqunn.data import Dataset
 from robqunn.stages.job import Job, Sources, current_output, sampling_params
@@ -22,15 +23,17 @@ from robqunn.tracking import stage_run
 logger = logging.getLogger(__name__)
 
 
-def run(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path):
+def run(settings: ChecksParams, steps: AttackSteps, exact: ExactParams, job: Job, out: str | Path):
     """The extra attacks of the soundness checks on one model (robqunn.extra_attacks.extra_attacks), saved as a
     :class:`robqunn.artifacts.ChecksRecord`, or the record kept if current (robqunn.stages.job.current_output);
     with tracking, an MLflow run, a child of the model's training run.
 
     PGD and MIM run with the steps of ``steps`` at the checks' own budgets (``settings.eps``,
-    ``settings.large_eps``), ``steps.batch_size`` digits per call.
+    ``settings.large_eps``), ``steps.batch_size`` digits per call; AutoAttack's digits are verified exactly with
+    ``exact``'s budget and tolerance.
     """
     sections = {"checks": asdict(settings), "attack": asdict(steps), "noise": sampling_params(job)}
+    sections["exact"] = asdict(exact)
     lineage = Sources.of(job, "checks", sections).lineage()
     run_params = {"model": job.model, "seed": job.seed, "checks": asdict(settings), "attack": asdict(steps)}
     tags = provenance.run_tags("checks", job.seed, job.model)
@@ -38,22 +41,24 @@ def run(settings: ChecksParams, steps: AttackSteps, job: Job, out: str | Path):
     with stage_run(job.tracking, provenance.run_name("checks", job.model, job.seed), run_params, tags, parent) as run:
         record = current_output(ChecksRecord.load, Path(out), lineage)
         if record is None:
-            record = _extra_attacks(settings, steps, job, lineage, out)
+            record = _extra_attacks((settings, steps, exact), job, lineage, out)
         run.metrics(_check_accuracies(record))
         run.artifact(out)
     return record
 
 
-def _extra_attacks(settings: ChecksParams, steps: AttackSteps, job: Job, lineage: dict, out: str | Path):
-    """Run the checks' extra attacks on ``job``'s model and save their record with its lineage."""
+def _extra_attacks(sections: tuple, job: Job, lineage: dict, out: str | Path):
+    """Run the checks' extra attacks on ``job``'s model (``sections``: checks, attack steps, exact) and save their
+    record with its lineage."""
     from robqunn.extra_attacks import Target, extra_attacks
     from robqunn.models import load_model, logits_model
 
     dataset = Dataset.load(job.data, job.seed)
     model = load_model(job.model_file, job.model, job.seed, job.data)
+    settings, steps, exact = sections
     draws = (job.eot_draws, job.eval_draws)
     target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size, draws)
-    record = extra_attacks(target, dataset.x_test, dataset.y_test, settings, steps)
+    record = extra_attacks(target, dataset.x_test, dataset.y_test, settings, steps, exact)
     record = dataclasses.replace(record, lineage=lineage)
     record.save(out)
     logger.info("%s (seed %d): extra attacks of the soundness checks -> %s", job.model, job.seed, out)
@@ -76,5 +81,7 @@ def _check_accuracies(record) -> dict:
     }
     if record.eot is not None:
         counts |= {f"pgd_{key}": record.eot[key] for key in ("one_sample", "eot", "eot_4x")}
+    if record.autoattack is not None:
+        counts["autoattack"] = record.autoattack["autoattack"]
     zeros = {f"zero_gradient_fraction_{where}": record.zero_gradients[where]["mean"] for where in ("clean", "jittered")}
     return {f"accuracy_{name}": c["n_correct"] / c["n_evaluated"] for name, c in counts.items()} | zeros

@@ -48,4 +48,4 @@ def run(settings: ModelAttacksSettings, job: Job, out: ModelAttacksOutputs) -> N
         attack.run(attack_job, job, out.attack_dirs[attack_job.name])
     exact.run(settings.exact, settings.n_images, job, out.exact_table, out.exact_dir)
     radius.run(settings.exact, settings.n_images, job, out.radii)
-    checks.run(settings.checks, settings.steps, job, out.checks)
+    checks.run(settings.checks, settings.steps, settings.exact, job, out.checks)
