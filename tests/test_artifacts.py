@@ -169,6 +169,7 @@ class TestRoundTrip:
                 "loss",
                 "eot",
                 "lineage",
+                "autoattack",
             ]
         )
 

@@ -49,7 +49,7 @@ def cnn(tiny, tmp_path_factory) -> stages.job.Job:
 @pytest.fixture
 def calls(monkeypatch) -> Counter:
     """Counts of the work the stages do: ``(attack, eps)`` per set crafted, ``("exact", eps)`` per eps verified,
-    ``"checks"`` per run of the checks' extra attacks."""
+    ``"radius"`` per bracketing of the certified radii, ``"checks"`` per run of the checks' extra attacks."""
     from robqunn import attacks, exact, extra_attacks
 
     counted: Counter = Counter()
@@ -65,6 +65,7 @@ def calls(monkeypatch) -> Counter:
 
     spy(attacks, "craft", lambda args: (AttackName(args[3]).value, args[4]))
     spy(exact, "verify", lambda args: ("exact", args[3]))
+    spy(exact, "certified_radii", lambda args: "radius")
     spy(extra_attacks, "extra_attacks", lambda args: "checks")
     return counted
 
@@ -91,7 +92,7 @@ def outputs(folder: Path) -> stages.model_attacks.ModelAttacksOutputs:
     """Where :func:`stages.model_attacks.run` writes in ``folder``."""
     attack_dirs = {attack: folder / attack.value for attack in AttackName}
     return stages.model_attacks.ModelAttacksOutputs(
-        attack_dirs, folder / "exact.csv", folder / "exact", folder / "checks.json"
+        attack_dirs, folder / "exact.csv", folder / "exact", folder / "radii.json", folder / "checks.json"
     )
 
 
@@ -205,13 +206,14 @@ class TestModelAttacks:
     """The per-model job: each of its outputs is kept or computed on its own."""
 
     def test_a_checks_key_reruns_the_checks_alone(self, tiny, cnn, calls, tmp_path):
-        """checks.restarts changed: the checks record alone is written again; no set crafted or verified."""
+        """checks.restarts changed: the checks record alone is written again (the checks verify AutoAttack's digits
+        at checks.eps themselves); no set crafted, no exact set verified, no radius bracketed."""
         stages.model_attacks.run(job_settings(tiny), cnn, outputs(tmp_path))
         before = files(tmp_path)
         calls.clear()
         checks = dataclasses.replace(tiny.checks, restarts=tiny.checks.restarts + 1)
         stages.model_attacks.run(dataclasses.replace(job_settings(tiny), checks=checks), cnn, outputs(tmp_path))
-        assert dict(calls) == {"checks": 1}
+        assert dict(calls) == {"checks": 1, ("exact", tiny.checks.eps): 1}
         after = files(tmp_path)
         assert [name for name in before if after[name] != before[name]] == ["checks.json", "exact.csv"]
         assert after["exact.csv"][0] == before["exact.csv"][0]  # rebuilt from the kept sets: the same bytes
@@ -228,7 +230,12 @@ class TestModelAttacks:
         calls.clear()
         change_input(job, "model")
         stages.model_attacks.run(job_settings(tiny), job, outputs(tmp_path / "out"))
-        assert calls == first and len(first) == 3 * 2 + 2 + 1
+        assert calls == first and set(first) == {(a.value, eps) for a in AttackName for eps in (0.0, 0.1)} | {
+            ("exact", 0.0),
+            ("exact", 0.1),
+            "radius",
+            "checks",
+        }
 
     def test_other_digits_refuse_the_model_trained_on_the_old_ones(self, tiny, cnn, tmp_path):
         """Other prepared digits: every output is stale, and the model, trained on the old digits (its lineage),

@@ -457,8 +457,9 @@ class TestProfiles:
             n_eps = sum(len(TINY_CHANGES[("attack", attack)]["eps"]) for attack in ("fgsm", "pgd", "mim"))
             assert counts["attack"] == n_seeds * len(TINY_MODELS) * n_eps
             # (3 attacks and exact) x (CNN on all 6, 5 QuNNs on themselves and the CNN, 2 exact readouts on their
-            # finite-shot versions)
-            assert counts["evaluate_part"] == 4 * (6 + 5 * 2 + 2) and counts["evaluate_parts"] == 1
+            # finite-shot versions, and the exact-trained CNN on the 3 and 2 QuNNs on themselves and it)
+            assert counts["evaluate_part"] == 4 * (6 + 5 * 2 + 2 + 3 + 2 * 2) and counts["evaluate_parts"] == 1
+            assert counts["radius"] == n_seeds * len(TINY_MODELS)
             assert "mem_mb=3000" in output and "runtime=15" in output  # the attack rule's resources
         else:
             assert counts["model_attacks"] == n_seeds * len(TINY_MODELS)
