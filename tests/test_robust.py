@@ -213,3 +213,39 @@ def raw_params():
     from conftest import REPO
 
     return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+class TestRobustResults:
+    """robqunn.robust_results: the robust section's table, over seeds, from the exact tables."""
+
+    @staticmethod
+    def tables(values: dict[str, list[float]]) -> dict:
+        """Exact tables at eps 0 (0.9) and 0.1 (one value per seed) of each model."""
+        import pandas as pd
+
+        return {
+            (seed, model): pd.DataFrame(
+                {
+                    "eps": [0.0, 0.1],
+                    "robust_accuracy_lower": [0.9, accuracy],
+                    "robust_accuracy_upper": [0.9, accuracy + 0.01 * (model == "cnn")],
+                    "undecided": [0, 10 * (model == "cnn")],
+                    "n_evaluated": [1000, 1000],
+                }
+            )
+            for model, per_seed in values.items()
+            for seed, accuracy in zip((1, 2, 3), per_seed, strict=True)
+        }
+
+    def test_mean_interval_and_range_per_layer_and_method(self):
+        from robqunn.robust_results import robust_markdown, robust_summary
+
+        summary = robust_summary(self.tables({"cnn": [0.1, 0.2, 0.3], "cnn-exacttrained": [0.5, 0.6, 0.7]}))
+        robust = summary[(summary["method"] == "exact") & (summary["eps"] == 0.1)].iloc[0]
+        assert robust["layer"] == "cnn" and robust["mean"] == pytest.approx(0.6) and robust["seeds"] == 3
+        assert robust["ci_low"] < 0.5 and robust["ci_high"] > 0.7 and (robust["min"], robust["max"]) == (0.5, 0.7)
+        plain = summary[(summary["method"] == "standard") & (summary["eps"] == 0.1)].iloc[0]
+        assert plain["undecided_gap"] == pytest.approx(0.01)
+        text = robust_markdown(summary, (0.1,))
+        assert text.splitlines()[2].startswith("| cnn | standard | 3 | 0.900 [0.900, 0.900] | 0.200 [")
+        assert text.splitlines()[3].endswith("| 0.500–0.700 |")

@@ -205,6 +205,8 @@ def _tool_commands(command) -> None:
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
     bench.add_argument("--profile", default=None, help="`bench workflow` with workflow/profiles/PROFILE, e.g. full")
     bench.add_argument("--no-baseline", action="store_true", help="`bench workflow` without the one-process baseline")
+    robust = command("robust-table", _robust_table, "exact robust accuracy per layer and training method, over seeds")
+    robust.add_argument("--eps", type=_eps, nargs="+", default=[0.05, 0.1, 0.2], help="columns (default: %(default)s)")
     plots = command("plots", _plots, "`dvc plots show` that renders offline (Vega inline, not from a CDN)")
     plots.add_argument("--out", default="dvc_plots", help="folder of the page, under --workdir (default: %(default)s)")
     slurm = command("local-slurm", _local_slurm, "a one-node SLURM cluster here (Debian's packages, as root)")
@@ -368,6 +370,13 @@ def _aggregate(ctx: Context) -> None:
     settings = stage.StudySettings(ctx.params.claims, ctx.params.checks, ctx.params.train.robust.eps)
     frames = stage.run(settings, inputs, files.study(), ctx.params.tracking)
     print(frames["claims"][["claim", "layout", "attack", "verdict"]].to_string(index=False))
+
+
+def _robust_table(ctx: Context) -> None:
+    from robqunn.robust_results import read_exact_tables, robust_markdown, robust_summary
+
+    tables = read_exact_tables(ctx.args.workdir, list(ctx.params.study.seeds), ctx.models)
+    print(robust_markdown(robust_summary(tables), tuple(ctx.args.eps)))
 
 
 def _sweep_draw(ctx: Context) -> None:
