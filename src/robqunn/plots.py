@@ -183,9 +183,14 @@ def model_curves_figure(rows: pd.DataFrame, model: str, seed: int):
         style["linestyle"] = "-" if attack == EXACT else ":" if attack == WORST_CASE else "--"
         ax.plot(*_mean_curve(curve), label=attack, **style)
     ax.set(title=f"{model}, seed {seed}: white-box accuracy", xlabel="eps (L-inf)", ylabel="accuracy")
+    return _finished(fig, ax, "attack (exact: the ground truth)", 8)
+
+
+def _finished(fig, ax, legend_title: str, fontsize: int):
+    """An accuracy-vs-eps figure's shared finish: the [0, 1] axis, a grid and the legend with its title."""
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title="attack (exact: the ground truth)", title_fontsize=8)
+    ax.legend(fontsize=fontsize, title=legend_title, title_fontsize=fontsize)
     fig.tight_layout()
     return fig
 
@@ -411,11 +416,7 @@ def radii_figure(records: list, seed: int):
         line = ax.plot(grid, certified, label=label, **style)[0]
         ax.plot(grid, unbroken, **(style | {"linestyle": ":", "color": line.get_color()}))
     ax.set(title=f"certified radii, seed {seed}", xlabel="eps (L-inf)", ylabel="fraction of digits robust at eps")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title="certified (solid), not broken (dotted)", title_fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finished(fig, ax, "certified (solid), not broken (dotted)", 7)
 
 
 def study_models_only(frame: pd.DataFrame) -> pd.DataFrame:
