@@ -59,10 +59,10 @@ def assert_every_job_run_is_on_the_server(server: str, counts: dict[str, int], f
     client = MlflowClient(server)
     experiment = client.get_experiment_by_name("robqunn")
     runs = client.search_runs([experiment.experiment_id], "tags.`robqunn.origin` = 'snakemake'", max_results=1000)
-    assert len(runs) == sum(counts[rule] for rule in ("model_train", "attack", "exact", "checks")) + 1
+    assert len(runs) == sum(counts[rule] for rule in ("model_train", "attack", "exact", "radius", "checks")) + 1
     assert {r.info.status for r in runs} == {"FINISHED"}
     train = {r.data.tags["robqunn.model"]: r.info.run_id for r in runs if r.data.tags["robqunn.stage"] == "train"}
-    children = [r for r in runs if r.data.tags["robqunn.stage"] in ("attack", "exact", "checks")]
+    children = [r for r in runs if r.data.tags["robqunn.stage"] in ("attack", "exact", "radius", "checks")]
     assert all(r.data.tags["mlflow.parentRunId"] == train[r.data.tags["robqunn.model"]] for r in children)
     attack = next(r for r in runs if r.info.run_name.startswith("attack pgd · cnn · seed 42"))
     assert attack.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server

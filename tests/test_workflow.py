@@ -324,7 +324,7 @@ class TestSnakemake:
         experiment = client.get_experiment_by_name("robqunn")
         assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # not a GenAI one
         runs = client.search_runs([experiment.experiment_id], "tags.`robqunn.origin` = 'snakemake'", max_results=1000)
-        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1) + 1
+        assert len(runs) == len(TINY_MODELS) * (1 + 3 + 1 + 1 + 1) + 1  # train, 3 attacks, exact, radius, checks
         assert {run.info.status for run in runs} == {"FINISHED"}
         names = {run.info.run_name: run for run in runs}
         assert {"train · cnn · seed 42", "attack pgd · qunn-full-ent_rot · seed 42", "study"} <= set(names)
@@ -353,13 +353,18 @@ class TestSnakemake:
         assert set(train) == set(TINY_MODELS)
         for run in runs:
             tags = run.data.tags
-            if tags["robqunn.stage"] in ("attack", "checks", "exact"):
+            if tags["robqunn.stage"] in ("attack", "checks", "exact", "radius"):
                 assert tags["mlflow.parentRunId"] == train[tags["robqunn.model"]].info.run_id
             if tags["robqunn.stage"] == "attack":
                 gaps = set() if "shots" in tags["robqunn.model"] else {"attack_gap_eps_0.1", "n_missed_eps_0.1"}
                 assert {"accuracy_eps_0", "accuracy_eps_0.1"} | gaps <= set(run.data.metrics)  # no exact: no gap
             if tags["robqunn.stage"] == "exact":
                 assert {"exact_accuracy_eps_0", "exact_accuracy_eps_0.1", "undecided_eps_0.1"} <= set(run.data.metrics)
+            if tags["robqunn.stage"] == "radius":
+                assert {"median_radius_lower", "median_radius_upper", "decided_fraction"} <= set(run.data.metrics)
+                assert "certified_radii.png" in [a.path for a in client.list_artifacts(run.info.run_id)]
+        robust = train["qunn-full-ent_rot-exacttrained"].data.params
+        assert robust["train.method"] == "exact" and robust["train.eps"] == "0.1" and "train.pgd" not in str(robust)
         cnn = train["cnn"]
         assert len(client.get_metric_history(cnn.info.run_id, "loss")) == 1  # one epoch
         assert train["qunn-full-ent_rot"].data.tags["robqunn.entanglers_visible"] == "True"
