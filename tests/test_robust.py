@@ -249,3 +249,10 @@ class TestRobustResults:
         text = robust_markdown(summary, (0.1,))
         assert text.splitlines()[2].startswith("| cnn | standard | 3 | 0.900 [0.900, 0.900] | 0.200 [")
         assert text.splitlines()[3].endswith("| 0.500–0.700 |")
+
+    def test_the_claims_are_decided_on_the_certified_fractions(self):
+        from robqunn.robust_results import claims_markdown
+
+        text = claims_markdown(self.tables({"cnn": [0.1, 0.2, 0.3], "cnn-exacttrained": [0.5, 0.6, 0.7]}), 0.1)
+        assert text.startswith("- `robust_qunn_beats_cnn` (exact robust accuracy (ground truth), exact training)")
+        assert "**not testable**" in text  # no QuNN in these tables

@@ -205,7 +205,9 @@ def _tool_commands(command) -> None:
     bench.add_argument("--cores", type=int, default=2, help="cores for `bench workflow` (default: %(default)s)")
     bench.add_argument("--profile", default=None, help="`bench workflow` with workflow/profiles/PROFILE, e.g. full")
     bench.add_argument("--no-baseline", action="store_true", help="`bench workflow` without the one-process baseline")
-    robust = command("robust-table", _robust_table, "exact robust accuracy per layer and training method, over seeds")
+    robust = command(
+        "robust-table", _robust_table, "exact robust accuracy per layer and training method over seeds, and its claims"
+    )
     robust.add_argument("--eps", type=_eps, nargs="+", default=[0.05, 0.1, 0.2], help="columns (default: %(default)s)")
     plots = command("plots", _plots, "`dvc plots show` that renders offline (Vega inline, not from a CDN)")
     plots.add_argument("--out", default="dvc_plots", help="folder of the page, under --workdir (default: %(default)s)")
@@ -373,10 +375,12 @@ def _aggregate(ctx: Context) -> None:
 
 
 def _robust_table(ctx: Context) -> None:
-    from robqunn.robust_results import read_exact_tables, robust_markdown, robust_summary
+    from robqunn.robust_results import claims_markdown, read_exact_tables, robust_markdown, robust_summary
 
     tables = read_exact_tables(ctx.args.workdir, list(ctx.params.study.seeds), ctx.models)
     print(robust_markdown(robust_summary(tables), tuple(ctx.args.eps)))
+    print(f"\nClaims at eps_train = {ctx.params.train.robust.eps:g} (train.robust.eps):\n")
+    print(claims_markdown(tables, ctx.params.train.robust.eps))
 
 
 def _sweep_draw(ctx: Context) -> None:

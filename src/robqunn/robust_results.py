@@ -83,3 +83,19 @@ def read_exact_tables(folder: Path, seeds: list[int], models: list[str]) -> dict
                 raise DataError(f"exact table {path} is missing: run the study (the robust profile) first")
             tables[(seed, model)] = pd.read_csv(path)
     return tables
+
+
+def claims_markdown(tables: Mapping[tuple[int, str], pd.DataFrame], eps: float) -> str:
+    """The robust-training claims (robqunn.claims.robust_claims) decided on the certified fractions of the exact
+    tables at ``eps`` (train.robust.eps), as a Markdown list: verdict, then the evidence."""
+    from robqunn.claims import robust_claims
+    from robqunn.vocabulary import EXACT
+
+    rows = [
+        {"seed": seed, "source": model, "target": model, "kind": "white-box", "attack": EXACT, "eps": float(r.eps)}
+        | {"n_correct": round(r.robust_accuracy_lower * r.n_evaluated), "n_evaluated": int(r.n_evaluated)}
+        for (seed, model), table in tables.items()
+        for r in table.itertuples()
+    ]
+    claims = robust_claims(pd.DataFrame(rows), eps)
+    return "\n".join(f"- `{c['claim']}` ({c['basis']}): **{c['verdict']}**. {c['evidence']}" for c in claims)
