@@ -470,6 +470,15 @@ class TestProfiles:
             assert counts["model_attacks"] == n_seeds * len(TINY_MODELS)
         assert counts["aggregate"] == 1
 
+    def test_the_robust_profile_trains_every_layer_by_every_method(self, tmp_path):
+        """The robust profile: the CNN and three ent_rot circuits, each trained three ways, on five seeds."""
+        result = snakemake(workflow_copy(tmp_path), "--profile", "workflow/profiles/robust", "-n")
+        assert result.returncode == 0, result.stderr[-3000:]
+        counts = job_counts(result.stdout + result.stderr)
+        assert counts["model_train"] == counts["model_attacks"] == 5 * 4 * 3 and counts["aggregate"] == 1
+        for name in ("cnn-pgdtrained", "qunn-none-ent_rot-exacttrained", "qunn-random-ent_rot"):
+            assert f"models/seed4/{name}.keras" in result.stdout
+
     def test_a_profile_names_the_edit_it_hides(self, tmp_path):
         """params.yaml's study.ansatze edited, the tiny profile overriding it: the run says so before any job."""
         folder = workflow_copy(tmp_path, {("study", "ansatze"): ["none", "star"]})
