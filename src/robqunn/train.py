@@ -115,6 +115,8 @@ def train(
     else:
         from robqunn.robust import train_head_robust
 
+        if x_train is None or len(x_train) != len(labels[0]):
+            raise ValueError(f"{method.value} training needs the training pixels x_train, one image per label")
         loss, acc = train_head_robust(model, method, (x_train, labels[0]), params.robust, seed)
     head = head_model(model)
     return TrainingResult(
