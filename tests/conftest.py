@@ -115,7 +115,7 @@ def _overlay(path: Path) -> dict:
     return {(section, key): value for section, keys in sections.items() for key, value in keys.items()}
 
 
-#: The tiny profile's changes to params.yaml: the study in about a minute (workflow/profiles/tiny).
+#: The tiny profile's changes to params.yaml: the study in a few minutes (workflow/profiles/tiny).
 TINY_CHANGES = _overlay(TINY_PROFILE / "params.yaml")
 #: The tiny study's CNN and one QuNN (full-ent_rot), trained the standard way: for the tests that run the study
 #: again through another engine (SLURM and the per_eps cut, DVC, a tracking server), whose time grows with the
@@ -241,7 +241,7 @@ def dvc_init(folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_workflow(tmp_path_factory, request):
-    """The workflow run once, end to end, on the tiny params (about a minute on 2 cores), in a git + DVC
+    """The workflow run once, end to end, on the tiny params (a few minutes on 2 cores), in a git + DVC
     project, so that the run records its outputs in dvc.lock as a user's does (robqunn.dvcfile).
 
     Run once per test run: under pytest-xdist the first worker that needs it runs it in the folder the

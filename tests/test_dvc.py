@@ -216,7 +216,7 @@ class TestRepro:
         client = MlflowClient(f"sqlite:///{repro / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("robqunn")
         runs = client.search_runs([experiment.experiment_id], max_results=1000)
-        assert len(runs) == len(REPRO_MODELS) * (1 + 3 + 1 + 1) + 1
+        assert len(runs) == len(REPRO_MODELS) * (1 + 3 + 1 + 1 + 1) + 1  # train, 3 attacks, exact, radius, checks
 
 
 class TestOneState:
@@ -249,7 +249,9 @@ class TestOneState:
         experiment = client.get_experiment_by_name("robqunn")
         runs = client.search_runs([experiment.experiment_id], max_results=1000)
         names = [run.info.run_name for run in runs]
-        assert len(names) == len(set(names)) == len(REPRO_MODELS) * (1 + 3 + 1 + 1) + 1
+        assert (
+            len(names) == len(set(names)) == len(REPRO_MODELS) * (1 + 3 + 1 + 1 + 1) + 1
+        )  # train, 3 attacks, exact, radius, checks
         (study,) = [run for run in runs if run.info.run_name == "study"]
         assert study.data.tags["robqunn.origin"] == "snakemake"
         assert "up to date" in dvc(repro, "status").stdout

@@ -138,7 +138,11 @@ class TestSchema:
 
 TINY_MODELS = ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
 TINY_NOISE_MODELS = ("qunn-full-ent_rot-dep0.05", "qunn-full-ent_rot-shots64", "qunn-full-ent_rot-dep0.05-shots64")
-TINY_ROBUST_MODELS = ("cnn-exacttrained", "qunn-full-ent_rot-exacttrained", "qunn-random-ent_rot-exacttrained")
+TINY_ROBUST_MODELS = tuple(
+    f"{layer}-{method}trained"
+    for method in ("pgd", "exact")
+    for layer in ("cnn", "qunn-full-ent_rot", "qunn-random-ent_rot")
+)
 TINY_MODELS += TINY_NOISE_MODELS + TINY_ROBUST_MODELS
 
 
@@ -199,9 +203,9 @@ class TestSnakemake:
             log = (folder / "logs" / "model_train" / "seed42" / f"{model}.log").read_text()
             assert log.count("test accuracy") == 1
         table = pd.read_parquet(folder / "results" / "tables" / "seed42" / "results.parquet")
-        # white-box (3 attacks, exact, worst case) + CNN <-> QuNN between heads trained alike (standard: 5 QuNNs, exact:
-        # 2) and exact readout -> its finite-shot versions transfer (3 attacks, exact), x 2 eps
-        assert len(table) == len(TINY_MODELS) * 5 * 2 + (5 + 5 + 2 + 2 + 2) * 4 * 2
+        # white-box (3 attacks, exact, worst case) + CNN <-> QuNN between heads trained alike (standard: 5 QuNNs; pgd
+        # and exact: 2 each) and exact readout -> its finite-shot versions transfer (3 attacks, exact), x 2 eps
+        assert len(table) == len(TINY_MODELS) * 5 * 2 + (5 + 5 + 2 + 2 * (2 + 2)) * 4 * 2
         assert table["accuracy"].between(0, 1).all()
         figures = folder / "results" / "figures" / "seed42"
         for name in ("fig3_whitebox_pgd", "fig3_transfer_qunn_to_cnn", "examples_cnn"):
@@ -220,8 +224,9 @@ class TestSnakemake:
         claims = pd.read_csv(study / "claims.csv")
         paper = claims[~claims["claim"].isin(ROBUST_CLAIMS)]
         assert len(paper) == (len(PAPER) + len(NOISE_CLAIMS)) * 5  # every claim x (3 attacks, worst case, exact)
-        robust = claims[claims["claim"].isin(ROBUST_CLAIMS)]  # exact training: against the CNN, entangling gain
-        assert sorted(robust["claim"]) == ["entangling_gain_more", "robust_qunn_beats_cnn"]
+        robust = claims[claims["claim"].isin(ROBUST_CLAIMS)]  # per method: against the CNN, entangling gain; exact-pgd
+        expected = ["exact_beats_pgd_training"] + 2 * ["entangling_gain_more", "robust_qunn_beats_cnn"]
+        assert sorted(robust["claim"]) == sorted(expected)
         assert set(robust["attack"]) == {"exact"} and set(robust["eps"]) == {TINY_CHANGES[("train", "robust")]["eps"]}
         assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not testable"}
         ansatz = pd.read_csv(study / "ansatz_metrics.csv")
@@ -430,7 +435,7 @@ class TestSnakemake:
             ),
             (
                 {("study", "ansatze"): ["full", "random", "linear"]},
-                {"model_train": 1, "model_attacks": 1}
+                {"model_train": 3, "model_attacks": 3}  # the new circuit, trained by each method
                 | {"evaluate": 1, "figures": 1, "circuits": 1, "ansatz_metrics": 1, "aggregate": 1},
             ),
         ],
@@ -462,8 +467,8 @@ class TestProfiles:
             n_eps = sum(len(TINY_CHANGES[("attack", attack)]["eps"]) for attack in ("fgsm", "pgd", "mim"))
             assert counts["attack"] == n_seeds * len(TINY_MODELS) * n_eps
             # (3 attacks and exact) x (CNN on all 6, 5 QuNNs on themselves and the CNN, 2 exact readouts on their
-            # finite-shot versions, and the exact-trained CNN on the 3 and 2 QuNNs on themselves and it)
-            assert counts["evaluate_part"] == 4 * (6 + 5 * 2 + 2 + 3 + 2 * 2) and counts["evaluate_parts"] == 1
+            # finite-shot versions, and per robust method the CNN on the 3 and 2 QuNNs on themselves and it)
+            assert counts["evaluate_part"] == 4 * (6 + 5 * 2 + 2 + 2 * (3 + 2 * 2)) and counts["evaluate_parts"] == 1
             assert counts["radius"] == n_seeds * len(TINY_MODELS)
             assert "mem_mb=3000" in output and "runtime=15" in output  # the attack rule's resources
         else:
