@@ -175,17 +175,17 @@ class TestTraining:
 
 
 class TestRefusals:
-    @pytest.mark.parametrize(
-        "name",
-        [
-            "qunn-full-ent_rot-shots64-exacttrained",
-            "qunn-full-ent_rot-shots64-pgdtrained",
-            "qunn-full-ent_rot-dep0.01-exacttrained",
-        ],
-    )
+    @pytest.mark.parametrize("name", ["qunn-full-ent_rot-shots64-exacttrained", "qunn-full-ent_rot-shots64-pgdtrained"])
     def test_a_method_the_layer_cannot_support(self, name):
-        with pytest.raises(robust.RobustTrainingError, match=f"model '{name}': .* training needs a noiseless"):
+        with pytest.raises(robust.RobustTrainingError, match=f"model '{name}': .* training needs a feature layer"):
             robust.check_supported(ModelSpec.from_name(name))
+
+    def test_a_noisy_layer_is_decomposed_as_a_noiseless_one(self, params):
+        """Exact training of a noisy circuit is supported: its expectation is a readout polynomial too."""
+        name = "qunn-full-ent_rot-dep0.01-exacttrained"
+        robust.check_supported(ModelSpec.from_name(name))
+        noisy = build_model(ModelSpec.from_name(name), params.circuit, SEED)
+        assert exact.WorstCaseFeatures(noisy).decomposition.kind == exact.POLYNOMIAL
 
     @pytest.mark.parametrize(
         ("key", "value", "message"),

@@ -129,7 +129,7 @@ class TestRobustModels:
     def test_a_shot_model_cannot_be_trained_robustly(self, tiny, prepared, tmp_path):
         from robqunn.robust import RobustTrainingError
 
-        with pytest.raises(RobustTrainingError, match="needs a noiseless, exactly read-out feature layer"):
+        with pytest.raises(RobustTrainingError, match="needs a feature layer read out exactly, not from 64 shots"):
             trained(tiny, prepared, tmp_path, "qunn-full-ent_rot-shots64-pgdtrained")
 
 
