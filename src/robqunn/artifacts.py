@@ -632,6 +632,15 @@ class CertifiedRadii(JsonArtifact):
     def decided(self) -> np.ndarray:
         return np.asarray(self.upper) - np.asarray(self.lower) <= self.resolution
 
+    def summary(self) -> dict[str, float]:
+        """The radii in numbers: the median's bracket and the fraction of digits bracketed to the resolution (the
+        radius run's MLflow metrics, and a row of the study's radii table)."""
+        return {
+            "median_radius_lower": float(np.median(self.lower)),
+            "median_radius_upper": float(np.median(self.upper)),
+            "decided_fraction": float(self.decided.mean()),
+        }
+
     def certified(self, eps: float) -> np.ndarray:
         """(N,) certified robust at ``eps``: lower >= eps > 0; at eps 0, a positive lower bound or a decided bracket
         above 0 (a digit broken below the resolution; conservative where bisection stopped undecided)."""

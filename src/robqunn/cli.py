@@ -323,7 +323,7 @@ def _radius(ctx: Context) -> None:
     for model in ctx.models:
         out = ctx.files.radii(ctx.seed, model)
         record = _stage("radius").run(ctx.params.exact, ctx.params.attack.n_images, ctx.job(model), out)
-        low, high, decided = _stage("radius").summary(record).values()
+        low, high, decided = record.summary().values()
         print(f"{model}: median certified radius in [{low:.4f}, {high:.4f}], {decided:.1%} of digits decided -> {out}")
 
 

@@ -134,10 +134,8 @@ def _radii_table(records: list[CertifiedRadii]) -> pd.DataFrame:
     the resolution, the resolution and the digits."""
     import pandas as pd
 
-    from robqunn.stages.radius import summary
-
     rows = [
-        {"seed": r.seed, "model": r.model} | summary(r) | {"resolution": r.resolution, "n_digits": len(r.labels)}
+        {"seed": r.seed, "model": r.model} | r.summary() | {"resolution": r.resolution, "n_digits": len(r.labels)}
         for r in records
     ]
     return pd.DataFrame(rows).sort_values(["model", "seed"]).reset_index(drop=True)

@@ -6,8 +6,6 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from robqunn import provenance
 from robqunn.artifacts import CertifiedRadii
 from robqunn.config import ExactParams
@@ -21,41 +19,45 @@ logger = logging.getLogger(__name__)
 
 def run(settings: ExactParams, n_images: int, job: Job, out: str | Path) -> CertifiedRadii:
     """Each of the first ``n_images`` test digits' certified radius (the attacks' digits), bracketed to
-    ``settings.radius_resolution`` by bisection on exact verification (``settings.budget``, ``tolerance``).
+    ``settings.radius_resolution`` by bisection on exact verification (``settings.budget``, ``tolerance``), or the
+    record kept if current (robqunn.stages.job.current_output).
 
-    The record is kept if current (robqunn.stages.job.current_output). With tracking enabled this is an MLflow
-    run, a child of the model's training run, with the median radius (its lower and upper bound), the fraction of
-    digits bracketed to the resolution, and the radii's distribution as a figure.
+    With tracking enabled this is an MLflow run, a child of the model's training run, whether the record was
+    computed or kept: the median radius (its lower and upper bound), the fraction of digits bracketed to the
+    resolution, and the radii's distribution as a figure.
     """
     sections = {"attack": {"n_images": n_images}, "exact": asdict(settings)}
     lineage = Sources.of(job, "radius", sections).lineage()
-    kept = current_output(CertifiedRadii.load, Path(out), lineage)
-    if kept is not None:
-        return kept
-    dataset = Dataset.load(job.data, job.seed)
-    x, y = dataset.x_test[:n_images], dataset.y_test[:n_images]
-    run_params = {"model": job.model, "seed": job.seed, "n_images": len(y)}
+    run_params = {"model": job.model, "seed": job.seed, "n_images": n_images}
     run_params |= {key: getattr(settings, key) for key in ("budget", "tolerance", "radius_resolution")}
     tags = provenance.run_tags("radius", job.seed, job.model)
     parent = provenance.training_run_of(job.model_file)
-    name = provenance.run_name("radius", job.model, job.seed)
-    with verified_model(job, True) as model, stage_run(job.tracking, name, run_params, tags, parent) as run:
-        record = _radii(model, (x, y), settings, job, lineage)
-        record.save(out)
-        run.metrics(summary(record))
+    with stage_run(job.tracking, provenance.run_name("radius", job.model, job.seed), run_params, tags, parent) as run:
+        record = current_output(CertifiedRadii.load, Path(out), lineage)
+        if record is None:
+            record = _radii(settings, n_images, job, lineage)
+            record.save(out)
+        run.metrics(record.summary())
         run.artifact(out)
-        run.figure(_figure(record), "certified_radii.png")
-    logger.info("%s (seed %d): median certified radius in [%.4f, %.4f]", job.model, job.seed, *_medians(record))
+        if run.active:  # matplotlib only when the figure goes somewhere
+            from robqunn.plots import radii_figure
+
+            run.figure(radii_figure([record], record.seed), "certified_radii.png")
+    summary = record.summary()
+    low, high = summary["median_radius_lower"], summary["median_radius_upper"]
+    logger.info("%s (seed %d): median certified radius in [%.4f, %.4f]", job.model, job.seed, low, high)
     return record
 
 
-def _radii(model, digits: tuple, settings: ExactParams, job: Job, lineage: dict) -> CertifiedRadii:
+def _radii(settings: ExactParams, n_images: int, job: Job, lineage: dict) -> CertifiedRadii:
     from robqunn.exact import certified_radii
 
-    x, y = digits
-    radii = certified_radii(
-        model, x, y, settings.budget, settings.tolerance, settings.radius_resolution, settings.batch_size
-    )
+    dataset = Dataset.load(job.data, job.seed)
+    x, y = dataset.x_test[:n_images], dataset.y_test[:n_images]
+    with verified_model(job, True) as model:
+        radii = certified_radii(
+            model, x, y, settings.budget, settings.tolerance, settings.radius_resolution, settings.batch_size
+        )
     return CertifiedRadii(
         job.model,
         job.seed,
@@ -65,22 +67,3 @@ def _radii(model, digits: tuple, settings: ExactParams, job: Job, lineage: dict)
         [float(v) for v in radii.upper],
         lineage,
     )
-
-
-def _medians(record: CertifiedRadii) -> tuple[float, float]:
-    return float(np.median(record.lower)), float(np.median(record.upper))
-
-
-def summary(record: CertifiedRadii) -> dict[str, float]:
-    """The radii of one model in numbers: the median's bracket and the fraction of digits bracketed to the
-    resolution (MLflow metrics, and a row of the study's radii table)."""
-    low, high = _medians(record)
-    return {"median_radius_lower": low, "median_radius_upper": high, "decided_fraction": float(record.decided.mean())}
-
-
-def _figure(record: CertifiedRadii):
-    """The empirical distribution of the radii: the fraction of digits certified at each eps (the lower bounds),
-    which is the exact robust accuracy curve, and the fraction not yet broken (the upper bounds)."""
-    from robqunn.plots import radii_figure
-
-    return radii_figure([record], record.seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robqunn import provenance
+from robqunn import provenance, registry
 from robqunn.artifacts import (
     FeatureMaps,
     TrainMetrics,
@@ -19,7 +19,7 @@ from robqunn.io import sha256_file
 from robqunn.stages.features import check_features_match
 from robqunn.stages.job import Job, correct_per_digit
 from robqunn.tracking import stage_run
-from robqunn.vocabulary import ModelSpec, TrainMethod
+from robqunn.vocabulary import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +70,12 @@ def run(circuit: CircuitParams, training: TrainParams, job: Job, feature_maps: s
 
 
 def _method_params(training: TrainParams, spec: ModelSpec) -> dict:
-    """The training settings ``spec``'s method reads: train's own for a standard head, train.robust for pgd and
-    exact (without the PGD steps for exact)."""
-    if spec.method is TrainMethod.STANDARD:
-        keys = ("epochs", "batch_size", "learning_rate")
-        return {"method": spec.method.value} | {key: getattr(training, key) for key in keys}
-    robust = asdict(training.robust)
-    if spec.method is TrainMethod.EXACT:
-        robust.pop("pgd")
-    return {"method": spec.method.value} | robust
+    """The training settings ``spec``'s method reads (robqunn.registry.training_keys), named within their section:
+    train's own for a standard head, train.robust's for pgd and exact."""
+    values = registry.values({"train": asdict(training)}, registry.training_keys(spec))
+    return {"method": spec.method.value} | {
+        key.removeprefix("train.").removeprefix("robust."): value for key, value in values.items()
+    }
 
 
 def _circuit_facts(circuit: CircuitParams, spec: ModelSpec, seed: int) -> dict:
