@@ -443,7 +443,7 @@ class WorstCaseFeatures:
 
     def __call__(self, head: np.ndarray, head_bias: np.ndarray, x: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
         """(N, P, 10, C) phi of digits ``x`` (N, H, W) with labels ``y`` at ``eps``, for the Dense kernel ``head``
-        (P * C, 10) and bias; at t = y the digit's own features."""
+        (P * C, 10) and bias; at t = y some point of the box (its term's weights W[., y] - W[., y] are 0)."""
         check_eps(eps)
         dec = self.decomposition
         dec = dataclasses.replace(dec, head=np.asarray(head, np.float64).reshape(dec.head.shape), head_bias=head_bias)
@@ -454,10 +454,7 @@ class WorstCaseFeatures:
             self._features(problems.lo[i : i + CHUNK], problems.hi[i : i + CHUNK], coefficients[i : i + CHUNK])
             for i in range(0, len(problems.lo), CHUNK)
         ]
-        phi = np.concatenate(parts)[problems.index]
-        clean = dec.features(_patches(dec, x))
-        own = np.arange(N_CLASSES) == y[:, None, None]
-        return np.where(own[..., None], clean[:, :, None, :], phi)
+        return np.concatenate(parts)[problems.index]
 
     def _features(self, lo: np.ndarray, hi: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
         dec = self.decomposition

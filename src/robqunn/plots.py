@@ -63,7 +63,7 @@ def _short(model: str) -> str:
     spec = ModelSpec.from_name(model)
     if spec.is_cnn:
         return model
-    return "-".join([spec.ansatz.value] + ([spec.method.label] if spec.method.label else []))
+    return "-".join([spec.ansatz.value, *spec.method_labels])
 
 
 def group_label(models: list[str]) -> str:

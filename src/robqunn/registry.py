@@ -68,14 +68,16 @@ def qunn_circuit_keys(spec: ModelSpec) -> tuple[str, ...]:
 
 
 STANDARD_TRAINING = ("train.epochs", "train.batch_size", "train.learning_rate")
-EXACT_TRAINING = tuple(f"train.robust.{key}" for key in ("eps", "ramp_epochs", "epochs", "batch_size", "learning_rate"))
+ROBUST_TRAINING = tuple(
+    f"train.robust.{key}" for key in ("eps", "ramp_epochs", "epochs", "batch_size", "learning_rate")
+)
 
 
 def training_keys(spec: ModelSpec) -> tuple[str, ...]:
     """The ``train`` keys of ``spec``'s head: standard training's, or train.robust's (with its PGD steps for pgd)."""
     if spec.method is TrainMethod.STANDARD:
         return STANDARD_TRAINING
-    return EXACT_TRAINING + (("train.robust.pgd",) if spec.method is TrainMethod.PGD else ())
+    return ROBUST_TRAINING + (("train.robust.pgd",) if spec.method is TrainMethod.PGD else ())
 
 
 def sampling_keys(spec: ModelSpec, *keys: str) -> tuple[str, ...]:

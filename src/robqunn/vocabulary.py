@@ -81,7 +81,7 @@ class ModelSpec:
         """ "cnn[-<method>trained]" or "qunn-<ansatz>-<layout>[-<noise>][-shots<S>][-<method>trained]" (the
         wildcard used in file names); a standard head has no tag."""
         base = [CNN] if self.kind == CNN else [self.circuit_name, *self.hardware_labels]
-        return "-".join(base + ([self.method.label] if self.method.label else []))
+        return "-".join(base + self.method_labels)
 
     @property
     def is_cnn(self) -> bool:
@@ -93,9 +93,14 @@ class ModelSpec:
         return ModelSpec(CNN, method=self.method)
 
     @property
+    def method_labels(self) -> list[str]:
+        """The name's training-method tag (empty for a standard head)."""
+        return [self.method.label] if self.method.label else []
+
+    @property
     def variant_labels(self) -> list[str]:
         """The name's tags beside the circuit: noise, shots and a robust training method."""
-        return self.hardware_labels + ([self.method.label] if self.method.label else [])
+        return self.hardware_labels + self.method_labels
 
     @property
     def circuit_name(self) -> str:
