@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from conftest import snakemake
+from robqunn.registry import COMPOSITE_JOBS
 
 OUTPUT_FOLDERS = ("data", "models", "results")
 MODEL = "qunn-full-ent_rot"  # whose attacks are crafted again, and killed
@@ -96,5 +97,6 @@ def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow):
     jobs = [r.data.tags["robqunn.job"] for r in runs]
     assert sorted({job for job in jobs if jobs.count(job) > 1}) == []  # one run per job
     rerun_jobs = {f"attack {attack} · {MODEL} · seed 42" for attack in ("fgsm", "pgd", "mim")}
-    rerun_jobs |= {f"{stage} · {MODEL} · seed 42" for stage in ("exact", "checks")} | {"study"}
+    whole_model = [stage for stage in COMPOSITE_JOBS["model_attacks"] if stage != "attack"]  # one run each
+    rerun_jobs |= {f"{stage} · {MODEL} · seed 42" for stage in whole_model} | {"study"}
     assert {r.info.run_name for r in runs} == rerun_jobs
