@@ -414,6 +414,12 @@ class TestRanges:
         with pytest.raises(ParamsError, match=r"'claims.low_eps' must be in every attack's eps grid; got 0.07"):
             params_with("claims.low_eps", 0.07)
 
+    def test_validation_digits_must_leave_training_digits(self):
+        """sweep.n_validation comes out of data.n_train (4,000): one digit of each class must stay to train on."""
+        assert params_with("sweep.n_validation", 3990).sweep.n_validation == 3990
+        with pytest.raises(ParamsError, match=r"'sweep.n_validation' must leave at least 10 of the data.n_train"):
+            params_with("sweep.n_validation", 3991)
+
     @pytest.mark.parametrize("kernel, stride", [(1, 2), (2, 1), (3, 3)])
     def test_patches_the_exact_stage_cannot_verify(self, kernel, stride):
         """Overlapping or gapped patches, or 3x3 ones, are refused before any work, naming both keys."""

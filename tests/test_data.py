@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from robqunn.config import DataParams, DataSource
-from robqunn.data import Dataset, prepare_dataset, read_idx
+from robqunn.data import Dataset, hold_out, prepare_dataset, read_idx
 from robqunn.errors import DataError, ParamsError
 
 Arrays = dict[str, np.ndarray]
@@ -520,3 +520,37 @@ class TestInputs:
         with pytest.raises(DataError, match=r"must end in \.npz"):
             small_dataset().save(tmp_path / "d.json", {})
         assert list(tmp_path.iterdir()) == []
+
+
+class TestHoldOut:
+    """Validation digits carved from the training digits (robqunn.data.hold_out), never from the test digits."""
+
+    def test_carved_from_training_digits_stratified_and_seeded(self, default_split):
+        holdout = hold_out(default_split, 500, 42)
+        assert len(holdout.y_validation) == 500 and len(holdout.y_fit) == len(default_split.y_train) - 500
+        training = row_index(default_split.x_train)
+        fit = {training[image.tobytes()] for image in holdout.x_fit}
+        validation = {training[image.tobytes()] for image in holdout.x_validation}
+        assert fit.isdisjoint(validation) and len(fit | validation) == len(default_split.y_train)
+        assert np.bincount(holdout.y_validation, minlength=10).min() >= 45  # stratified: ~50 per class
+        again, other = hold_out(default_split, 500, 42), hold_out(default_split, 500, 7)
+        assert np.array_equal(again.x_validation, holdout.x_validation)
+        assert not np.array_equal(other.x_validation, holdout.x_validation)
+
+    def test_none_held_out_keeps_every_training_digit(self):
+        dataset = small_dataset()
+        holdout = hold_out(dataset, 0, 42)
+        assert holdout.x_fit is dataset.x_train and len(holdout.y_validation) == 0
+
+    def test_too_many_is_refused_naming_the_key(self):
+        with pytest.raises(DataError, match=r"'sweep.n_validation' must leave at least 10 of the 20 training"):
+            hold_out(small_dataset(), 11, 42)
+
+    def test_validation_digits_that_are_test_digits_are_refused(self):
+        """One IDX file given as both the training and the test split: a choice on validation digits would be
+        a choice on test digits."""
+        dataset = small_dataset(n_train=40, n_test=40)
+        same = Dataset(dataset.x_train, dataset.y_train, dataset.x_train.copy(), dataset.y_train.copy(), 42)
+        with pytest.raises(DataError, match=r"validation digits must not overlap the test digits; 20 of 20"):
+            hold_out(same, 20, 42)
+        assert len(hold_out(dataset, 20, 42).y_validation) == 20  # distinct test images pass

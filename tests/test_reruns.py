@@ -85,6 +85,7 @@ CHANGES: dict[tuple[str, ...], tuple] = {
     ("sweep.ansatze",): (["none"],),
     ("sweep.layouts",): (["rot_ent"],),
     ("sweep.n_draws",): (2,),
+    ("sweep.n_validation",): (20,),
     ("bench.attack_images",): (40,),
     ("bench.n_images",): (3,),
     ("bench.n_images_per_patch",): (2,),

@@ -64,39 +64,101 @@ def test_angles_seed_differs_by_draw_not_by_call():
 
 
 def tiny_settings() -> SweepParams:
-    return SweepParams(False, 2, (Ansatz.NONE,), (Layout.ENT_ROT,), (0.1,), 20, 10)
+    return SweepParams(False, 2, (Ansatz.NONE,), (Layout.ENT_ROT,), (0.1,), 20, 10, 0)
 
 
 class TestComplete:
     def table(self) -> pd.DataFrame:
-        rows = [{"draw": d, "model": "qunn-none-ent_rot", "eps": 0.1} for d in range(2)]
+        rows = [{"seed": s, "draw": d, "model": "qunn-none-ent_rot", "eps": 0.1} for s in (42, 7) for d in range(2)]
         return pd.DataFrame(rows)
 
     def test_complete_passes(self):
-        sweep.check_complete(self.table(), tiny_settings())
+        sweep.check_complete(self.table(), tiny_settings(), (42, 7))
 
     @pytest.mark.parametrize("change", ["missing", "repeated", "unexpected"])
     def test_incomplete_is_named(self, change):
         table = self.table()
         if change == "missing":
-            table = table.iloc[:1]
+            table = table.iloc[1:]
         elif change == "repeated":
             table = pd.concat([table, table.iloc[:1]])
         else:
-            table = pd.concat([table, pd.DataFrame([{"draw": 5, "model": "qunn-none-ent_rot", "eps": 0.1}])])
-        with pytest.raises(DataError, match="every \\(draw, model, eps\\) of params 'sweep' once"):
-            sweep.check_complete(table, tiny_settings())
+            table = pd.concat(
+                [table, pd.DataFrame([{"seed": 42, "draw": 5, "model": "qunn-none-ent_rot", "eps": 0.1}])]
+            )
+        with pytest.raises(
+            DataError, match="every \\(seed, draw, model, eps\\) of params 'sweep' and 'study.seeds' once"
+        ):
+            sweep.check_complete(table, tiny_settings(), (42, 7))
+
+
+class TestSelection:
+    """Circuit choice on validation digits (robqunn.sweep.selection_table, selection_summary) on a made-up sweep:
+    two seeds, three draws, two circuits."""
+
+    A, B = "qunn-none-ent_rot", "qunn-random-ent_rot"
+    VALIDATION = {(42, A): [0.2, 0.5, 0.5], (42, B): [0.6, 0.1, 0.3], (7, A): [0.1, 0.2, 0.3], (7, B): [0.3, 0, 0]}
+    TEST = {(42, A): [0.1, 0.4, 0.9], (42, B): [0.3, 0.2, 0.1], (7, A): [0.2, 0.3, 0.5], (7, B): [0.6, 0, 0]}
+
+    def table(self) -> pd.DataFrame:
+        rows = [
+            {"seed": seed, "draw": draw, "model": model, "eps": 0.1, "validation_lower": validation[draw]}
+            | {"robust_accuracy_lower": self.TEST[seed, model][draw], "robust_accuracy_upper": 1.0}
+            | {"test_accuracy": 0.9, "n_evaluated": 100, "n_validation": 50}
+            for (seed, model), validation in self.VALIDATION.items()
+            for draw in range(3)
+        ]
+        return pd.DataFrame(rows)
+
+    def chosen(self, selection: pd.DataFrame) -> dict:
+        return {(r.seed, r.model): (r.chosen_model, r.chosen_draw, r.test) for r in selection.itertuples()}
+
+    def test_the_draw_best_on_validation_ties_to_the_lowest(self):
+        selection = sweep.selection_table(self.table())
+        assert list(selection.columns) == sweep.SELECTION_COLUMNS
+        assert self.chosen(selection) == {
+            (42, self.A): (self.A, 1, 0.4),  # draws 1 and 2 tie on validation: the lower draw, whatever its test
+            (42, self.B): (self.B, 0, 0.3),
+            (42, "any"): (self.B, 0, 0.3),
+            (7, self.A): (self.A, 2, 0.5),
+            (7, self.B): (self.B, 0, 0.6),
+            (7, "any"): (self.B, 0, 0.6),  # ties with A's draw 2 on validation: the lower draw
+        }
+        row = selection.set_index(["seed", "model"]).loc[(42, self.A)]
+        assert row["draws_mean"] == pytest.approx(1.4 / 3) and row["draws_best"] == 0.9 and row["n_candidates"] == 3
+
+    def test_the_choice_never_reads_the_test_digits(self):
+        table = self.table()
+        shuffled = table.assign(
+            robust_accuracy_lower=np.random.default_rng(0).permutation(table["robust_accuracy_lower"])
+        )
+        columns = ["seed", "model", "chosen_model", "chosen_draw", "validation"]
+        pd.testing.assert_frame_equal(sweep.selection_table(table)[columns], sweep.selection_table(shuffled)[columns])
+
+    def test_summary_over_seeds(self):
+        summary = sweep.selection_summary(sweep.selection_table(self.table())).set_index("model")
+        a = summary.loc[self.A]
+        assert a["seeds"] == 2 and a["test_mean"] == pytest.approx(0.45) and (a["min"], a["max"]) == (0.4, 0.5)
+        assert a["gain"] == pytest.approx(((0.4 - 1.4 / 3) + (0.5 - 1.0 / 3)) / 2)
+        assert a["ci_low"] <= a["test_mean"] <= a["ci_high"] and a["gain_low"] <= a["gain"] <= a["gain_high"]
+        assert summary.loc["any", "test_mean"] == pytest.approx(0.45)
+
+    def test_without_validation_digits_nothing_is_chosen(self):
+        table = self.table().assign(validation_lower=np.nan)
+        with pytest.raises(DataError, match="'sweep.n_validation' must be above 0"):
+            sweep.selection_table(table)
 
 
 def test_sweep_draw_rows(params, digits):
-    """One draw on 300 training digits: a row per circuit and eps, exact bounds in order, seeded; circuits
-    with one readout polynomial share one training."""
+    """One draw on 300 training digits, 40 held out: a row per circuit and eps, exact bounds in order on the test
+    and the validation digits, seeded; circuits with one readout polynomial share one training."""
     small = dataclasses.replace(digits, x_train=digits.x_train[:300], y_train=digits.y_train[:300])
     recipe = sweep.Recipe(params.circuit, dataclasses.replace(params.train, epochs=1), params.exact)
     settings = dataclasses.replace(tiny_settings(), ansatze=(Ansatz.NONE, Ansatz.RANDOM), eps=(0.05, 0.1))
-    settings = dataclasses.replace(settings, layouts=(Layout.ROT_ENT, Layout.ENT_ROT))
+    settings = dataclasses.replace(settings, layouts=(Layout.ROT_ENT, Layout.ENT_ROT), n_validation=40)
     table = sweep.sweep_draw(settings, recipe, small, 42, 0)
     assert list(table.columns) == sweep.COLUMNS and len(table) == 8
+    assert (table["n_validation"] == 40).all() and (table["validation_lower"] <= table["validation_upper"]).all()
     # ansatz none has no entanglers: its two layouts are one circuit, trained once, with equal results
     none = table[table["ansatz"] == "none"].drop(columns=["model", "layout"])
     pd.testing.assert_frame_equal(none.iloc[:2].reset_index(drop=True), none.iloc[2:].reset_index(drop=True))
@@ -121,6 +183,10 @@ def test_sweep_profile_runs_on_tiny_params(tmp_path):
     assert len(pd.read_csv(out / "correlations.csv")) == 2  # two statistics, one layout, one eps
     assert (out / "robustness_vs_readout_eps0.02.png").stat().st_size > 1000
     assert not (folder / "results" / "tables").exists()  # the study did not run
+    selection = pd.read_csv(out / "selection.csv")  # tiny params hold 30 training digits out to choose on
+    assert (selection["n_validation"] == 30).all() and set(selection["model"]) == set(table["model"]) | {"any"}
+    assert (selection["test"] <= selection["draws_best"]).all()
+    assert set(pd.read_csv(out / "selection_summary.csv")["model"]) == set(selection["model"])
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")

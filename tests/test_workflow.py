@@ -484,6 +484,14 @@ class TestProfiles:
         for name in ("cnn-pgdtrained", "qunn-none-ent_rot-exacttrained", "qunn-random-ent_rot"):
             assert f"models/seed4/{name}.keras" in result.stdout
 
+    def test_the_select_profile_sweeps_five_seeds_with_validation_digits(self, tmp_path):
+        """The select profile: the sweep, not the study, on five seeds, and the circuit choice's tables."""
+        result = snakemake(workflow_copy(tmp_path), "--profile", "workflow/profiles/select", "-n")
+        assert result.returncode == 0, result.stderr[-3000:]
+        counts = job_counts(result.stdout + result.stderr)
+        assert counts["sweep_draw"] == 5 * 10 and counts["sweep"] == 1 and "model_train" not in counts
+        assert "results/sweep/selection_summary.csv" in result.stdout
+
     def test_a_profile_names_the_edit_it_hides(self, tmp_path):
         """params.yaml's study.ansatze edited, the tiny profile overriding it: the run says so before any job."""
         folder = workflow_copy(tmp_path, {("study", "ansatze"): ["none", "star"]})

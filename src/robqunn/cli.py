@@ -393,15 +393,18 @@ def _sweep_draw(ctx: Context) -> None:
     if outside:
         raise RobqunnError(f"--draw must be in [0, {params.sweep.n_draws}) (params 'sweep.n_draws'); got {outside}")
     for draw in draws:
-        out = ctx.files.sweep_draw(draw)
+        out = ctx.files.sweep_draw(ctx.seed, draw)
         stage.run(params.sweep, recipe, ctx.job(), draw, out)
         print(out)
 
 
 def _sweep(ctx: Context) -> None:
-    draws = [ctx.files.sweep_draw(draw) for draw in range(ctx.params.sweep.n_draws)]
-    frames = _stage("sweep").run(ctx.params.sweep, ctx.seed, draws, ctx.files.sweep(), ctx.params.tracking)
+    seeds, n_draws = ctx.params.study.seeds, ctx.params.sweep.n_draws
+    draws = [ctx.files.sweep_draw(seed, draw) for seed in seeds for draw in range(n_draws)]
+    frames = _stage("sweep").run(ctx.params.sweep, seeds, draws, ctx.files.sweep(), ctx.params.tracking)
     print(frames["variance"].to_string(index=False))
+    if "selection_summary" in frames:
+        print(frames["selection_summary"].to_string(index=False))
 
 
 def _ansatz(ctx: Context) -> None:

@@ -29,6 +29,7 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from robqunn import params_types
+from robqunn.artifacts import N_CLASSES
 from robqunn.errors import ParamsError
 from robqunn.params_methods import SORTED
 from robqunn.params_types import *  # noqa: F403 (the generated sections, this module's public types)
@@ -429,10 +430,23 @@ def _check_noise_circuits(params: Params) -> None:
             )
 
 
+def _check_validation(params: Params) -> None:
+    """The sweep's validation digits come out of the training digits, and one of each class must stay to train on
+    (with a whole source split, n_train None, robqunn.data.hold_out checks it on the digits)."""
+    n_train, n_validation = params.data.n_train, params.sweep.n_validation
+    if n_train is not None and n_validation > n_train - N_CLASSES:
+        raise ParamsError(
+            f"params key 'sweep.n_validation' must leave at least {N_CLASSES} of the data.n_train = {n_train} "
+            f"training digits to train on (validation digits are carved from them, never from the test "
+            f"digits); got {n_validation}"
+        )
+
+
 def _check_study(params: Params) -> None:
     _check_low_eps_in_grids(params)
     _check_patches_for_exact(params)
     _check_noise_circuits(params)
+    _check_validation(params)
 
 
 _CROSS_KEY_RULES: dict[type, Callable[[Any], None]] = {DataParams: _check_data, Params: _check_study}

@@ -34,6 +34,7 @@ from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES, Field, NpzArtifact, check_
 from robqunn.config import DataParams, DataSource
 from robqunn.errors import DataError, ParamsError
 from robqunn.io import atomic_path, save_json, sha256_file
+from robqunn.seeding import derived_seed
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,62 @@ def prepare_dataset(params: DataParams, seed: int) -> Dataset:
         len(dataset.y_test),
     )
     return dataset
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A prepared split's training digits cut in two: those that train (``x_fit``, ``y_fit``) and the validation
+    digits held out to choose on (``x_validation``, ``y_validation``; empty when none are held out)."""
+
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_validation: np.ndarray
+    y_validation: np.ndarray
+
+
+def hold_out(dataset: Dataset, n_validation: int, seed: int, key: str = "sweep.n_validation") -> Holdout:
+    """Carve ``n_validation`` validation digits out of ``dataset``'s training digits (stratified, seeded by
+    ``seed``), never out of its test digits, so that a choice made on them leaves the test digits unseen.
+
+    Raises:
+        DataError: the training digits cannot give ``n_validation`` digits and keep one of each class to train
+            on (the message names ``key``), or a validation image equals a test image (the split's two halves
+            overlap, e.g. one IDX file given as both).
+    """
+    if n_validation == 0:
+        empty = dataset.x_train[:0], dataset.y_train[:0]
+        return Holdout(dataset.x_train, dataset.y_train, *empty)
+    n_train = len(dataset.y_train)
+    if n_validation > n_train - N_CLASSES:
+        raise DataError(
+            f"params key {key!r} must leave at least {N_CLASSES} of the {n_train} training digits to train on; "
+            f"got {n_validation}"
+        )
+    fit, validation = _split_indices(
+        dataset.y_train, n_train - n_validation, n_validation, derived_seed(seed, "validation"), key
+    )
+    holdout = Holdout(
+        dataset.x_train[fit], dataset.y_train[fit], dataset.x_train[validation], dataset.y_train[validation]
+    )
+    check_disjoint(holdout.x_validation, dataset.x_test)
+    return holdout
+
+
+def check_disjoint(x_validation: np.ndarray, x_test: np.ndarray) -> None:
+    """No validation image may equal a test image, pixel for pixel: a choice made on a test digit would be
+    reported as if the test digits were unseen.
+
+    Raises:
+        DataError: naming how many validation images are test images, and the first of them.
+    """
+    test = {image.tobytes() for image in x_test}
+    shared = [i for i, image in enumerate(x_validation) if image.tobytes() in test]
+    if shared:
+        raise DataError(
+            f"the validation digits must not overlap the test digits; {len(shared)} of {len(x_validation)} "
+            f"validation images are also test images (first: validation index {shared[0]}); are the training and "
+            "test files of the data source the same?"
+        )
 
 
 def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:

@@ -332,8 +332,9 @@ class AnsatzMetricsParams:
 
 @dataclass(frozen=True)
 class SweepParams:
-    """Where robustness comes from (robqunn.sweep): many draws of the circuits' rotation angles on one data split,
-    exact robust accuracy per draw and circuit, the variance split between angles and circuits.
+    """Where robustness comes from (robqunn.sweep): many draws of the circuits' rotation angles on each study seed's
+    data split, exact robust accuracy per draw and circuit, the variance split between angles and circuits; with
+    validation digits, each circuit's draw chosen by exact robustness on them.
     """
 
     #: true: `snakemake` builds the sweep instead of the study.
@@ -348,6 +349,10 @@ class SweepParams:
     eps: SortedFloats
     n_images: int
     n_boot: int
+
+    #: Training digits held out (stratified, seeded) to choose each circuit's draw by exact robust accuracy on them,
+    #: never on test digits; the heads train on the rest. 0: every training digit trains, nothing is chosen.
+    n_validation: int
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,9 @@ TRANSFER_CI_STEM = "transfer_ci"
 ROBUSTNESS_FIGURE_STEM = "robustness_vs_entanglement_{attack}"
 NOISE_FIGURE_STEM = "robustness_vs_noise"
 SWEEP_DIR = "results/sweep"
-SWEEP_DRAW = SWEEP_DIR + "/draws/draw{draw}.csv"
+SWEEP_DRAW = SWEEP_DIR + "/draws/seed{seed}/draw{draw}.csv"
 SWEEP_TABLES = ("sweep", "variance", "correlations")  # each <name>.csv in SWEEP_DIR
+SELECTION_TABLES = ("selection", "selection_summary")  # with sweep.n_validation > 0: the circuit choice
 SWEEP_FIGURE_STEM = "robustness_vs_readout_eps{eps}"
 
 TRANSFER_DIRECTIONS = ("cnn_to_qunn", "qunn_to_cnn")
@@ -98,8 +99,13 @@ def study_html(name: str) -> str:
 
 
 def sweep_table(name: str) -> str:
-    """One of the sweep's tables (:data:`SWEEP_TABLES`) as a path."""
+    """One of the sweep's tables (:data:`SWEEP_TABLES`, :data:`SELECTION_TABLES`) as a path."""
     return f"{SWEEP_DIR}/{name}.csv"
+
+
+def sweep_tables(n_validation: int) -> tuple[str, ...]:
+    """The names of the sweep's tables: the circuit choice's too when validation digits are held out."""
+    return SWEEP_TABLES + (SELECTION_TABLES if n_validation > 0 else ())
 
 
 def study_figure(stem: str, **values: object) -> str:
@@ -172,8 +178,8 @@ class StudyFiles:
     def ansatz_metrics(self, seed: int) -> Path:
         return self.path(ANSATZ_METRICS, seed=seed)
 
-    def sweep_draw(self, draw: int) -> Path:
-        return self.path(SWEEP_DRAW, draw=draw)
+    def sweep_draw(self, seed: int, draw: int) -> Path:
+        return self.path(SWEEP_DRAW, seed=seed, draw=draw)
 
     def sweep(self) -> Path:
         """The folder of the sweep's tables and figure."""

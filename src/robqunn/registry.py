@@ -220,16 +220,20 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "sweep_draw",
-            ("draw",),
-            reads=("sweep.ansatze", "sweep.layouts", "sweep.eps", "sweep.n_images", "study.seeds")
+            ("seed", "draw"),
+            reads=("sweep.ansatze", "sweep.layouts", "sweep.eps", "sweep.n_images", "sweep.n_validation")
             + STANDARD_TRAINING
             + ("exact.budget", "exact.tolerance"),
-            grid=("sweep.n_draws",),
+            grid=("study.seeds", "sweep.n_draws"),
             settings=TRACKING + ("exact.batch_size",),
             model_reads=circuit_keys,
         ),
         Stage(
-            "sweep", (), reads=("sweep.n_boot", "sweep.eps", "study.seeds"), grid=("sweep.n_draws",), settings=TRACKING
+            "sweep",
+            (),
+            reads=("sweep.n_boot", "sweep.eps", "sweep.n_validation"),
+            grid=("study.seeds", "sweep.n_draws"),
+            settings=TRACKING,
         ),
     )
 }

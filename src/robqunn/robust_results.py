@@ -43,11 +43,7 @@ def robust_summary(tables: Mapping[tuple[int, str], pd.DataFrame]) -> pd.DataFra
 
 
 def _interval(group: pd.DataFrame) -> stats.Interval:
-    if len(group) >= 2:
-        interval = stats.t_interval(group["lower"].to_numpy())
-        return dataclasses.replace(interval, low=max(0.0, interval.low), high=min(1.0, interval.high))
-    row = group.iloc[0]
-    return stats.wilson(float(row["lower"] * row["n"]), int(row["n"]))
+    return stats.accuracy_interval(group["lower"] * group["n"], group["n"])
 
 
 def robust_markdown(summary: pd.DataFrame, eps: tuple[float, ...]) -> str:

@@ -32,8 +32,9 @@ if TYPE_CHECKING:  # imported by the functions that use it: importing robqunn.sw
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ["draw", "angles_seed", "model", "ansatz", "layout", "eps", "robust_accuracy_lower"]
+COLUMNS = ["seed", "draw", "angles_seed", "model", "ansatz", "layout", "eps", "robust_accuracy_lower"]
 COLUMNS += ["robust_accuracy_upper", "undecided", "n_evaluated", "test_accuracy", "cos_weight", "black_slope"]
+COLUMNS += ["validation_lower", "validation_upper", "n_validation"]
 
 
 def angles_seed(seed: int, draw: int) -> int:
@@ -85,25 +86,27 @@ class Recipe:
 
 
 def sweep_draw(settings: SweepParams, recipe: Recipe, dataset: Dataset, seed: int, draw: int) -> pd.DataFrame:
-    """One draw of the angles: every circuit of the sweep built, its head trained, its exact robust accuracy
-    on the first ``settings.n_images`` test digits at each of ``settings.eps``.
+    """One draw of the angles: every circuit of the sweep built, its head trained (on the training digits less
+    the ``settings.n_validation`` held out, robqunn.data.hold_out), its exact robust accuracy on the first
+    ``settings.n_images`` test digits and on the validation digits at each of ``settings.eps``.
 
     Returns:
-        One row per (circuit, eps), columns :data:`COLUMNS`.
+        One row per (circuit, eps), columns :data:`COLUMNS` (validation bounds NaN when none are held out).
     """
     from robqunn.circuits import make_circuit_spec
-    from robqunn.exact import verify
+    from robqunn.data import hold_out
     from robqunn.features import compute_features
     from robqunn.models import build_qunn
     from robqunn.quanv import quanvolution_layer
     from robqunn.train import train
 
-    circuit, exact = recipe.circuit, recipe.exact
+    circuit = recipe.circuit
+    holdout = hold_out(dataset, settings.n_validation, seed)
     digits = dataset.x_test[: settings.n_images], dataset.y_test[: settings.n_images]
     rows, done = [], {}
     for spec in sweep_models(settings):
         circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, angles_seed(seed, draw))
-        facts = {"draw": draw, "angles_seed": angles_seed(seed, draw), "model": spec.name}
+        facts = {"seed": seed, "draw": draw, "angles_seed": angles_seed(seed, draw), "model": spec.name}
         facts |= {"ansatz": spec.ansatz.value, "layout": spec.layout.value}
         readout = _readout_key(circuit_spec)
         if readout in done:  # same features, same seed: the same head and results (docs/design.md)
@@ -112,11 +115,11 @@ def sweep_draw(settings: SweepParams, recipe: Recipe, dataset: Dataset, seed: in
             continue
         layer = quanvolution_layer(circuit_spec, circuit.kernel_size, circuit.stride)
         model = build_qunn(layer, seed, spec.name)
-        features = compute_features(model, dataset.x_train), compute_features(model, dataset.x_test)
-        result = train(model, features, (dataset.y_train, dataset.y_test), recipe.training, seed)
+        features = compute_features(model, holdout.x_fit), compute_features(model, dataset.x_test)
+        result = train(model, features, (holdout.y_fit, dataset.y_test), recipe.training, seed)
         facts |= {"test_accuracy": result.test_accuracy} | readout_statistics(circuit_spec)
         done[readout] = [
-            facts | _exact_row(verify(model, *digits, eps, exact.budget, exact.tolerance, exact.batch_size), digits)
+            facts | _exact_row(model, digits, eps, recipe.exact) | _validation_row(model, holdout, eps, recipe.exact)
             for eps in settings.eps
         ]
         rows += done[readout]
@@ -133,7 +136,10 @@ def _readout_key(spec: CircuitSpec) -> tuple:
     return tuple(strings), np.round(coefficients, 12).tobytes()
 
 
-def _exact_row(verified, digits: tuple) -> dict:
+def _exact_row(model, digits: tuple, eps: float, exact: ExactParams) -> dict:
+    from robqunn.exact import verify
+
+    verified = verify(model, *digits, eps, exact.budget, exact.tolerance, exact.batch_size)
     return {
         "eps": verified.eps,
         "robust_accuracy_lower": verified.accuracy_lower,
@@ -143,68 +149,151 @@ def _exact_row(verified, digits: tuple) -> dict:
     }
 
 
-def variance_table(table: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
-    """Per eps, the variance decomposition of exact robust accuracy over draws x circuits (robqunn.stats),
-    with the digits' binomial variance as the measurement noise. Undecided digits count as robust (the upper
-    bound); the sweep table keeps both bounds."""
+def _validation_row(model, holdout, eps: float, exact: ExactParams) -> dict:
+    n_validation = len(holdout.y_validation)
+    if n_validation == 0:
+        return {"validation_lower": np.nan, "validation_upper": np.nan, "n_validation": 0}
+    verified = _exact_row(model, (holdout.x_validation, holdout.y_validation), eps, exact)
+    return {
+        "validation_lower": verified["robust_accuracy_lower"],
+        "validation_upper": verified["robust_accuracy_upper"],
+        "n_validation": n_validation,
+    }
+
+
+def variance_table(table: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """Per seed and eps, the variance decomposition of exact robust accuracy over draws x circuits
+    (robqunn.stats), with the digits' binomial variance as the measurement noise. Undecided digits count as
+    robust (the upper bound); the sweep table keeps both bounds."""
     from robqunn.stats import variance_decomposition
 
     frames = []
-    for eps, rows in table.groupby("eps"):
+    for (seed, eps), rows in table.groupby(["seed", "eps"]):
         accuracy = rows["robust_accuracy_upper"]
         noise = float(np.mean(accuracy * (1 - accuracy) / rows["n_evaluated"]))
-        boot_seed = derived_seed(seed, f"sweep/bootstrap/eps{eps:g}")
+        boot_seed = derived_seed(int(seed), f"sweep/bootstrap/eps{eps:g}")
         decomposition = variance_decomposition(
             rows, "robust_accuracy_upper", "draw", "model", noise_variance=noise, n_boot=n_boot, seed=boot_seed
         )
-        frames.append(decomposition.assign(eps=eps, n_draws=rows["draw"].nunique(), n_models=rows["model"].nunique()))
+        sizes = {"n_draws": rows["draw"].nunique(), "n_models": rows["model"].nunique()}
+        frames.append(decomposition.assign(seed=seed, eps=eps, **sizes))
     return pd.concat(frames, ignore_index=True)
 
 
-def correlations(table: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+def correlations(table: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """Spearman rank correlation of exact robust accuracy (upper bound) with each readout statistic, per
-    (eps, layout), over the draws and circuits, with a 95% percentile interval from resampling draws."""
-    from scipy.stats import spearmanr
-
-    rng = np.random.default_rng(derived_seed(seed, "sweep/correlations"))
+    (seed, eps, layout), over the draws and circuits, with a 95% percentile interval from resampling draws."""
     rows = []
-    for (eps, layout), group in table.groupby(["eps", "layout"]):
-        by_draw = [rows_of_draw for _, rows_of_draw in group.groupby("draw")]
-        for statistic in ("cos_weight", "black_slope"):
-
-            def rho(frame: pd.DataFrame, statistic: str = statistic) -> float:
-                return float(spearmanr(frame[statistic], frame["robust_accuracy_upper"]).statistic)
-
-            resampled = [
-                rho(pd.concat([by_draw[i] for i in rng.integers(0, len(by_draw), len(by_draw))])) for _ in range(n_boot)
-            ]
-            low, high = np.nanpercentile(resampled, [2.5, 97.5])
-            rows.append({"eps": eps, "layout": layout, "statistic": statistic, "spearman": rho(group)})
-            rows[-1] |= {"ci_low": float(low), "ci_high": float(high), "n_draws": len(by_draw)}
+    for seed, of_seed in table.groupby("seed"):
+        rng = np.random.default_rng(derived_seed(int(seed), "sweep/correlations"))
+        for (eps, layout), group in of_seed.groupby(["eps", "layout"]):
+            for statistic in ("cos_weight", "black_slope"):
+                rows.append({"seed": seed, "eps": eps, "layout": layout} | _correlation(group, statistic, n_boot, rng))
     return pd.DataFrame(rows)
 
 
-def check_complete(table: pd.DataFrame, settings: SweepParams) -> None:
-    """Every draw, circuit and eps of ``settings`` exactly once, or a DataError naming what is missing."""
+def _correlation(group: pd.DataFrame, statistic: str, n_boot: int, rng: np.random.Generator) -> dict:
+    from scipy.stats import spearmanr
+
+    def rho(frame: pd.DataFrame) -> float:
+        return float(spearmanr(frame[statistic], frame["robust_accuracy_upper"]).statistic)
+
+    by_draw = [rows_of_draw for _, rows_of_draw in group.groupby("draw")]
+    resamples = (rng.integers(0, len(by_draw), len(by_draw)) for _ in range(n_boot))
+    low, high = np.nanpercentile([rho(pd.concat([by_draw[i] for i in drawn])) for drawn in resamples], [2.5, 97.5])
+    return {"statistic": statistic, "spearman": rho(group), "ci_low": float(low), "ci_high": float(high)} | {
+        "n_draws": len(by_draw)
+    }
+
+
+def selection_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Circuit choice by exact robustness, made on validation digits only: per (seed, eps) and circuit, the draw
+    whose certified validation accuracy (the lower bound) is highest, ties to the lowest draw; and across every
+    circuit of the sweep (model ``any``), the circuit and draw so chosen. Each row gives the chosen draw's test
+    numbers (certified robust and clean accuracy) beside two references the choice did not see: the draws'
+    mean on the test digits (no choice) and their best on the test digits (a choice made on the test digits,
+    which overstates what choosing gives)."""
+    from robqunn.errors import DataError
+
+    if table["validation_lower"].isna().any():
+        raise DataError("circuit choice needs validation digits: params key 'sweep.n_validation' must be above 0")
+    rows = []
+    for (seed, eps), of_eps in table.groupby(["seed", "eps"]):
+        for model, candidates in [*of_eps.groupby("model", sort=False), (ANY_CIRCUIT, of_eps)]:
+            rows.append({"seed": seed, "eps": eps, "model": model} | _choice(candidates))
+    return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+
+
+#: The model name of the choice among every circuit of the sweep (its ansatz and layout chosen too).
+ANY_CIRCUIT = "any"
+SELECTION_COLUMNS = ["seed", "eps", "model", "chosen_model", "chosen_draw", "validation", "n_validation", "test"]
+SELECTION_COLUMNS += ["test_upper", "test_accuracy", "n_evaluated", "draws_mean", "draws_best", "n_candidates"]
+
+
+def _choice(candidates: pd.DataFrame) -> dict:
+    ranked = candidates.sort_values(["validation_lower", "draw", "model"], ascending=[False, True, True], kind="stable")
+    chosen = ranked.iloc[0]
+    return {
+        "chosen_model": chosen["model"],
+        "chosen_draw": int(chosen["draw"]),
+        "validation": float(chosen["validation_lower"]),
+        "n_validation": int(chosen["n_validation"]),
+        "test": float(chosen["robust_accuracy_lower"]),
+        "test_upper": float(chosen["robust_accuracy_upper"]),
+        "test_accuracy": float(chosen["test_accuracy"]),
+        "n_evaluated": int(chosen["n_evaluated"]),
+        "draws_mean": float(candidates["robust_accuracy_lower"].mean()),
+        "draws_best": float(candidates["robust_accuracy_lower"].max()),
+        "n_candidates": len(candidates),
+    }
+
+
+def selection_summary(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per (eps, circuit), over the seeds: the chosen draw's certified test accuracy (mean, 95% t-interval,
+    the seeds' range; one seed: the Wilson interval over its test digits), its clean accuracy, and what
+    choosing gained over the draws' mean on the test digits (paired by seed, with its interval)."""
+    from robqunn import stats
+
+    rows = []
+    for (eps, model), group in selection.groupby(["eps", "model"], sort=False):
+        test = stats.accuracy_interval(group["test"] * group["n_evaluated"], group["n_evaluated"])
+        gain = group["test"].to_numpy() - group["draws_mean"].to_numpy()
+        gain_interval = stats.t_interval(gain) if len(group) >= 2 else None
+        rows.append(
+            {"eps": eps, "model": model, "seeds": len(group), "test_mean": test.mean, "ci_low": test.low}
+            | {"ci_high": test.high, "min": group["test"].min(), "max": group["test"].max()}
+            | {"clean_mean": group["test_accuracy"].mean(), "draws_mean": group["draws_mean"].mean()}
+            | {"gain": float(gain.mean())}
+            | {"gain_low": gain_interval.low if gain_interval else np.nan}
+            | {"gain_high": gain_interval.high if gain_interval else np.nan}
+            | {"draws_best_mean": group["draws_best"].mean()}
+        )
+    return pd.DataFrame(rows)
+
+
+def check_complete(table: pd.DataFrame, settings: SweepParams, seeds: tuple[int, ...]) -> None:
+    """Every seed, draw, circuit and eps of ``settings`` exactly once, or a DataError naming what is missing."""
     from robqunn.errors import DataError
 
     expected = {
-        (draw, spec.name, float(eps))
+        (seed, draw, spec.name, float(eps))
+        for seed in seeds
         for draw in range(settings.n_draws)
         for spec in sweep_models(settings)
         for eps in settings.eps
     }
-    found = list(zip(table["draw"], table["model"], table["eps"].astype(float), strict=True))
+    found = list(zip(table["seed"], table["draw"], table["model"], table["eps"].astype(float), strict=True))
     missing, extra = expected - set(found), set(found) - expected
     if missing or extra or len(found) != len(set(found)):
         raise DataError(
-            f"the sweep's draw tables must hold every (draw, model, eps) of params 'sweep' once; "
-            f"missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}, {len(found) - len(set(found))} repeated"
+            f"the sweep's draw tables must hold every (seed, draw, model, eps) of params 'sweep' and 'study.seeds' "
+            f"once; missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}, "
+            f"{len(found) - len(set(found))} repeated"
         )
 
 
-def load_draws(paths: list, settings: SweepParams) -> pd.DataFrame:
+def load_draws(paths: list, settings: SweepParams, seeds: tuple[int, ...]) -> pd.DataFrame:
     """The draw tables, concatenated and checked complete."""
     table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-    check_complete(table, settings)
-    return table.sort_values(["eps", "layout", "ansatz", "draw"]).reset_index(drop=True)
+    check_complete(table, settings, seeds)
+    return table.sort_values(["seed", "eps", "layout", "ansatz", "draw"]).reset_index(drop=True)

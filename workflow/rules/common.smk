@@ -21,8 +21,6 @@ PER_EPS = PARAMS.workflow.jobs is JobCut.PER_EPS
 # Each attack's eps grid as it appears in file names (eps0.05.npz).
 EPS = {attack: [paths.eps_label(eps) for eps in PARAMS.attack.of(attack).eps] for attack in ATTACKS}
 EXACT_EPS = [paths.eps_label(eps) for eps in PARAMS.exact.eps]
-# The sweep (robqunn.sweep) uses the first seed's digits, head initialisation and training order.
-SWEEP_SEED = SEEDS[0]
 SWEEP_EPS = [paths.eps_label(eps) for eps in PARAMS.sweep.eps]
 # The sweep's circuits (robqunn.sweep.sweep_models, which imports PennyLane: not at every Snakemake start).
 SWEEP_MODELS = [ModelSpec("qunn", a, l).name for l in PARAMS.sweep.layouts for a in PARAMS.sweep.ansatze]
@@ -42,7 +40,7 @@ def get_final_output():
     the study's intervals, checklist, ansatz metrics and claims. With sweep.run (the sweep profile):
     the sweep's tables instead."""
     if PARAMS.sweep.run:
-        return [paths.sweep_table(name) for name in paths.SWEEP_TABLES]
+        return [paths.sweep_table(name) for name in paths.sweep_tables(PARAMS.sweep.n_validation)]
     return (
         expand(paths.TRAIN_METRICS, seed=SEEDS, model=MODELS)
         + expand(paths.TABLE_PARQUET, seed=SEEDS)

@@ -10,7 +10,7 @@ log_to(snakemake.log[0], snakemake.threads, rule=snakemake.rule)
 params = params_of(snakemake)
 sweep.run(
     params.sweep,
-    params.study.seeds[0],
+    params.study.seeds,
     list(snakemake.input.draws),
     Path(snakemake.output.tables[0]).parent,
     params.tracking,

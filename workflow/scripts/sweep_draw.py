@@ -13,7 +13,7 @@ params = params_of(snakemake)
 sweep_draw.run(
     params.sweep,
     Recipe(params.circuit, params.train, params.exact),
-    Job(params.study.seeds[0], Path(snakemake.input.data), params.tracking),
+    Job(int(snakemake.wildcards.seed), Path(snakemake.input.data), params.tracking),
     int(snakemake.wildcards.draw),
     snakemake.output.table,
 )

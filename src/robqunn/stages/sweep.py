@@ -14,19 +14,26 @@ from robqunn.paths import eps_label
 from robqunn.tracking import stage_run
 
 
-def run(settings: SweepParams, seed: int, draw_tables: list, out_dir: str | Path, tracking=None) -> dict:
-    """The sweep across draws: the table of every draw, the variance of exact robust accuracy split between
-    the angles and the circuits, the rank correlations with the readout statistics (robqunn.sweep), and one
-    figure per eps; with tracking, an MLflow run holding them (the shares as metrics)."""
+def run(
+    settings: SweepParams, seeds: tuple[int, ...], draw_tables: list, out_dir: str | Path, tracking=None
+) -> dict:
+    """The sweep across draws of every seed: the table of every draw, the variance of exact robust accuracy split
+    between the angles and the circuits and the rank correlations with the readout statistics per seed
+    (robqunn.sweep), one figure per eps; with validation digits, the circuit choice (per seed, and its test
+    numbers over the seeds); with tracking, an MLflow run holding them (the shares and the chosen circuits'
+    test accuracy as metrics)."""
     from robqunn import plots
     from robqunn import sweep as sweeping
 
-    table = sweeping.load_draws(draw_tables, settings)
+    table = sweeping.load_draws(draw_tables, settings, seeds)
     frames = {
         "sweep": table,
-        "variance": sweeping.variance_table(table, settings.n_boot, seed),
-        "correlations": sweeping.correlations(table, settings.n_boot, seed),
+        "variance": sweeping.variance_table(table, settings.n_boot),
+        "correlations": sweeping.correlations(table, settings.n_boot),
     }
+    if settings.n_validation > 0:
+        frames["selection"] = sweeping.selection_table(table)
+        frames["selection_summary"] = sweeping.selection_summary(frames["selection"])
     out_dir, written = Path(out_dir), []
     for name, frame in frames.items():
         written.append(out_dir / f"{name}.csv")
@@ -36,16 +43,23 @@ def run(settings: SweepParams, seed: int, draw_tables: list, out_dir: str | Path
         written += plots.robustness_vs_readout_figure(
             table, eps, out_dir / paths.SWEEP_FIGURE_STEM.format(eps=eps_label(eps))
         )
-    shares = {
-        f"share_{r.source}_eps_{eps_label(r.eps)}".replace(" ", "_"): r.share for r in frames["variance"].itertuples()
-    }
     with stage_run(
-        tracking,
-        provenance.run_name("sweep", seed=seed),
-        {"seed": seed, "sweep": asdict(settings)},
-        {"robqunn.stage": "sweep"},
+        tracking, provenance.run_name("sweep"), {"seeds": list(seeds), "sweep": asdict(settings)}, {"robqunn.stage": "sweep"}
     ) as run:
-        run.metrics(shares)
+        run.metrics(_metrics(frames))
         for path in written:
             run.artifact(path)
     return frames
+
+
+def _metrics(frames: dict) -> dict[str, float]:
+    """The variance shares per seed and eps, and the chosen circuits' mean test accuracy per eps."""
+    metrics = {
+        f"share_{r.source}_seed{r.seed}_eps_{eps_label(r.eps)}".replace(" ", "_"): r.share
+        for r in frames["variance"].itertuples()
+    }
+    if "selection_summary" in frames:
+        metrics |= {
+            f"chosen_test_{r.model}_eps_{eps_label(r.eps)}": r.test_mean for r in frames["selection_summary"].itertuples()
+        }
+    return metrics
