@@ -14,9 +14,7 @@ from robqunn.paths import eps_label
 from robqunn.tracking import stage_run
 
 
-def run(
-    settings: SweepParams, seeds: tuple[int, ...], draw_tables: list, out_dir: str | Path, tracking=None
-) -> dict:
+def run(settings: SweepParams, seeds: tuple[int, ...], draw_tables: list, out_dir: str | Path, tracking=None) -> dict:
     """The sweep across draws of every seed: the table of every draw, the variance of exact robust accuracy split
     between the angles and the circuits and the rank correlations with the readout statistics per seed
     (robqunn.sweep), one figure per eps; with validation digits, the circuit choice (per seed, and its test
@@ -44,7 +42,10 @@ def run(
             table, eps, out_dir / paths.SWEEP_FIGURE_STEM.format(eps=eps_label(eps))
         )
     with stage_run(
-        tracking, provenance.run_name("sweep"), {"seeds": list(seeds), "sweep": asdict(settings)}, {"robqunn.stage": "sweep"}
+        tracking,
+        provenance.run_name("sweep"),
+        {"seeds": list(seeds), "sweep": asdict(settings)},
+        {"robqunn.stage": "sweep"},
     ) as run:
         run.metrics(_metrics(frames))
         for path in written:
@@ -60,6 +61,7 @@ def _metrics(frames: dict) -> dict[str, float]:
     }
     if "selection_summary" in frames:
         metrics |= {
-            f"chosen_test_{r.model}_eps_{eps_label(r.eps)}": r.test_mean for r in frames["selection_summary"].itertuples()
+            f"chosen_test_{r.model}_eps_{eps_label(r.eps)}": r.test_mean
+            for r in frames["selection_summary"].itertuples()
         }
     return metrics
