@@ -166,3 +166,13 @@ def test_readme_holds_no_result_numbers():
         for match in pattern.finditer(line)
     ]
     assert not found, f"README.md holds result numbers (put them in docs/results.md or docs/noise.md): {found}"
+
+
+def test_every_profile_is_documented():
+    """Each folder of workflow/profiles has its row in docs/cluster.md's table of profiles and its name in
+    docs/usage.md's layout line, so that a new profile cannot go undocumented."""
+    profiles = sorted(p.name for p in (ROOT / "workflow" / "profiles").iterdir() if (p / "config.yaml").exists())
+    cluster, usage = (ROOT / "docs" / "cluster.md").read_text(), (ROOT / "docs" / "usage.md").read_text()
+    layout = next(line for line in usage.splitlines() if line.startswith("workflow/profiles/"))
+    assert [p for p in profiles if f"| `workflow/profiles/{p}` |" not in cluster] == []
+    assert [p for p in profiles if not re.search(rf"\b{p}\b", layout)] == []
