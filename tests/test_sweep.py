@@ -143,6 +143,21 @@ class TestSelection:
         assert a["ci_low"] <= a["test_mean"] <= a["ci_high"] and a["gain_low"] <= a["gain"] <= a["gain_high"]
         assert summary.loc["any", "test_mean"] == pytest.approx(0.45)
 
+    def test_select_table_renders_the_summary(self, tiny_params_file, tmp_path, capsys, caplog):
+        """`robqunn select-table` prints the summary as Markdown, one row per (eps, circuit); without the
+        summary it names the missing file and what makes it."""
+        from robqunn.cli import main
+
+        common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path)]
+        assert main(["select-table", *common]) != 0
+        assert "run the sweep with params 'sweep.n_validation' > 0" in caplog.text
+        (tmp_path / "results" / "sweep").mkdir(parents=True)
+        summary = sweep.selection_summary(sweep.selection_table(self.table()))
+        summary.to_csv(tmp_path / "results" / "sweep" / "selection_summary.csv", index=False)
+        assert main(["select-table", *common]) == 0
+        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.1 |")]
+        assert len(rows) == 3 and rows[0].startswith("| 0.1 | none-ent_rot | 2 | 0.450 [")
+
     def test_without_validation_digits_nothing_is_chosen(self):
         table = self.table().assign(validation_lower=np.nan)
         with pytest.raises(DataError, match="'sweep.n_validation' must be above 0"):

@@ -20,7 +20,7 @@ import yaml
 
 from robqunn.config import Params, load_params, model_names, params_in_force
 from robqunn.errors import RobqunnError
-from robqunn.paths import StudyFiles
+from robqunn.paths import SELECTION_TABLES, StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
 from robqunn.tracking import check_tracking, set_run_source
 from robqunn.vocabulary import EXACT, Ansatz, AttackName, Layout
@@ -209,6 +209,9 @@ def _tool_commands(command) -> None:
         "robust-table", _robust_table, "exact robust accuracy per layer and training method over seeds, and its claims"
     )
     robust.add_argument("--eps", type=_eps, nargs="+", default=[0.05, 0.1, 0.2], help="columns (default: %(default)s)")
+    command(
+        "select-table", _select_table, "the circuit choice's test numbers over seeds (the select profile), as Markdown"
+    )
     plots = command("plots", _plots, "`dvc plots show` that renders offline (Vega inline, not from a CDN)")
     plots.add_argument("--out", default="dvc_plots", help="folder of the page, under --workdir (default: %(default)s)")
     slurm = command("local-slurm", _local_slurm, "a one-node SLURM cluster here (Debian's packages, as root)")
@@ -381,6 +384,17 @@ def _robust_table(ctx: Context) -> None:
     print(robust_markdown(robust_summary(tables), tuple(ctx.args.eps)))
     print(f"\nClaims at eps_train = {ctx.params.train.robust.eps:g} (train.robust.eps):\n")
     print(claims_markdown(tables, ctx.params.train.robust.eps))
+
+
+def _select_table(ctx: Context) -> None:
+    import pandas as pd
+
+    from robqunn.sweep import selection_markdown
+
+    path = ctx.files.sweep() / f"{SELECTION_TABLES[1]}.csv"
+    if not path.exists():
+        raise RobqunnError(f"no {path}: run the sweep with params 'sweep.n_validation' > 0 (profile select) first")
+    print(selection_markdown(pd.read_csv(path)))
 
 
 def _sweep_draw(ctx: Context) -> None:

@@ -271,6 +271,22 @@ def selection_summary(selection: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def selection_markdown(summary: pd.DataFrame) -> str:
+    """The selection summary as the Markdown table docs/results.md holds (`robqunn select-table`): per ε and
+    circuit, the chosen draw's certified test accuracy (mean [95% interval], the seeds' range), its clean
+    accuracy, the gain over the draws' mean (mean [interval]), and the best draw on the test digits."""
+    header = ["ε", "circuit", "seeds", "chosen: certified test", "seeds' range", "clean", "gain over the draws' mean"]
+    header += ["draws' mean", "best draw on test (not a result)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary.itertuples():
+        cells = [f"{row.eps:g}", row.model.removeprefix("qunn-"), str(row.seeds)]
+        cells += [f"{row.test_mean:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", f"{row.min:.3f} – {row.max:.3f}"]
+        gain = f"{row.gain:+.3f}" + ("" if np.isnan(row.gain_low) else f" [{row.gain_low:+.3f}, {row.gain_high:+.3f}]")
+        cells += [f"{row.clean_mean:.3f}", gain, f"{row.draws_mean:.3f}", f"{row.draws_best_mean:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def check_complete(table: pd.DataFrame, settings: SweepParams, seeds: tuple[int, ...]) -> None:
     """Every seed, draw, circuit and eps of ``settings`` exactly once, or a DataError naming what is missing."""
     from robqunn.errors import DataError
