@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from conftest import needs
+from conftest import REPO, needs
 from robqunn import tracking, ui
 
 
@@ -77,3 +82,55 @@ def test_robqunn_ui_screenshot(tiny_workflow, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"127.0.0.1:{port}/#/experiments/" in result.stdout and "workflowType=machine_learning" in result.stdout
     assert picture.stat().st_size > 20_000
+
+
+@pytest.fixture
+def study_store(tmp_path):
+    """A study folder whose default store (mlflow.db) has the experiment `robqunn`, and a TMPDIR of its own."""
+    from mlflow.tracking import MlflowClient
+
+    folder, temporary = tmp_path / "study", tmp_path / "tmp"
+    folder.mkdir(), temporary.mkdir()
+    shutil.copy(REPO / "params.yaml", folder)
+    MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").create_experiment("robqunn")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"TMPDIR": str(temporary)}
+    return folder, env
+
+
+def _processes_with(text: str) -> list[str]:
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in listing if text in line and "ps -eo" not in line]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_robqunn_ui_stops_its_server_when_killed(study_store, signum):
+    """`kill <pid>` (SIGTERM) or a closed terminal (SIGHUP) on `robqunn ui` stops the `mlflow ui` server and every
+    process of its group, as Ctrl-C does; no file of it stays in TMPDIR, and the store's lock lies beside it."""
+    folder, env = study_store
+    port = ui.free_port()
+    command = [os.path.join(os.path.dirname(sys.executable), "robqunn"), "ui", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # printed once the server answers
+        assert f"127.0.0.1:{port}/" in line, process.stderr.read()[-3000:] if process.poll() is not None else line
+        assert _processes_with(f"--port {port}")
+        process.send_signal(signum)
+        assert process.wait(timeout=60) == 128 + signum
+    finally:
+        process.kill()
+    deadline = time.monotonic() + 10
+    while _processes_with(f"--port {port}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(f"--port {port}") == []
+    assert list(Path(env["TMPDIR"]).iterdir()) == []
+    assert (folder / "mlflow.db.lock").exists()
+
+
+def test_a_port_another_process_holds_is_refused(tmp_path):
+    """The UI refuses a port something else listens on, instead of announcing that process's page as its own."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(ui.UiError, match=rf"port {port} on 127.0.0.1 is held by another process"):
+            ui.start_ui(f"sqlite:///{tmp_path / 'mlflow.db'}", port)

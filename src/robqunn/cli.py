@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,9 +262,12 @@ def _ui(ctx: Context) -> None:
     experiment = MlflowClient(uri).get_experiment_by_name(name)
     if experiment is None:
         raise ui.UiError(f"the store {uri} has no experiment {name!r} (tracking.experiment): run the study first")
-    server = ui.start_ui(uri, ctx.args.port)
-    url = tracking.ui_url(server.base, experiment.experiment_id)
+    # SIGTERM and SIGHUP stop the server as Ctrl-C does, through `finally`, then the handlers are restored
+    previous = {signum: signal.signal(signum, _exit_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    server = None
     try:
+        server = ui.start_ui(uri, ctx.args.port)
+        url = tracking.ui_url(server.base, experiment.experiment_id)
         if ctx.args.screenshot is not None:
             ui.render(url, screenshot=ctx.args.screenshot)
             print(f"{ctx.args.screenshot}: {url}")
@@ -273,7 +277,14 @@ def _ui(ctx: Context) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_on_signal(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _stage(name: str):

@@ -29,13 +29,11 @@ MLflow is imported inside the functions, so importing this module costs nothing.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -245,16 +243,15 @@ def _install_busy_timeout() -> None:
 
 
 @contextlib.contextmanager
-def _file_lock(key: str) -> Iterator[None]:
-    """An exclusive lock across processes of this machine (no-op where fcntl is missing)."""
+def _file_lock(db: Path) -> Iterator[None]:
+    """An exclusive lock across processes of this machine on the SQLite store ``db``, held in a file beside it
+    (``mlflow.db.lock``: it lives and goes with the store it guards); a no-op where fcntl is missing."""
     try:
         import fcntl
     except ImportError:  # Windows
         yield
         return
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"robqunn-mlflow-{digest}.lock"
-    with open(path, "a") as handle:
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -276,7 +273,7 @@ def prepare_store(uri: str | None = None) -> str:
     key = str(db.resolve())
     if key not in _prepared_uris:
         db.resolve().parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(key):
+        with _file_lock(db.resolve()):
             _retry(lambda: MlflowClient(uri).search_experiments(max_results=1), "initialise the store")
         _prepared_uris.add(key)
     return uri

@@ -10,7 +10,9 @@ table with it, and `robqunn ui --screenshot` makes the pictures in docs/.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,21 +38,34 @@ class UiError(RobqunnError):
 
 @dataclass
 class UiServer:
-    """A running ``mlflow ui``: its process, its address and its log file."""
+    """A running ``mlflow ui``: its process (the leader of a process group of its own), its address and its
+    log file (removed when the server stops, unless the caller named it)."""
 
     process: subprocess.Popen
     base: str
     log: Path
+    keep_log: bool = True
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM ends uvicorn and MLflow's job runner), waiting for it."""
+        """Stop the server's whole process group (uvicorn and MLflow's job consumers, which outlive a SIGTERM to
+        the leader alone by 20-30 s), SIGKILL after 30 s, and remove a temporary log."""
         if self.process.poll() is None:
-            self.process.terminate()
+            _signal_group(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        _signal_group(self.process.pid, signal.SIGKILL)  # what the leader left behind in its group
+        if not self.keep_log:
+            self.log.unlink(missing_ok=True)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:  # the group is gone
+        pass
 
 
 def free_port() -> int:
@@ -60,19 +75,36 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def check_port_free(port: int) -> None:
+    """Refuse a port that another process holds: its answers to /health would pass for the UI's own."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise UiError(
+                f"port {port} on {HOST} is held by another process ({error.strerror}): name another with --port, "
+                "or leave --port out for a free one"
+            ) from error
+
+
 def start_ui(
     store_uri: str, port: int | None = None, log: str | Path | None = None, artifacts: str | Path | None = None
 ) -> UiServer:
-    """Start ``mlflow ui`` on ``store_uri`` at 127.0.0.1:``port`` (a free one by default), one worker, and
-    wait until it answers /health; its output goes to ``log`` (a temporary file by default). With
-    ``artifacts`` (a folder), a team's tracking server: ``mlflow server`` storing the runs' artifacts there
-    and serving them over HTTP (``--artifacts-destination``), so jobs need no access to that folder.
+    """Start ``mlflow ui`` on ``store_uri`` at 127.0.0.1:``port`` (a free one by default; one another process
+    holds is refused), one worker, in a process group of its own, and wait until it answers /health; its output
+    goes to ``log`` (by default a temporary file, removed when the server stops). With ``artifacts`` (a
+    folder), a team's tracking server: ``mlflow server`` storing the runs' artifacts there and serving them over
+    HTTP (``--artifacts-destination``), so jobs need no access to that folder.
 
     Raises:
-        UiError: the server exited or did not answer within START_TIMEOUT_S; the message holds its log's end.
+        UiError: the port is held, or the server exited or did not answer within START_TIMEOUT_S; the message
+            holds its log's end.
     """
+    if port is not None:
+        check_port_free(port)
     port = port or free_port()
-    log = Path(log) if log is not None else Path(tempfile.mkstemp(prefix="mlflow-ui-", suffix=".log")[1])
+    keep_log = log is not None
+    log = Path(log) if keep_log else Path(tempfile.mkstemp(prefix="mlflow-ui-", suffix=".log")[1])
     command = [
         sys.executable,
         "-m",
@@ -85,17 +117,25 @@ def start_ui(
         command += ["--serve-artifacts", "--artifacts-destination", Path(artifacts).resolve().as_uri()]
     command += ["--host", HOST, "--port", str(port), "--workers", "1"]
     with open(log, "ab") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    server = UiServer(process, f"http://{HOST}:{port}", log)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    server = UiServer(process, f"http://{HOST}:{port}", log, keep_log)
+    try:
+        _wait_until_healthy(server)
+    except BaseException:  # a failure, or a signal while waiting: no server is left behind
+        server.stop()
+        raise
+    return server
+
+
+def _wait_until_healthy(server: UiServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise UiError(f"mlflow ui exited with code {process.returncode}:\n{_tail(log)}")
+        if server.process.poll() is not None:
+            raise UiError(f"mlflow ui exited with code {server.process.returncode}:\n{_tail(server.log)}")
         if _healthy(server.base):
-            return server
+            return
         time.sleep(0.25)
-    server.stop()
-    raise UiError(f"mlflow ui did not answer {server.base}/health within {START_TIMEOUT_S} s:\n{_tail(log)}")
+    raise UiError(f"mlflow ui did not answer {server.base}/health within {START_TIMEOUT_S} s:\n{_tail(server.log)}")
 
 
 def _healthy(base: str) -> bool:
