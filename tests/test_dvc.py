@@ -189,8 +189,13 @@ class TestRepro:
         """After repro: status is clean, metrics and plots show, and a changed knob shows in params diff."""
         status = dvc(repro, "status")
         assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
-        metrics = dvc(repro, "metrics", "show")
-        assert metrics.returncode == 0 and "test_accuracy" in metrics.stdout, metrics.stderr
+        metrics = dvc(repro, "metrics", "show")  # the headline: one row per model, in a terminal's width
+        assert metrics.returncode == 0, metrics.stderr
+        rows = {line.split()[0]: line for line in metrics.stdout.splitlines() if "headline/" in line}
+        assert sorted(rows) == sorted(f"results/study/headline/{model}.json" for model in REPRO_MODELS)
+        header = next(line for line in metrics.stdout.splitlines() if line.startswith("Path"))
+        assert header.split() == ["Path", "attacks", "clean", "eps", "exact", "seeds"]
+        assert max(map(len, metrics.stdout.splitlines())) <= 100
         plots = dvc(repro, "plots", "show", "-o", "dvc_plots")
         assert plots.returncode == 0, plots.stderr
         html = (repro / "dvc_plots" / "index.html").read_text()

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO, TINY_CHANGES, write_params
 from robqunn import plots
 
 ROT_ENT_GROUP = ["qunn-none-rot_ent", "qunn-full-rot_ent", "qunn-linear-rot_ent", "qunn-star-rot_ent"]
@@ -91,3 +92,17 @@ def test_example_grid_shows_true_and_predicted_classes(drawn):
     marks = [(t.get_text(), t.get_color()) for t in ax.texts]
     assert marks.count(("3", "red")) == 1 and sum(colour == "red" for _, colour in marks) == 1
     assert len(marks) == 6
+
+
+def test_no_noise_figure_without_noisy_or_finite_shot_models(tmp_path):
+    """A study without hardware versions gets no noise figure (the report shows no empty section), and params
+    say the same (NoiseMethods.has_versions decides the Snakemake output)."""
+    from robqunn.config import load_params
+
+    summary = pd.DataFrame(
+        {"kind": ["white-box"], "eps": [0.05], "target": ["qunn-full-ent_rot"], "attack": ["exact"]}
+        | {"accuracy": [0.2], "ci_low": [0.1], "ci_high": [0.3], "source": ["qunn-full-ent_rot"]}
+    )
+    assert plots.noise_figure(summary, 0.05, tmp_path / "noise") == [] and list(tmp_path.iterdir()) == []
+    assert not load_params(REPO / "params.yaml").noise.has_versions
+    assert load_params(write_params(tmp_path / "tiny.yaml", TINY_CHANGES)).noise.has_versions

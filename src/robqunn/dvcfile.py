@@ -46,7 +46,7 @@ HEADER = """\
 #
 #   dvc repro                 # run what changed (everything, on a clean checkout)
 #   dvc params diff           # which knobs changed since the last commit
-#   dvc metrics show          # training accuracies of every model, the study's headline numbers
+#   dvc metrics show          # the headline numbers per model: clean, exact robust and attacks' accuracy
 #   dvc plots show            # accuracy against eps, per attack and model (dvc_plots/index.html)
 """
 
@@ -78,6 +78,8 @@ class DvcStage:
     outs: tuple[str, ...]
     matrix: dict | None = field(default_factory=lambda: PER_SEED)
     metrics: tuple[str, ...] = ()
+    #: outs kept in git, not in DVC's cache (small JSON records a reader diffs)
+    uncached: tuple[str, ...] = ()
     plots: dict = field(default_factory=dict)
     #: DVC leaves the outs in place when it reruns the stage (``persist``), so that the stage keeps each output
     #: that is current (robqunn.stages.job.current_output) and computes the rest.
@@ -119,6 +121,7 @@ class DvcStage:
         entry |= {"cmd": self.command(), "deps": deps, "params": list(self.params)}
         outs = map(self._fill, self.outs)
         entry["outs"] = [{path: {"persist": True}} for path in outs] if self.persist else list(outs)
+        entry["outs"] += [{self._fill(path): {"cache": False}} for path in self.uncached]
         if self.metrics:
             entry["metrics"] = [{self._fill(path): {"cache": False}} for path in self.metrics]
         if self.plots:
@@ -141,7 +144,7 @@ STAGES = (
         "train",
         (paths.PREPARED, paths.FEATURES_DIR),
         (paths.MODELS_DIR,),
-        metrics=(paths.TRAIN_METRICS_DIR,),
+        uncached=(paths.TRAIN_METRICS_DIR,),
     ),
     DvcStage(
         "attack", (paths.PREPARED, paths.MODELS_DIR), (paths.ATTACK_DIR,), matrix=PER_SEED_AND_ATTACK, persist=True
@@ -181,7 +184,8 @@ STAGES = (
         + tuple(map(paths.study_html, paths.STUDY_REPORT_TABLES))
         + (paths.STUDY_FIGURES_DIR,),
         matrix=None,
-        metrics=(paths.STUDY_METRICS,),
+        uncached=(paths.STUDY_METRICS,),
+        metrics=(paths.HEADLINE_DIR,),
     ),
 )
 

@@ -67,3 +67,8 @@ class NoiseMethods:
     def settings(self) -> list[Noise]:
         """Every (channel, strength) of the section, channel by channel."""
         return [Noise(c, s) for c in NoiseChannel for s in getattr(self, c.value)]
+
+    @property
+    def has_versions(self) -> bool:
+        """Whether the study has noisy or finite-shot versions of a circuit (then the noise figure is drawn)."""
+        return bool(self.circuits) and bool(self.settings or self.shots)

@@ -59,12 +59,15 @@ RADII = RADII_DIR + "/{model}.json"
 ANSATZ_METRICS_DIR = "results/ansatz"
 ANSATZ_METRICS = ANSATZ_METRICS_DIR + "/seed{seed}.csv"
 STUDY_DIR = "results/study"
-STUDY_TABLES = ("results", "summary_ci", "checklist", "claims", "ansatz_metrics", "radii")  # each <name>.csv
+STUDY_TABLES = ("headline", "results", "summary_ci", "checklist", "claims", "ansatz_metrics", "radii")  # <name>.csv
 STUDY_TABLE_NAME = "{name}.csv"
 STUDY_HTML_NAME = "{name}.html"  # the report's readable copy of a table (robqunn.report)
-STUDY_REPORT_TABLES = ("claims", "checklist", "summary_ci", "ansatz_metrics", "radii")  # as HTML, in the report's order
+STUDY_REPORT_TABLES = ("headline", "claims", "checklist", "summary_ci", "ansatz_metrics", "radii")  # HTML, report order
 STUDY_METRICS_NAME = "metrics.json"
 STUDY_METRICS = STUDY_DIR + "/" + STUDY_METRICS_NAME
+#: One small JSON per model with the headline numbers (robqunn.stats.headline): `dvc metrics show` lists them.
+HEADLINE_DIR = STUDY_DIR + "/headline"
+HEADLINE_METRICS = HEADLINE_DIR + "/{model}.json"
 STUDY_FIGURES_DIR = STUDY_DIR + "/figures"
 WHITEBOX_CI_STEM = "whitebox_ci"
 TRANSFER_CI_STEM = "transfer_ci"

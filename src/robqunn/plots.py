@@ -437,11 +437,9 @@ def noise_figure(summary: pd.DataFrame, eps: float, stem: str | Path) -> list[Pa
     versions = [s for s in specs.values() if s.hardware_labels]
     channels = sorted({s.noise.channel.value for s in versions if s.noise})
     panels = channels + (["shots"] if any(s.shots for s in versions) else [])
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1) + 2.2, 4.4), squeeze=False)
-    if not panels:
-        axes[0][0].text(0.5, 0.5, "no noisy or finite-shot models in this study (params noise)", ha="center")
-        axes[0][0].set_axis_off()
-        return _save(fig, stem)
+    if not panels:  # no figure rather than an empty one (params noise: NoiseMethods.has_versions)
+        return []
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 2.2, 4.4), squeeze=False)
     circuits = sorted({s.circuit_name for s in versions})
     for ax, panel in zip(axes[0], panels, strict=True):
         for circuit in circuits:

@@ -18,6 +18,11 @@ from robqunn.paths import STUDY_REPORT_TABLES
 
 #: The caption of each table of robqunn.paths.STUDY_REPORT_TABLES (the report shows them in that order).
 CAPTIONS = {
+    "headline": (
+        "The answer per model, white-box: clean accuracy, exact robust accuracy (the ground truth) and the attacks' "
+        "per-digit worst case at the claims' eps (claims.low_eps), each the mean over seeds [95% interval]; "
+        "overstatement = attacks - exact."
+    ),
     "claims": "The paper's claims, decided from this study's numbers with 95% intervals.",
     "checklist": "Attack-soundness checks per model: each FLAG names its likely cause and what to trust instead.",
     "summary_ci": "Accuracy per (kind, attack, source, target, eps): mean over seeds with its 95% interval.",
@@ -65,10 +70,26 @@ def write_html_tables(frames: dict[str, pd.DataFrame], out_dir: Path, name_forma
         caption = CAPTIONS[name]
         if name in frames:
             path = out_dir / name_format.format(name=name)
+            frame = headline_cells(frames[name]) if name == "headline" else frames[name]
             with atomic_path(path) as tmp:
-                tmp.write_text(html_table(frames[name], name, f"{name}: {caption}"))
+                tmp.write_text(html_table(frame, name, f"{name}: {caption}"))
             written.append(path)
     return written
+
+
+def headline_cells(headline: pd.DataFrame) -> pd.DataFrame:
+    """The headline table as a reader reads it: each accuracy as "mean [low, high]" to 3 decimals."""
+    from robqunn.stats import HEADLINE_NUMBERS
+
+    eps = f"{headline['eps'].iat[0]:g}" if len(headline) else ""
+    titles = {"clean": "clean", "exact": f"exact robust, eps {eps}", "attacks": f"attacks' worst case, eps {eps}"}
+    cells = headline[["model", "n_seeds"]].rename(columns={"n_seeds": "seeds"})
+    for name in HEADLINE_NUMBERS:
+        cells[titles[name]] = [
+            f"{r[name]:.3f} [{r[f'{name}_low']:.3f}, {r[f'{name}_high']:.3f}]" for _, r in headline.iterrows()
+        ]
+    cells["overstatement"] = [f"{v:+.3f}" for v in headline["overstatement"]]
+    return cells
 
 
 #: The JavaScript libraries `dvc plots show` loads from a CDN (cdn.jsdelivr.net), in the order its page needs

@@ -146,6 +146,34 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The columns of :func:`headline`: per model, three accuracies at one eps, each with its 95% interval.
+HEADLINE_NUMBERS = ("clean", "exact", "attacks")
+
+
+def headline(summary_ci: pd.DataFrame, eps: float) -> pd.DataFrame:
+    """The answer per model, white-box, from the study's intervals (:func:`summarize`): clean accuracy, exact
+    robust accuracy at ``eps`` (the ground truth) and the attacks' per-digit worst case there (what the best
+    attack of the study claims), each with its 95% interval over seeds, and the attacks' overstatement
+    (attacks - exact, an absolute difference). Rounded to 3 decimals: the digits a reader compares."""
+    from robqunn.vocabulary import EXACT, WORST_CASE
+
+    white = summary_ci[(summary_ci["kind"] == "white-box") & (summary_ci["source"] == summary_ci["target"])]
+    points = {"clean": (EXACT, 0.0), "exact": (EXACT, eps), "attacks": (WORST_CASE, eps)}
+    rows = []
+    for model, curves in white.groupby("target", sort=False):
+        row = {"model": model, "eps": eps, "n_seeds": int(curves["n_seeds"].max())}
+        for name, (attack, at) in points.items():
+            point = curves[(curves["attack"] == attack) & np.isclose(curves["eps"], at)]
+            if len(point) != 1:
+                raise ValueError(
+                    f"the study's intervals must hold {attack} at eps {at:g} for {model}; found {len(point)}"
+                )
+            row |= {name: point["accuracy"].iat[0], f"{name}_low": point["ci_low"].iat[0]}
+            row |= {f"{name}_high": point["ci_high"].iat[0]}
+        rows.append(row | {"overstatement": row["attacks"] - row["exact"]})
+    return pd.DataFrame(rows).round(3)
+
+
 @dataclass(frozen=True)
 class SeedSpread:
     """The standard deviation of a per-seed quantity, and what it rests on (``basis``)."""

@@ -64,6 +64,7 @@ def run(
     written += write_html_tables(frames, out_dir, paths.STUDY_HTML_NAME)
     written.append(out_dir / paths.STUDY_METRICS_NAME)
     save_json(written[-1], provenance.study_metrics(frames))
+    written += _headline_metrics(frames["headline"], out_dir / Path(paths.HEADLINE_DIR).name)
     written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name, settings.claims.low_eps)
     seeds = sorted(int(seed) for seed in frames["results"]["seed"].unique())
     provenance.track_study(tracking, frames, written, seeds)
@@ -103,19 +104,38 @@ def _study_frames(settings: StudySettings, inputs: StudyInputs) -> dict:
     from robqunn.checklist import checklist
     from robqunn.claims import claims_table
     from robqunn.evaluate import read_results_table, summary
-    from robqunn.stats import summarize
+    from robqunn.stats import headline, summarize
 
     table = pd.concat([read_results_table(path) for path in inputs.tables], ignore_index=True)
     records = [_checked_record(Path(path), settings.checks) for path in inputs.check_records]
     ansatz = pd.concat([pd.read_csv(path) for path in inputs.ansatz_tables])
+    intervals = summarize(table)
     return {
+        "headline": headline(intervals, settings.claims.low_eps),
         "results": table,
-        "summary_ci": summarize(table),
+        "summary_ci": intervals,
         "checklist": checklist(table, records, settings.checks),
         "claims": claims_table(table, settings.claims, ansatz, settings.robust_eps),
         "ansatz_metrics": metrics_table(ansatz, summary(table)),
         "radii": _radii_table([_checked_radii(Path(path)) for path in inputs.radii]),
     }
+
+
+def _headline_metrics(headline: pd.DataFrame, folder: Path) -> list[Path]:
+    """One small JSON per model (``results/study/headline/<model>.json``): what `dvc metrics show` lists, one
+    readable row per model."""
+    from robqunn.stats import HEADLINE_NUMBERS
+
+    current = {f"{model}.json" for model in headline["model"]}
+    for stale in folder.glob("*.json") if folder.is_dir() else ():  # a model no longer in the study
+        if stale.name not in current:
+            stale.unlink()
+    written = []
+    for row in headline.to_dict("records"):
+        written.append(folder / f"{row['model']}.json")
+        numbers = {name: row[name] for name in HEADLINE_NUMBERS}
+        save_json(written[-1], {"eps": row["eps"]} | numbers | {"seeds": row["n_seeds"]})
+    return written
 
 
 def _checked_radii(path: Path) -> CertifiedRadii:
