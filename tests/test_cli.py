@@ -85,6 +85,8 @@ class TestCommands:
         assert "dvc.yaml must be what `robqunn dvc-yaml` writes" in caplog.text
         assert main(["dvc-yaml", *params, "--workdir", str(tmp_path)]) == 0
         assert main(["dvc-yaml", "--check", *params, "--workdir", str(tmp_path)]) == 0
+        (tmp_path / ".dvc" / "plots" / "accuracy_vs_eps.json").write_text("{}")  # the plot template drifts
+        assert main(["dvc-yaml", "--check", *params, "--workdir", str(tmp_path)]) == 2
 
     @pytest.mark.parametrize("layout, visible", [("rot_ent", False), ("ent_rot", True)])
     def test_ansatz(self, layout, visible, tmp_path, capsys):

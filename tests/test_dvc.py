@@ -89,8 +89,26 @@ class TestGenerated:
     """dvc.yaml is written from robqunn.paths and the stage list, and names its stages as everything else does."""
 
     def test_committed_file_is_current(self):
-        """The repository's dvc.yaml is exactly what `robqunn dvc-yaml` writes."""
+        """The repository's dvc.yaml and its plot template are exactly what `robqunn dvc-yaml` writes."""
         assert dvcfile.is_current(REPO / "dvc.yaml")
+
+    def test_the_plots_draw_each_model_as_the_figures_do(self):
+        """DVC's curves take the figures' colours: the CNN black, each ansatz its matplotlib colour (C0-C4), and a
+        dash per layout and a point shape per training method (so no two study models look alike)."""
+        import json
+
+        from matplotlib.colors import to_hex
+
+        from robqunn.vocabulary import ANSATZ_COLOURS, METHOD_MARKERS
+
+        encoding = json.loads((REPO / dvcfile.PLOTS_TEMPLATE).read_text())["spec"]["encoding"]
+        colours = dict(zip(encoding["color"]["scale"]["domain"], encoding["color"]["scale"]["range"], strict=True))
+        assert colours == {"cnn": "#000000"} | {a: to_hex(c) for a, c in ANSATZ_COLOURS.items()}
+        assert len(set(colours.values())) == len(colours)
+        shapes = encoding["shape"]["scale"]
+        assert shapes["domain"] == ["standard", *METHOD_MARKERS] and len(set(shapes["range"])) == len(shapes["range"])
+        dashes = encoding["strokeDash"]["scale"]["range"]
+        assert dashes[0] != dashes[1]  # rot_ent, ent_rot
 
     def test_one_name_per_stage(self):
         """DVC stages, stage functions, Snakemake rules and workflow scripts share one name per stage; features

@@ -23,7 +23,8 @@ import yaml
 
 from robqunn import paths, registry
 from robqunn.errors import ParamsError
-from robqunn.vocabulary import EXACT, AttackName
+from robqunn.noise import SHOTS_LABEL, NoiseChannel
+from robqunn.vocabulary import ANSATZ_COLOURS, EXACT, METHOD_MARKERS, AttackName
 
 # Stages that Snakemake runs and dvc.yaml leaves out: the sweep (robqunn.sweep) is a study of its own, run by
 # its profile (workflow/profiles/sweep) or by hand (`robqunn sweep_draw && robqunn sweep`), not by `dvc repro`.
@@ -197,12 +198,85 @@ def render() -> str:
 
 
 def write(path: str | Path = DVC_YAML) -> Path:
-    """Write dvc.yaml (atomically)."""
+    """Write dvc.yaml (atomically), and beside it DVC's plot template (:func:`plots_template`)."""
     from robqunn.io import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(render())
+    with atomic_path(Path(path).parent / PLOTS_TEMPLATE) as tmp:
+        tmp.write_text(plots_template())
     return Path(path)
+
+
+#: The template of `dvc plots show`'s accuracy-eps curves (dvc.yaml's ``template: accuracy_vs_eps``).
+PLOTS_TEMPLATE = ".dvc/plots/accuracy_vs_eps.json"
+
+
+def plots_template() -> str:
+    """DVC's plot template for the white-box curves, drawn as robqunn's figures draw them
+    (robqunn.plots._line_style): the CNN black, a QuNN in its ansatz's colour (matplotlib's C0-C4), solid for
+    rot_ent and dashed for ent_rot, a robustly trained head marked by its method's marker, a noisy or
+    finite-shot version dotted. Colours and markers come from robqunn.vocabulary, so the two cannot drift."""
+    import json
+
+    from matplotlib.colors import to_hex
+
+    families = ["cnn", *ANSATZ_COLOURS]
+    colours = ["#000000", *(to_hex(colour) for colour in ANSATZ_COLOURS.values())]
+    dashes = {"rot_ent": [1, 0], "ent_rot": [6, 3], "cnn": [1, 0], "hardware": [2, 2]}
+    shapes = {"standard": "circle"} | {method: VEGA_SHAPES[marker] for method, marker in METHOD_MARKERS.items()}
+    method = " : ".join(f"indexof(datum.model, '-{m}trained') >= 0 ? '{m}'" for m in METHOD_MARKERS) + " : 'standard'"
+    labels = [channel.label for channel in NoiseChannel] + [SHOTS_LABEL]
+    hardware = " || ".join(f"indexof(datum.model, '-{label}') >= 0" for label in labels)
+    template = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": "<DVC_METRIC_DATA>"},
+        "title": "<DVC_METRIC_TITLE>",
+        "transform": [
+            {"calculate": "split(datum.model, '-')", "as": "parts"},
+            {"calculate": "datum.parts[0] == 'cnn' ? 'cnn' : datum.parts[1]", "as": "family"},
+            {"calculate": method, "as": "method"},
+            {"calculate": f"{hardware} ? 'hardware' : datum.parts[0] == 'cnn' ? 'cnn' : datum.parts[2]", "as": "line"},
+        ],
+        "facet": {"column": {"field": "attack", "type": "nominal", "title": "attack"}},
+        "spec": {
+            "width": 260,
+            "height": 220,
+            "mark": {"type": "line", "point": True, "tooltip": True},
+            "encoding": {
+                "x": {"field": "<DVC_METRIC_X>", "type": "quantitative", "title": "<DVC_METRIC_X_LABEL>"},
+                "y": {
+                    "field": "<DVC_METRIC_Y>",
+                    "type": "quantitative",
+                    "title": "<DVC_METRIC_Y_LABEL>",
+                    "scale": {"domain": [0, 1]},
+                },
+                "color": {"field": "family", "type": "nominal", "scale": {"domain": families, "range": colours}},
+                "strokeDash": {
+                    "field": "line",
+                    "type": "nominal",
+                    "scale": {"domain": list(dashes), "range": list(dashes.values())},
+                },
+                "shape": {
+                    "field": "method",
+                    "type": "nominal",
+                    "scale": {"domain": list(shapes), "range": list(shapes.values())},
+                },
+                "detail": [{"field": "model", "type": "nominal"}, {"field": "rev", "type": "nominal"}],
+                "tooltip": [
+                    {"field": "model"},
+                    {"field": "<DVC_METRIC_X>"},
+                    {"field": "<DVC_METRIC_Y>"},
+                    {"field": "rev"},
+                ],
+            },
+        },
+    }
+    return json.dumps(template, indent=2) + "\n"
+
+
+#: Vega's point shapes for matplotlib's markers (robqunn.vocabulary.METHOD_MARKERS).
+VEGA_SHAPES = {"o": "circle", "^": "triangle-up", "s": "square"}
 
 
 def commit(root: str | Path = ".") -> None:
@@ -234,6 +308,12 @@ def record_snakemake_run(root: str | Path, built_everything: bool, overridden: d
 
 
 def is_current(path: str | Path = DVC_YAML) -> bool:
-    """Whether the file at ``path`` is what :func:`render` writes now."""
-    path = Path(path)
-    return path.is_file() and path.read_text() == render()
+    """Whether the file at ``path`` is what :func:`render` writes now, and its plot template what
+    :func:`plots_template` writes."""
+    path, template = Path(path), Path(path).parent / PLOTS_TEMPLATE
+    return (
+        path.is_file()
+        and path.read_text() == render()
+        and template.is_file()
+        and template.read_text() == plots_template()
+    )
