@@ -53,6 +53,31 @@ def test_the_runs_page_lists_training_and_attack_runs(tiny_ui, tmp_path):
     assert screenshot.stat().st_size > 20_000  # a drawn page, not a blank one
 
 
+def test_the_saved_view_shows_the_headline_per_training_run(tiny_ui, tiny_workflow):
+    """The view `robqunn ui` opens (tracking.ui_view_state, set on the experiment): the training runs' clean
+    accuracy, exact robust accuracy and the attacks' worst case at claims.low_eps as columns, the values the
+    study logged on each training run, and the soundness verdict."""
+    import time
+
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from robqunn.config import load_params
+
+    server, store = tiny_ui
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("robqunn").experiment_id
+    eps = load_params(tiny_workflow / "params.yaml").claims.low_eps
+    client.set_experiment_tag(experiment, tracking.UI_VIEW_TAG, tracking.ui_view_state(eps, int(time.time() * 1000)))
+    text = _text(ui.render(tracking.ui_url(server.base, experiment, view=True)))
+    names = tracking.headline_metric_names(eps)
+    for column in ("test_accuracy", names["exact"], names["attacks"], "robqunn.soundness"):
+        assert column in text, text[:2000]
+    headline = pd.read_csv(tiny_workflow / "results" / "study" / "headline.csv").set_index("model")
+    cnn = client.search_runs([experiment], "tags.`robqunn.stage` = 'train' and tags.`robqunn.model` = 'cnn'")[0]
+    assert cnn.data.metrics[names["exact"]] == pytest.approx(headline.loc["cnn", "exact"], abs=5e-4)  # one seed
+
+
 def test_without_the_view_the_ui_opens_on_traces(tiny_ui):
     """Control: the experiment's bare address opens MLflow 3's GenAI overview, without the runs, which
     is why robqunn's links name the view."""
@@ -81,6 +106,7 @@ def test_robqunn_ui_screenshot(tiny_workflow, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"127.0.0.1:{port}/#/experiments/" in result.stdout and "workflowType=machine_learning" in result.stdout
+    assert f"viewStateShareKey={tracking.UI_VIEW}" in result.stdout  # the saved view, set on the experiment
     assert picture.stat().st_size > 20_000
 
 

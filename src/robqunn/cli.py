@@ -266,8 +266,11 @@ def _ui(ctx: Context) -> None:
     previous = {signum: signal.signal(signum, _exit_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
     server = None
     try:
+        MlflowClient(uri).set_experiment_tag(
+            experiment.experiment_id, tracking.UI_VIEW_TAG, tracking.ui_view_state(ctx.params.claims.low_eps, _now_ms())
+        )
         server = ui.start_ui(uri, ctx.args.port)
-        url = tracking.ui_url(server.base, experiment.experiment_id)
+        url = tracking.ui_url(server.base, experiment.experiment_id, view=True)
         if ctx.args.screenshot is not None:
             ui.render(url, screenshot=ctx.args.screenshot)
             print(f"{ctx.args.screenshot}: {url}")
@@ -281,6 +284,12 @@ def _ui(ctx: Context) -> None:
             server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
 
 
 def _exit_on_signal(signum: int, _frame) -> None:

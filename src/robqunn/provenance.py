@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from robqunn.config import TrackingParams
 from robqunn.io import file_digests, sha256_file
 from robqunn.paths import eps_label
-from robqunn.tracking import log_figure_to_run, log_to_run, stage_run, tag_runs
-from robqunn.vocabulary import WORST_CASE, ModelSpec
+from robqunn.tracking import headline_metric_names, log_figure_to_run, log_to_run, stage_run, tag_runs
+from robqunn.vocabulary import EXACT, WORST_CASE, ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +91,7 @@ def track_study(tracking: TrackingParams | None, frames: dict, written: list[Pat
             _tag_soundness(tracking.experiment, frames["checklist"], flagged, seeds)
             _log_attack_gaps(tracking.experiment, frames["results"])
             _log_model_curves(tracking.experiment, frames["results"])
+            _log_headline(tracking.experiment, frames["results"], float(frames["headline"]["eps"].iat[0]))
 
 
 def _tag_soundness(experiment: str, checklist: pd.DataFrame, flagged: pd.DataFrame, seeds: list[int]) -> None:
@@ -107,6 +110,20 @@ def _log_attack_gaps(experiment: str, table: pd.DataFrame) -> None:
         metrics = {f"attack_gap_eps_{eps_label(r.eps)}": r.attack_gap for r in group.itertuples()}
         metrics |= {f"n_missed_eps_{eps_label(r.eps)}": r.n_missed for r in group.itertuples()}
         log_to_run(experiment, run_tags("attack", int(seed), model, attack=attack), metrics)
+
+
+def _log_headline(experiment: str, table: pd.DataFrame, eps: float) -> None:
+    """Each training run gets its model's exact robust accuracy and the attacks' worst case at ``eps`` (the
+    study's headline eps, claims.low_eps) as metrics: columns of the runs table beside its clean accuracy."""
+    names = headline_metric_names(eps)
+    white = table[(table["kind"] == "white-box") & (table["source"] == table["target"])]
+    white = white[np.isclose(white["eps"], eps)]
+    for (seed, model), rows in white.groupby(["seed", "target"]):
+        at = rows.set_index("attack")["accuracy"]  # a model that samples has no exact row
+        metrics = {
+            names[name]: at[attack] for name, attack in (("exact", EXACT), ("attacks", WORST_CASE)) if attack in at
+        }
+        log_to_run(experiment, {"robqunn.stage": "train", "robqunn.model": model, "robqunn.seed": seed}, metrics)
 
 
 MODEL_CURVES_ARTIFACT = "accuracy_vs_eps.png"  # a training run's robustness curves (plots.model_curves_figure)

@@ -29,6 +29,7 @@ MLflow is imported inside the functions, so importing this module costs nothing.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -68,6 +69,57 @@ EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_de
 #: kind tag, and defaults to GenAI: an empty "Traces" overview), and the runs sorted by name, which lists
 #: them flat (sorted by date, the UI folds each attack, exact and checks run under its training run).
 UI_RUNS_QUERY = "workflowType=machine_learning&orderByKey=attributes.run_name&orderByAsc=true"
+#: The saved view `robqunn ui` opens (an experiment tag ``mlflow.sharedViewState.<name>``, as MLflow's "Share"
+#: button writes it): the runs table with the headline metrics as columns and the run names in full.
+UI_VIEW = "robqunn"
+UI_VIEW_TAG = "mlflow.sharedViewState." + UI_VIEW
+UI_NAME_COLUMN = "attributes.`Run Name`"  # the runs table's column ids, as MLflow 3.17's UI names them
+UI_WIDTHS = {UI_NAME_COLUMN: 460, "other": 240}  # pixels: "attack pgd · qunn-full-ent_rot-exacttrained · seed 42"
+
+
+def headline_metric_names(eps: float) -> dict[str, str]:
+    """The metrics a training run gets once the study is evaluated (robqunn.provenance), the columns of the
+    runs table `robqunn ui` opens: its model's exact robust accuracy and the attacks' worst case at ``eps``."""
+    from robqunn.paths import eps_label
+
+    return {
+        "exact": f"exact_robust_accuracy_eps_{eps_label(eps)}",
+        "attacks": f"attacks_worst_case_eps_{eps_label(eps)}",
+    }
+
+
+def ui_view_state(eps: float, now_ms: int) -> str:
+    """The saved view's tag value: MLflow's envelope (name, times, the UI's state as JSON) with the clean
+    accuracy, the headline metrics at ``eps`` and the soundness verdict as the selected columns, the run names
+    wide enough to read in full, the runs sorted by name (which lists them flat). The UI applies widths only to
+    the columns of ``columnOrder``, and ignores a saved view when the address sorts: hence both here."""
+    columns = ["metrics.`test_accuracy`"] + [f"metrics.`{m}`" for m in headline_metric_names(eps).values()]
+    columns += ["tags.`robqunn.soundness`"]
+    order = [UI_NAME_COLUMN, *columns]
+    state = {
+        "selectedColumns": columns,
+        "columnOrder": order,
+        "columnWidths": {column: UI_WIDTHS.get(column, UI_WIDTHS["other"]) for column in order},
+        "orderByKey": "attributes.run_name",
+        "orderByAsc": True,
+        "runsExpanded": {},
+        "runsPinned": [],
+        "runsHidden": [],
+        "runsVisibilityMap": {},
+        "runsHiddenMode": "SHOW_ALL",
+        "viewMaximized": False,
+        "runListHidden": False,
+        "isAccordionReordered": False,
+        "useGroupedValuesInCharts": True,
+        "hideEmptyCharts": True,
+        "groupBy": None,
+        "groupsExpanded": {},
+        "autoRefreshEnabled": True,
+        "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""},
+    }
+    envelope = {"name": UI_VIEW, "createdAt": now_ms, "updatedAt": now_ms, "state": json.dumps(state)}
+    return json.dumps(envelope)
+
 
 T = TypeVar("T")
 
@@ -120,9 +172,11 @@ def run_source() -> RunSource:
     return RunSource("python", Path(sys.argv[0]).name or "python", "LOCAL")
 
 
-def ui_url(base: str, experiment_id: str) -> str:
-    """The MLflow UI page listing every run of an experiment by name, in the UI's model-training view."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{UI_RUNS_QUERY}"
+def ui_url(base: str, experiment_id: str, view: bool = False) -> str:
+    """The MLflow UI page listing every run of an experiment by name, in the UI's model-training view; with
+    ``view``, in the saved view :data:`UI_VIEW` (:func:`ui_view_state`, set on the experiment first)."""
+    query = f"workflowType=machine_learning&viewStateShareKey={UI_VIEW}" if view else UI_RUNS_QUERY
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
 
 
 def tracking_uri() -> str:
