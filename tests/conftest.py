@@ -21,7 +21,10 @@ pytest_plugins = ["engines"]  # the fixtures of the real engines: SLURM, Postgre
 E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
 
 #: The longest e2e files (measured), started first so that the rest of the run fills the workers around them.
-FIRST = ("test_slurm.py", "test_dvc.py", "test_reruns.py")
+#: pytest-xdist gives each worker two files to start with, in this order: one worker runs the tiny study
+#: (test_workflow.py) while the other runs it through SLURM (test_slurm.py); the files that read the tiny study
+#: after theirs (test_slurm.py, test_dvc.py, test_reruns.py) then find it done instead of waiting for its lock.
+FIRST = ("test_workflow.py", "test_slurm.py", "test_dvc.py", "test_reruns.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -318,7 +318,8 @@ class TestSnakemake:
         html = (tiny_workflow / "report.html").read_text()
         for text in ("fig3_whitebox_pgd.png", "Transfer (the paper", "circuit_full-ent_rot.png", "claims.html"):
             assert text in html
-        assert "1. Study" in html and "1. Verdicts: claims and soundness checks" in html  # the verdicts first
+        assert "1. Study" in html and "1. The answer: headline numbers, claims, soundness checks" in html  # first
+        assert "headline.html" in html and "is under Results" in html  # the Workflow page says where
 
     def test_every_job_is_an_mlflow_run(self, tiny_workflow, tmp_path):
         """One FINISHED run per training, attack and checks job, each a child of its model's training run,

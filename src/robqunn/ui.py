@@ -25,7 +25,8 @@ from pathlib import Path
 from robqunn.errors import RobqunnError
 
 HOST = "127.0.0.1"
-START_TIMEOUT_S = 120  # mlflow ui takes 4-8 s here with one worker, 26 s with its default four
+START_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 5  # mlflow ui takes 4-8 s here with one worker, 26 s with its default four
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
 #: What the page's scripts may run before the page is read: the runs table is drawn by JavaScript after
 #: its data arrive (without a budget Chromium returns the empty 2 KB shell of the page).
@@ -48,11 +49,12 @@ class UiServer:
 
     def stop(self) -> None:
         """Stop the server's whole process group (uvicorn and MLflow's job consumers, which outlive a SIGTERM to
-        the leader alone by 20-30 s), SIGKILL after 30 s, and remove a temporary log."""
+        the leader alone by 20-30 s), SIGKILL after STOP_TIMEOUT_S, and remove a temporary log. (The store needs
+        no goodbye: SQLite and PostgreSQL commit each write whole.)"""
         if self.process.poll() is None:
             _signal_group(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait()
