@@ -31,7 +31,7 @@ CAPTIONS = {
 }
 SUMMARY_CAPTION = (
     "Per (model, attack), white-box: clean accuracy, area under the accuracy-eps curve (a mean accuracy) and "
-    "each QuNN's relative robustness gain over the CNN."
+    "each QuNN's accuracy minus the CNN's (trained the same way) at each eps, an absolute difference."
 )
 VERDICT_COLOURS = {
     "FLAG": "#fdd",
