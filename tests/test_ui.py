@@ -128,6 +128,7 @@ def _processes_with(text: str) -> list[str]:
     return [line for line in listing if text in line and "ps -eo" not in line]
 
 
+@pytest.mark.e2e  # drives the MLflow UI server
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_robqunn_ui_stops_its_server_when_killed(study_store, signum):
     """`kill <pid>` (SIGTERM) or a closed terminal (SIGHUP) on `robqunn ui` stops the `mlflow ui` server and every
@@ -152,6 +153,7 @@ def test_robqunn_ui_stops_its_server_when_killed(study_store, signum):
     assert (folder / "mlflow.db.lock").exists()
 
 
+@pytest.mark.e2e  # drives the MLflow UI server
 def test_a_port_another_process_holds_is_refused(tmp_path):
     """The UI refuses a port something else listens on, instead of announcing that process's page as its own."""
     with socket.socket() as other:
