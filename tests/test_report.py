@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,6 +62,16 @@ def test_the_headline_reads_the_answer_from_the_intervals():
     assert (
         cells.loc[0, "exact robust, eps 0.05"] == "0.139 [0.119, 0.162]" and cells.loc[0, "overstatement"] == "+0.047"
     )
+
+
+def test_a_sampling_model_has_no_exact_headline_figure():
+    """A finite-shot model's "exact" rows replay worst cases through its shots (an attack): the headline gives it
+    no exact robust accuracy nor overstatement, and says so in the cell."""
+    shots = intervals().assign(source="qunn-full-ent_rot-shots64", target="qunn-full-ent_rot-shots64")
+    headline = stats.headline(shots, 0.05).iloc[0]
+    assert np.isnan(headline["exact"]) and np.isnan(headline["overstatement"]) and headline["attacks"] == 0.186
+    cells = report.headline_cells(stats.headline(shots, 0.05))
+    assert cells.loc[0, "exact robust, eps 0.05"] == report.NO_EXACT and cells.loc[0, "clean"].startswith("0.930 [")
 
 
 def test_the_headline_names_a_missing_point():

@@ -86,10 +86,14 @@ def headline_cells(headline: pd.DataFrame) -> pd.DataFrame:
     cells = headline[["model", "n_seeds"]].rename(columns={"n_seeds": "seeds"})
     for name in HEADLINE_NUMBERS:
         cells[titles[name]] = [
-            f"{r[name]:.3f} [{r[f'{name}_low']:.3f}, {r[f'{name}_high']:.3f}]" for _, r in headline.iterrows()
+            f"{r[name]:.3f} [{r[f'{name}_low']:.3f}, {r[f'{name}_high']:.3f}]" if pd.notna(r[name]) else NO_EXACT
+            for _, r in headline.iterrows()
         ]
-    cells["overstatement"] = [f"{v:+.3f}" for v in headline["overstatement"]]
+    cells["overstatement"] = [f"{v:+.3f}" if pd.notna(v) else NO_EXACT for v in headline["overstatement"]]
     return cells
+
+
+NO_EXACT = "– (samples: no exact figure)"
 
 
 #: The JavaScript libraries `dvc plots show` loads from a CDN (cdn.jsdelivr.net), in the order its page needs

@@ -154,15 +154,21 @@ def headline(summary_ci: pd.DataFrame, eps: float) -> pd.DataFrame:
     """The answer per model, white-box, from the study's intervals (:func:`summarize`): clean accuracy, exact
     robust accuracy at ``eps`` (the ground truth) and the attacks' per-digit worst case there (what the best
     attack of the study claims), each with its 95% interval over seeds, and the attacks' overstatement
-    (attacks - exact, an absolute difference). Rounded to 3 decimals: the digits a reader compares."""
-    from robqunn.vocabulary import EXACT, WORST_CASE
+    (attacks - exact, an absolute difference). The accuracies are rounded to 3 decimals: the digits a reader
+    compares. A model that samples (finite shots) has no exact robust accuracy of its own (its "exact" rows
+    replay the expectation's worst cases through the shots, an attack): NaN there."""
+    from robqunn.vocabulary import EXACT, WORST_CASE, ModelSpec
 
     white = summary_ci[(summary_ci["kind"] == "white-box") & (summary_ci["source"] == summary_ci["target"])]
     points = {"clean": (EXACT, 0.0), "exact": (EXACT, eps), "attacks": (WORST_CASE, eps)}
     rows = []
     for model, curves in white.groupby("target", sort=False):
         row = {"model": model, "eps": eps, "n_seeds": int(curves["n_seeds"].max())}
+        samples = ModelSpec.from_name(model).shots is not None
         for name, (attack, at) in points.items():
+            if name == "exact" and samples:
+                row |= {name: np.nan, f"{name}_low": np.nan, f"{name}_high": np.nan}
+                continue
             point = curves[(curves["attack"] == attack) & np.isclose(curves["eps"], at)]
             if len(point) != 1:
                 raise ValueError(
@@ -171,7 +177,10 @@ def headline(summary_ci: pd.DataFrame, eps: float) -> pd.DataFrame:
             row |= {name: point["accuracy"].iat[0], f"{name}_low": point["ci_low"].iat[0]}
             row |= {f"{name}_high": point["ci_high"].iat[0]}
         rows.append(row | {"overstatement": row["attacks"] - row["exact"]})
-    return pd.DataFrame(rows).round(3)
+    frame = pd.DataFrame(rows)
+    numbers = [column for column in frame.columns if column not in ("model", "eps", "n_seeds")]
+    frame[numbers] = frame[numbers].round(3)
+    return frame
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def run(
     written += _headline_metrics(frames["headline"], out_dir / Path(paths.HEADLINE_DIR).name)
     written += _study_figures(frames, out_dir / Path(paths.STUDY_FIGURES_DIR).name, settings.claims.low_eps)
     seeds = sorted(int(seed) for seed in frames["results"]["seed"].unique())
-    provenance.track_study(tracking, frames, written, seeds)
+    provenance.track_study(tracking, frames, written, seeds, settings.claims.low_eps)
     return frames
 
 
@@ -124,6 +124,8 @@ def _study_frames(settings: StudySettings, inputs: StudyInputs) -> dict:
 def _headline_metrics(headline: pd.DataFrame, folder: Path) -> list[Path]:
     """One small JSON per model (``results/study/headline/<model>.json``): what `dvc metrics show` lists, one
     readable row per model."""
+    import pandas as pd
+
     from robqunn.stats import HEADLINE_NUMBERS
 
     current = {f"{model}.json" for model in headline["model"]}
@@ -133,7 +135,7 @@ def _headline_metrics(headline: pd.DataFrame, folder: Path) -> list[Path]:
     written = []
     for row in headline.to_dict("records"):
         written.append(folder / f"{row['model']}.json")
-        numbers = {name: row[name] for name in HEADLINE_NUMBERS}
+        numbers = {name: row[name] for name in HEADLINE_NUMBERS if pd.notna(row[name])}  # a sampling model: no exact
         save_json(written[-1], {"eps": row["eps"]} | numbers | {"seeds": row["n_seeds"]})
     return written
 
