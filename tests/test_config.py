@@ -417,7 +417,10 @@ class TestRanges:
     def test_validation_digits_must_leave_training_digits(self):
         """sweep.n_validation comes out of data.n_train (4,000): one digit of each class must stay to train on."""
         assert params_with("sweep.n_validation", 3990).sweep.n_validation == 3990
-        with pytest.raises(ParamsError, match=r"'sweep.n_validation' must leave at least 10 of the data.n_train"):
+        with pytest.raises(
+            ParamsError,
+            match=r"'sweep.n_validation' must leave at least 10 of the 4000 training digits \(data.n_train\)",
+        ):
             params_with("sweep.n_validation", 3991)
 
     @pytest.mark.parametrize("kernel, stride", [(1, 2), (2, 1), (3, 3)])

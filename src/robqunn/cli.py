@@ -21,7 +21,7 @@ import yaml
 
 from robqunn.config import Params, load_params, model_names, params_in_force
 from robqunn.errors import RobqunnError
-from robqunn.paths import SELECTION_TABLES, StudyFiles
+from robqunn.paths import SELECTION_SUMMARY, StudyFiles
 from robqunn.runtime import exit_now, import_tensorflow, tensorflow_environment
 from robqunn.tracking import check_tracking, set_run_source
 from robqunn.vocabulary import EXACT, Ansatz, AttackName, Layout
@@ -411,7 +411,7 @@ def _select_table(ctx: Context) -> None:
 
     from robqunn.sweep import selection_markdown
 
-    path = ctx.files.sweep() / f"{SELECTION_TABLES[1]}.csv"
+    path = ctx.files.sweep() / f"{SELECTION_SUMMARY}.csv"
     if not path.exists():
         raise RobqunnError(f"no {path}: run the sweep with params 'sweep.n_validation' > 0 (profile select) first")
     print(selection_markdown(pd.read_csv(path)))
@@ -437,8 +437,8 @@ def _sweep(ctx: Context) -> None:
     draws = [ctx.files.sweep_draw(seed, draw) for seed in seeds for draw in range(n_draws)]
     frames = _stage("sweep").run(ctx.params.sweep, seeds, draws, ctx.files.sweep(), ctx.params.tracking)
     print(frames["variance"].to_string(index=False))
-    if "selection_summary" in frames:
-        print(frames["selection_summary"].to_string(index=False))
+    if SELECTION_SUMMARY in frames:
+        print(frames[SELECTION_SUMMARY].to_string(index=False))
 
 
 def _ansatz(ctx: Context) -> None:

@@ -430,16 +430,21 @@ def _check_noise_circuits(params: Params) -> None:
             )
 
 
-def _check_validation(params: Params) -> None:
-    """The sweep's validation digits come out of the training digits, and one of each class must stay to train on
-    (with a whole source split, n_train None, robqunn.data.hold_out checks it on the digits)."""
-    n_train, n_validation = params.data.n_train, params.sweep.n_validation
-    if n_train is not None and n_validation > n_train - N_CLASSES:
-        raise ParamsError(
-            f"params key 'sweep.n_validation' must leave at least {N_CLASSES} of the data.n_train = {n_train} "
-            f"training digits to train on (validation digits are carved from them, never from the test "
-            f"digits); got {n_validation}"
+def check_validation_count(n_validation: int, n_train: int, error: type[Exception] = ParamsError) -> None:
+    """The sweep's validation digits come out of the ``n_train`` training digits (never the test digits), and one
+    of each class must stay to train on: else ``error`` naming params key 'sweep.n_validation'. Checked when
+    params are read (data.n_train) and, for a whole source split, on the digits (robqunn.data.hold_out)."""
+    if n_validation > n_train - N_CLASSES:
+        raise error(
+            f"params key 'sweep.n_validation' must leave at least {N_CLASSES} of the {n_train} training digits "
+            f"(data.n_train) to train on: validation digits are carved from them, never from the test digits; "
+            f"got {n_validation}"
         )
+
+
+def _check_validation(params: Params) -> None:
+    if params.data.n_train is not None:
+        check_validation_count(params.sweep.n_validation, params.data.n_train)
 
 
 def _check_study(params: Params) -> None:

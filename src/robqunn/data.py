@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES, Field, NpzArtifact, check_digits, digit_fields
-from robqunn.config import DataParams, DataSource
+from robqunn.config import DataParams, DataSource, check_validation_count
 from robqunn.errors import DataError, ParamsError
 from robqunn.io import atomic_path, save_json, sha256_file
 from robqunn.seeding import derived_seed
@@ -190,26 +190,22 @@ class Holdout:
     y_validation: np.ndarray
 
 
-def hold_out(dataset: Dataset, n_validation: int, seed: int, key: str = "sweep.n_validation") -> Holdout:
+def hold_out(dataset: Dataset, n_validation: int, seed: int) -> Holdout:
     """Carve ``n_validation`` validation digits out of ``dataset``'s training digits (stratified, seeded by
     ``seed``), never out of its test digits, so that a choice made on them leaves the test digits unseen.
 
     Raises:
         DataError: the training digits cannot give ``n_validation`` digits and keep one of each class to train
-            on (the message names ``key``), or a validation image equals a test image (the split's two halves
-            overlap, e.g. one IDX file given as both).
+            on (robqunn.config.check_validation_count), or a validation image equals a test image (the split's
+            two halves overlap, e.g. one IDX file given as both).
     """
     if n_validation == 0:
         empty = dataset.x_train[:0], dataset.y_train[:0]
         return Holdout(dataset.x_train, dataset.y_train, *empty)
     n_train = len(dataset.y_train)
-    if n_validation > n_train - N_CLASSES:
-        raise DataError(
-            f"params key {key!r} must leave at least {N_CLASSES} of the {n_train} training digits to train on; "
-            f"got {n_validation}"
-        )
+    check_validation_count(n_validation, n_train, DataError)
     fit, validation = _split_indices(
-        dataset.y_train, n_train - n_validation, n_validation, derived_seed(seed, "validation"), key
+        dataset.y_train, n_train - n_validation, n_validation, derived_seed(seed, "validation"), "sweep.n_validation"
     )
     holdout = Holdout(
         dataset.x_train[fit], dataset.y_train[fit], dataset.x_train[validation], dataset.y_train[validation]

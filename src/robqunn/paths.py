@@ -76,7 +76,8 @@ NOISE_FIGURE_STEM = "robustness_vs_noise"
 SWEEP_DIR = "results/sweep"
 SWEEP_DRAW = SWEEP_DIR + "/draws/seed{seed}/draw{draw}.csv"
 SWEEP_TABLES = ("sweep", "variance", "correlations")  # each <name>.csv in SWEEP_DIR
-SELECTION_TABLES = ("selection", "selection_summary")  # with sweep.n_validation > 0: the circuit choice
+SELECTION_SUMMARY = "selection_summary"  # the circuit choice over seeds (robqunn.sweep.selection_summary)
+SELECTION_TABLES = ("selection", SELECTION_SUMMARY)  # with sweep.n_validation > 0: the circuit choice
 SWEEP_FIGURE_STEM = "robustness_vs_readout_eps{eps}"
 
 TRANSFER_DIRECTIONS = ("cnn_to_qunn", "qunn_to_cnn")

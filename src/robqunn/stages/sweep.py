@@ -31,12 +31,12 @@ def run(settings: SweepParams, seeds: tuple[int, ...], draw_tables: list, out_di
     }
     if settings.n_validation > 0:
         frames["selection"] = sweeping.selection_table(table)
-        frames["selection_summary"] = sweeping.selection_summary(frames["selection"])
+        frames[paths.SELECTION_SUMMARY] = sweeping.selection_summary(frames["selection"])
     out_dir, written = Path(out_dir), []
-    for name, frame in frames.items():
-        written.append(out_dir / f"{name}.csv")
+    for name in paths.sweep_tables(settings.n_validation):  # the names the Snakemake rule expects, declared once
+        written.append(out_dir / Path(paths.sweep_table(name)).name)
         with atomic_path(written[-1]) as tmp:
-            frame.to_csv(tmp, index=False)
+            frames[name].to_csv(tmp, index=False)
     for eps in settings.eps:
         written += plots.robustness_vs_readout_figure(
             table, eps, out_dir / paths.SWEEP_FIGURE_STEM.format(eps=eps_label(eps))
@@ -59,9 +59,9 @@ def _metrics(frames: dict) -> dict[str, float]:
         f"share_{r.source}_seed{r.seed}_eps_{eps_label(r.eps)}".replace(" ", "_"): r.share
         for r in frames["variance"].itertuples()
     }
-    if "selection_summary" in frames:
+    if paths.SELECTION_SUMMARY in frames:
         metrics |= {
             f"chosen_test_{r.model}_eps_{eps_label(r.eps)}": r.test_mean
-            for r in frames["selection_summary"].itertuples()
+            for r in frames[paths.SELECTION_SUMMARY].itertuples()
         }
     return metrics
