@@ -144,19 +144,39 @@ class TestSelection:
         assert summary.loc["any", "test_mean"] == pytest.approx(0.45)
 
     def test_select_table_renders_the_summary(self, tiny_params_file, tmp_path, capsys, caplog):
-        """`robqunn select-table` prints the summary as Markdown, one row per (eps, circuit); without the
-        summary it names the missing file and what makes it."""
+        """`robqunn select-table` prints the summary as Markdown, one row per (eps, circuit), and the agreement
+        line per eps below it; without the summary it names the missing file and what makes it."""
         from robqunn.cli import main
 
         common = ["--params", str(tiny_params_file), "--workdir", str(tmp_path)]
         assert main(["select-table", *common]) != 0
         assert "run the sweep with params 'sweep.n_validation' > 0" in caplog.text
-        (tmp_path / "results" / "sweep").mkdir(parents=True)
-        summary = sweep.selection_summary(sweep.selection_table(self.table()))
-        summary.to_csv(tmp_path / "results" / "sweep" / "selection_summary.csv", index=False)
+        folder = tmp_path / "results" / "sweep"
+        folder.mkdir(parents=True)
+        selection = sweep.selection_table(self.table())
+        frames = {
+            "sweep": self.table(),
+            "selection": selection,
+            "selection_summary": sweep.selection_summary(selection),
+        }
+        for name, frame in frames.items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
         assert main(["select-table", *common]) == 0
-        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.1 |")]
+        out = capsys.readouterr().out.splitlines()
+        rows = [line for line in out if line.startswith("| 0.1 |")]
         assert len(rows) == 3 and rows[0].startswith("| 0.1 | none-ent_rot | 2 | 0.450 [")
+        assert out[-1] == sweep.selection_agreement(frames["sweep"], selection)
+
+    def test_agreement_of_the_validation_and_test_digits(self):
+        """Below the table: how often the chosen draw is the test's best (4 of the 6 cells here), the largest
+        shortfall (`any` on seed 42: 0.9 - 0.3), and which circuit the choice among all took."""
+        table = self.table()
+        line = sweep.selection_agreement(table, sweep.selection_table(table))
+        r = np.corrcoef(table["validation_lower"], table["robust_accuracy_lower"])[0, 1]
+        assert line == (
+            f"- ε = 0.1: validation vs test correlation {r:.3f} over 12 (seed, draw, circuit); the chosen draw is the "
+            "test's best in 4 of 6 (seed, circuit) cells, at most 0.600 below it; `any` took random-ent_rot 2"
+        )
 
     def test_without_validation_digits_nothing_is_chosen(self):
         table = self.table().assign(validation_lower=np.nan)

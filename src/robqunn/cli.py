@@ -409,12 +409,15 @@ def _robust_table(ctx: Context) -> None:
 def _select_table(ctx: Context) -> None:
     import pandas as pd
 
-    from robqunn.sweep import selection_markdown
+    from robqunn.sweep import selection_agreement, selection_markdown
 
-    path = ctx.files.sweep() / f"{SELECTION_SUMMARY}.csv"
+    folder = ctx.files.sweep()
+    path = folder / f"{SELECTION_SUMMARY}.csv"
     if not path.exists():
         raise RobqunnError(f"no {path}: run the sweep with params 'sweep.n_validation' > 0 (profile select) first")
     print(selection_markdown(pd.read_csv(path)))
+    tables = {name: pd.read_csv(folder / f"{name}.csv") for name in ("sweep", "selection")}
+    print("\n" + selection_agreement(tables["sweep"], tables["selection"]))
 
 
 def _sweep_draw(ctx: Context) -> None:

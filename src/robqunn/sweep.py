@@ -287,6 +287,26 @@ def selection_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def selection_agreement(table: pd.DataFrame, selection: pd.DataFrame) -> str:
+    """Whether the validation digits choose as the test digits would (`robqunn select-table`, below the table):
+    per eps, the Pearson correlation of the certified accuracy on the two over every (seed, draw, circuit), how
+    often the chosen draw is the test digits' best and by how much it falls short at most; and which circuit
+    the choice among all (model ``any``) took, per eps."""
+    lines = []
+    for eps, rows in table.groupby("eps"):
+        chosen = selection[np.isclose(selection["eps"], eps)]
+        r = float(np.corrcoef(rows["validation_lower"], rows["robust_accuracy_lower"])[0, 1])
+        shortfall = chosen["draws_best"] - chosen["test"]
+        taken = chosen[chosen["model"] == ANY_CIRCUIT]["chosen_model"].value_counts().sort_index()
+        lines.append(
+            f"- ε = {eps:g}: validation vs test correlation {r:.3f} over {len(rows)} (seed, draw, circuit); the chosen "
+            f"draw is the test's best in {int((shortfall < 1e-12).sum())} of {len(chosen)} (seed, circuit) cells, "
+            f"at most {shortfall.max():.3f} below it; `any` took "
+            + ", ".join(f"{model.removeprefix('qunn-')} {n}" for model, n in taken.items())
+        )
+    return "\n".join(lines)
+
+
 def check_complete(table: pd.DataFrame, settings: SweepParams, seeds: tuple[int, ...]) -> None:
     """Every seed, draw, circuit and eps of ``settings`` exactly once, or a DataError naming what is missing."""
     from robqunn.errors import DataError
