@@ -124,8 +124,17 @@ def study_store(tmp_path):
 
 
 def _processes_with(text: str) -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in listing if text in line and "ps -eo" not in line]
+    """The command lines of live processes that contain ``text``, read whole from /proc: `ps` cuts its `args`
+    column to the terminal's width (COLUMNS), which dropped the `--port` of a long command line in CI."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended while we looked
+            continue
+        if text in line:
+            found.append(f"{cmdline.parent.name} {line}")
+    return found
 
 
 @pytest.mark.e2e  # drives the MLflow UI server
