@@ -106,6 +106,7 @@ class TestCommands:
         out = capsys.readouterr().out
         assert "one QNode call per patch" in out and "broadcast" in out and "fast layer" in out
         assert "fast fwd+grad cost / fast forward cost" in out
+        assert "TensorFlow conditional binomials" in out and "x TensorFlow's speed" in out
 
     def test_bench_attack(self, tiny_params_file, capsys):
         """`robqunn bench attack` prints PGD speed on the CNN and a QuNN, and their ratio."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import keras
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 import tensorflow as tf
 from scipy.stats import chi2_contingency
 
-from robqunn import quanv
+from robqunn import models, quanv
+from robqunn.attacks import craft
 from robqunn.circuits import (
     elementary_gates,
     entanglers_visible,
@@ -27,7 +29,7 @@ from robqunn.circuits import (
 from robqunn.models import build_model, load_model, logits_model, save_model
 from robqunn.noise import Noise, NoiseChannel
 from robqunn.quanv import Quanvolution, multinomial_counts, outcome_signs, quanvolution_layer
-from robqunn.vocabulary import CNN, Ansatz, Layout, ModelSpec
+from robqunn.vocabulary import CNN, Ansatz, AttackName, Layout, ModelSpec
 
 ALL_CIRCUITS = [(a, l) for a in Ansatz for l in Layout]
 ZZ_ANSATZE = [Ansatz.FULL, Ansatz.LINEAR, Ansatz.STAR]
@@ -67,6 +69,20 @@ def pennylane_counts(spec, patch, shots, seed):
     qnode = qml.QNode(circuit, qml.device("default.mixed", wires=spec.n_qubits, seed=seed), shots=shots)
     counts = with_noise(qnode, spec.noise)(patch)
     return np.array([counts[format(b, f"0{spec.n_qubits}b")] for b in range(2**spec.n_qubits)])
+
+
+def product_state_layer(shots: int) -> Quanvolution:
+    """2x2 patches encoded and read out with nothing between: qubit k reads 1 with probability (1 - cos pi x_k)/2,
+    outcome b's probability the product prod_k (1 +- cos pi x_k) / 2 written as a polynomial over {I, Z}^4."""
+    strings = ["".join(letters) for letters in itertools.product("IZ", repeat=4)]
+    signs = outcome_signs(4)
+    coefficients = np.array(
+        [[np.prod([signs[b, k] if s[k] == "Z" else 1.0 for k in range(4)]) / 16 for b in range(16)] for s in strings]
+    )
+    readout = ["ZIII", "IZII", "IIZI", "IIIZ"]
+    return Quanvolution(
+        2, 2, readout, np.eye(4), shots=shots, outcome_strings=strings, outcome_coefficients=coefficients
+    )
 
 
 def shot_layer(spec, shots, seed=0):
@@ -161,8 +177,9 @@ class TestShots:
         homogeneity at ALPHA, on four patches of the noisy full ent_rot circuit."""
         spec = spec_for(params, noise=Noise(NoiseChannel.DEPOLARIZING, STRENGTH))
         shots, x = 4000, patches[:4]
-        probabilities = tf.constant(evaluate(*outcome_polynomial(spec), x), tf.float32)
-        ours = multinomial_counts(shots, probabilities, tf.constant([1, 2], tf.int64)).numpy()
+        probabilities = evaluate(*outcome_polynomial(spec), x)
+        keys = np.array([[1, i, 0] for i in range(len(x))])
+        ours = multinomial_counts(shots, probabilities[:, None, :], keys)[:, 0]
         for i, patch in enumerate(x):
             table = np.stack([ours[i], pennylane_counts(spec, patch, shots, seed=i)])
             table = table[:, table.sum(axis=0) > 0]
@@ -188,6 +205,59 @@ class TestShots:
         variance = (1 - expectation**2) / shots
         np.testing.assert_array_less(np.abs(means.mean(axis=0) - expectation), 5 * np.sqrt(variance / draws))
         np.testing.assert_allclose(means.var(axis=0), variance, rtol=0.25)
+
+    def test_outcome_probabilities_are_the_polynomial_in_float64(self, params, digits):
+        """The probabilities the layer samples, all-black patches included (taken as one row), equal the outcome
+        polynomial evaluated by NumPy in float64 on every patch, to float64 round-off."""
+        spec = spec_for(params, Ansatz.RANDOM, Layout.ROT_ENT, Noise(NoiseChannel.AMPLITUDE_DAMPING, STRENGTH))
+        layer = shot_layer(spec, shots=10)
+        x = digits.x_test[:3]
+        patches = x.reshape(3, 14, 2, 14, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4).astype(np.float64)
+        assert np.mean(~patches.any(axis=1)) > 0.5  # most patches are black
+        expected = evaluate(layer.outcome_strings, layer.outcome_coefficients.numpy(), patches)
+        np.testing.assert_allclose(layer.outcome_probabilities(x).reshape(-1, 16), expected, rtol=0, atol=EXACT)
+
+    def test_an_impossible_outcome_is_never_drawn(self, digits):
+        """A qubit whose pixel is 0 cannot read 1: over a million shots per patch its sample mean stays exactly 1.
+        A product-state layer (<Z_k> = cos pi x_k), on digits whose first pixel of every patch is 0 and the rest
+        above 0: in float32, the outcome polynomial's cancellations left ~1e-8 on such outcomes, and 10^4 patches
+        of 10^6 shots drew them."""
+        layer = product_state_layer(shots=10**6)
+        x = np.array(digits.x_test[:50], np.float32).clip(0.05, 0.95)
+        x[:, ::2, ::2] = 0.0
+        means = np.asarray(layer(tf.constant(x)))
+        np.testing.assert_array_equal(means[..., 0], 1.0)
+        assert np.all(np.abs(means[..., 1:]) < 1)  # the other qubits did read both outcomes
+
+    def test_batching_never_changes_the_draws(self, params, digits):
+        """FGSM with 2 EOT draws on 8 digits of a finite-shot model gives the same examples in batches of 8, 4 and
+        3, and its scores too (to the head's last bits; other draws move them by ~1e-2); a digit's draws are the
+        same whichever digits share its call."""
+        model = build_model(ModelSpec.from_name("qunn-full-ent_rot-dep0.05-shots100"), params.circuit, SEED)
+        x, y = digits.x_test[:8], digits.y_test[:8]
+
+        def examples(batch_size):
+            quanv.reseed(model, 5)
+            return craft(logits_model(model), x, y, AttackName.FGSM, 0.1, params.attack.fgsm, batch_size, 1, draws=2)
+
+        def scores(batch):
+            quanv.reseed(model, 5)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(models, "PREDICT_BATCH", batch)
+                return models.predict(model, x)
+
+        by_eight = examples(8)
+        for batch_size in (4, 3):
+            np.testing.assert_array_equal(examples(batch_size), by_eight)
+        np.testing.assert_allclose(scores(3), scores(8), rtol=0, atol=1e-6)  # the head's float32 sums: last bits
+        features = model.get_layer("features")
+        quanv.reseed(model, 5)
+        alone = np.asarray(features(tf.constant(x[:4])))
+        quanv.reseed(model, 5)
+        with quanv.digits_from(2):
+            shifted = np.asarray(features(tf.constant(x[2:4])))
+        np.testing.assert_array_equal(shifted, alone[2:4])
+        assert not np.array_equal(alone[2:4], alone[:2])  # digits 0, 1 and 2, 3 differ: draws not shared by rows
 
     def test_reseed(self, params, digits):
         """reseed gives the same draws twice (through a model sharing the layer too); another seed, others."""

@@ -24,6 +24,7 @@ from cleverhans.tf2.utils import clip_eta, compute_gradient, optimize_linear
 
 from robqunn.artifacts import PIXEL_MAX, PIXEL_MIN, check_threat_model
 from robqunn.config import FgsmParams, MimParams, MimSteps, PgdParams, PgdSteps, SpsaParams
+from robqunn.quanv import digits_from
 from robqunn.vocabulary import AttackName
 
 LogitsFn = Callable[[tf.Tensor], tf.Tensor]
@@ -83,18 +84,19 @@ def eot(attack_fn: AttackFn, draws: int) -> AttackFn:
     """``attack_fn(logits_fn, x, y)`` with every gradient averaged over ``draws`` sampling draws (EOT).
 
     Why this is EOT inside cleverhans' loops: the wrapped model function returns the logits of ``draws``
-    copies of each digit, (B, draws, classes), each copy sampled independently by the model, and the labels
+    calls on the digits, (B, draws, classes), each call a new sampling draw of every digit, and the labels
     are repeated to (B, draws); cleverhans' per-digit loss then has one term per draw and its gradient is the
     sum of the draws' gradients, ``draws`` times their mean. FGSM and PGD step along its sign and MIM along it
     divided by its mean magnitude, so the factor changes no step. With one draw it is the attack itself.
+    Separate calls, not one on repeated digits: a finite-shot layer seeds each digit's draws by its row
+    (quanv.digits_from), and a repeated digit would take another digit's row.
     """
     if draws == 1:
         return attack_fn
 
     def attack(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         def draws_logits(images: tf.Tensor) -> tf.Tensor:
-            logits = logits_fn(tf.repeat(images, draws, axis=0))
-            return tf.reshape(logits, (-1, draws, logits.shape[-1]))
+            return tf.stack([logits_fn(images) for _ in range(draws)], axis=1)
 
         return attack_fn(draws_logits, x, tf.repeat(y[:, None], draws, axis=1))
 
@@ -262,7 +264,8 @@ def craft_with(
     for i in range(0, len(x), batch_size):
         xb = tf.constant(x[i : i + batch_size], tf.float32)
         yb = tf.constant(y[i : i + batch_size], tf.int64)
-        batches.append(np.asarray(attack_fn(xb, yb)))
+        with digits_from(i):
+            batches.append(np.asarray(attack_fn(xb, yb)))
     x_adv = np.concatenate(batches).astype(np.float32) if batches else np.empty_like(x, np.float32)
     check_threat_model(x, x_adv, eps, f"{where}, eps {eps}")
     return x_adv

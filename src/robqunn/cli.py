@@ -467,6 +467,8 @@ def _bench(ctx: Context) -> None:
 
     if ctx.args.target == "quanv":
         print(quanv.format_timings(quanv.bench_quanv(ctx.params, ctx.seed)))
+        print()
+        print(quanv.format_samplers(quanv.bench_samplers(ctx.params, ctx.seed)))
     elif ctx.args.target == "attack":
         print(attack.format_attack_timings(attack.bench_attack(ctx.params, ctx.seed)))
     elif ctx.args.target == "exact":

@@ -85,7 +85,7 @@ class Target:
         import tensorflow as tf
 
         from robqunn.attacks import input_gradient, jitter
-        from robqunn.quanv import reseed
+        from robqunn.quanv import digits_from, reseed
 
         tf.random.set_seed(self.run_seed("zero_gradients"))
         reseed(self.model, self.run_seed("zero_gradients"))
@@ -93,7 +93,8 @@ class Target:
         for i in range(0, len(digits[1]), self.batch_size):
             x = tf.constant(digits[0][i : i + self.batch_size], tf.float32)
             y = tf.constant(digits[1][i : i + self.batch_size], tf.int64)
-            grad = input_gradient(self.logits_fn, x if radius is None else jitter(x, radius), y).numpy()
+            with digits_from(i):
+                grad = input_gradient(self.logits_fn, x if radius is None else jitter(x, radius), y).numpy()
             fractions.append(np.mean(grad.reshape(len(grad), -1) == 0, axis=1))
         return np.concatenate(fractions)
 

@@ -122,8 +122,19 @@ def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     Direct calls rather than Model.predict: predict compiles a new tf.function for every model,
     which costs more than the few batches it runs here and floods the log with retracing warnings.
     """
-    batches = [model(x[i : i + PREDICT_BATCH], training=False) for i in range(0, len(x), PREDICT_BATCH)]
-    return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
+    return _in_batches(lambda batch: model(batch, training=False), x)
+
+
+def _in_batches(call, x: np.ndarray) -> np.ndarray:
+    """``call`` on batches of PREDICT_BATCH digits, each declared to a finite-shot layer as the digits it holds
+    (quanv.digits_from), so that a digit's draws do not depend on the batching."""
+    from robqunn.quanv import digits_from
+
+    batches = []
+    for i in range(0, len(x), PREDICT_BATCH):
+        with digits_from(i):
+            batches.append(np.asarray(call(np.asarray(x[i : i + PREDICT_BATCH], np.float32)), dtype=np.float32))
+    return np.concatenate(batches)
 
 
 class CompiledPredict:
@@ -144,9 +155,7 @@ class CompiledPredict:
                 model,
                 tf.function(lambda images: model(images, training=False), input_signature=[spec]),
             )
-        call = self._compiled[id(model)][1]
-        batches = [call(np.asarray(x[i : i + PREDICT_BATCH], np.float32)) for i in range(0, len(x), PREDICT_BATCH)]
-        return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
+        return _in_batches(self._compiled[id(model)][1], x)
 
 
 KERAS_METADATA = "metadata.json"  # the .keras member where Keras records its version and when it saved

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import TYPE_CHECKING
 
 import keras
@@ -63,10 +66,12 @@ class Quanvolution(keras.layers.Layer):
     circuit it was built with; ``circuit`` records which circuit that was (for provenance).
 
     With ``shots`` S, each call reads every patch from S shots: it draws the patch's outcome counts from
-    the multinomial of the outcome probabilities (the outcome polynomial, stored like the readout one)
-    and returns the sample means of Z_j. Its gradient is the expectation's (straight-through,
-    :meth:`_with_shots`). The draws come from a stateless generator whose (seed, call counter) state is
-    a weight, so :func:`reseed` makes them reproducible; :func:`expectation_only` turns sampling off.
+    the multinomial of the outcome probabilities (the outcome polynomial, stored like the readout one, both
+    evaluated in float64) and returns the sample means of Z_j. Its gradient is the expectation's
+    (straight-through, :meth:`_with_shots`). The k-th draw of digit d since :func:`reseed` comes from its own
+    generator, seeded by (seed, d, k) (:func:`multinomial_counts`); d is the digit's row in the call plus the
+    first digit that :func:`digits_from` declares, so the draws never depend on how the digits are batched.
+    :func:`expectation_only` turns sampling off.
 
     Args:
         kernel_size: patch side k (k*k qubits).
@@ -110,6 +115,7 @@ class Quanvolution(keras.layers.Layer):
             _check_outcomes(self.outcome_strings, outcome_coefficients, self.n_qubits)
         self._initial_outcome_coefficients = outcome_coefficients
         self.seed = int(seed)
+        self._draws_per_digit = np.zeros(0, np.int64)
         if self.shots is not None:
             self.sampling = tf.Variable(True, trainable=False, name="sampling")  # a mode, not a weight: not saved
 
@@ -120,9 +126,8 @@ class Quanvolution(keras.layers.Layer):
         if self.shots is not None:
             shape = (len(self.outcome_strings), 2**self.n_qubits)
             self.outcome_coefficients = self._constant_weight(
-                "outcome_coefficients", shape, self._initial_outcome_coefficients
+                "outcome_coefficients", shape, self._initial_outcome_coefficients, dtype="float64"
             )
-            self.sampling_state = self._constant_weight("sampling_state", (2,), [self.seed, 0], dtype="int64")
         self._initial_coefficients = self._initial_outcome_coefficients = None
 
     def _constant_weight(self, name: str, shape: tuple, initial, dtype=None):
@@ -130,15 +135,16 @@ class Quanvolution(keras.layers.Layer):
         return self.add_weight(name=name, shape=shape, initializer=initializer, dtype=dtype, trainable=False)
 
     def call(self, images):
-        angles = math.pi * self._qubit_major_pixels(images)
-        factors = {"Z": tf.unstack(tf.cos(angles)), "X": tf.unstack(tf.sin(angles)), "I": tf.ones_like(angles[0])}
-        features = _polynomial(self.pauli_strings, self.coefficients, factors)
+        pixels = self._qubit_major_pixels(images)
+        angles = math.pi * pixels
+        features = _polynomial(self.pauli_strings, self.coefficients, _factors(angles))
         if self.shots is not None:
-            features = tf.cond(self.sampling, lambda: self._with_shots(features, factors), lambda: features)
+            sample = lambda: self._with_shots(features, pixels, tf.shape(images)[0])  # noqa: E731
+            features = tf.cond(self.sampling, sample, lambda: features)
         rows, cols = self._output_grid(images.shape)
         return tf.reshape(features, (-1, rows, cols, self.n_qubits))
 
-    def _with_shots(self, expectation, factors):
+    def _with_shots(self, expectation, pixels, n_digits):
         """Sample means of Z_j from ``self.shots`` shots per patch, with the gradient of ``expectation``.
 
         Why straight-through (expectation + stop_gradient(sampled - expectation)): a draw of counts is
@@ -146,25 +152,59 @@ class Quanvolution(keras.layers.Layer):
         attack; the expectation's Jacobian is the gradient of the mean of the draws, evaluated where the
         head sees the sampled features (what an attacker averaging over draws follows).
         """
-        probabilities = _polynomial(self.outcome_strings, self.outcome_coefficients, factors)
-        probabilities = tf.maximum(probabilities, 0.0)  # round-off can leave -1e-8 where p = 0
-        probabilities /= tf.reduce_sum(probabilities, axis=1, keepdims=True)
-        counts = multinomial_counts(self.shots, probabilities, self._next_seed())
-        sampled = tf.matmul(counts, tf.constant(outcome_signs(self.n_qubits), counts.dtype)) / self.shots
-        return expectation + tf.stop_gradient(sampled - expectation)
+        probabilities = self._outcome_probabilities(pixels)
+        counts = tf.numpy_function(self._draw, [probabilities, n_digits], tf.float64, stateful=True)
+        counts.set_shape(probabilities.shape)
+        sampled = tf.matmul(counts, tf.constant(outcome_signs(self.n_qubits))) / self.shots
+        return expectation + tf.stop_gradient(tf.cast(sampled, expectation.dtype) - expectation)
 
-    def _next_seed(self):
-        """This call's seed (the state), then the state's counter moves on: each call draws anew."""
-        seed = tf.identity(self.sampling_state.value)
-        with tf.control_dependencies([seed]):
-            self.sampling_state.assign_add(tf.constant([0, 1], tf.int64))
-        return seed
+    def outcome_probabilities(self, images) -> np.ndarray:
+        """(B, P, 2^n) float64: the outcome probabilities that a finite-shot layer samples, per digit and patch."""
+        probabilities = self._outcome_probabilities(self._qubit_major_pixels(tf.convert_to_tensor(images)))
+        return probabilities.numpy().reshape(len(images), -1, 2**self.n_qubits)
+
+    def _outcome_probabilities(self, pixels):
+        """(P, 2^n) outcome probabilities of qubit-major ``pixels``, in float64, the round-off floor set to 0.
+
+        Why all-black patches apart: they are most of a digit's patches (74% of MNIST's 2x2 ones), and at x = 0
+        every monomial is 1 or 0, so their probabilities are one row, the sum of the strings without X; the
+        float64 polynomial, the layer's costliest step after the draws, runs on the other patches alone."""
+        lit = tf.reduce_any(pixels != 0, axis=0)
+        angles = math.pi * tf.cast(tf.boolean_mask(pixels, lit, axis=1), tf.float64)
+        lit_probabilities = _polynomial(self.outcome_strings, self.outcome_coefficients, _factors(angles))
+        without_x = [i for i, string in enumerate(self.outcome_strings) if "X" not in string]
+        black = tf.reduce_sum(tf.gather(self.outcome_coefficients, without_x), axis=0)
+        probabilities = tf.tensor_scatter_nd_update(
+            tf.tile(black[None], [tf.shape(pixels)[1], 1]), tf.where(lit), lit_probabilities
+        )
+        probabilities = tf.where(probabilities <= self._round_off_floor(), tf.zeros_like(probabilities), probabilities)
+        return probabilities / tf.reduce_sum(probabilities, axis=1, keepdims=True)
+
+    def _round_off_floor(self):
+        """Per outcome, the most that float64 round-off can make a zero probability read: the polynomial's
+        terms times twice the machine epsilon, times the sum of its coefficients' magnitudes (every monomial
+        is at most 1). A probability at or below it is set to 0, so an impossible outcome is never drawn; a
+        true probability that small (below 1e-13 for these circuits) is lost, which no feasible S can see."""
+        terms = len(self.outcome_strings) + self.n_qubits
+        return 2 * terms * np.finfo(np.float64).eps * tf.reduce_sum(tf.abs(self.outcome_coefficients), axis=0)
+
+    def _draw(self, probabilities: np.ndarray, n_digits) -> np.ndarray:
+        """(P, m) outcome counts of this call's patches: digit d (its row plus the declared first digit) drawn
+        for the k-th time since :meth:`reseed` from the generator seeded (seed, d, k)."""
+        digits = _first_digit + np.arange(int(n_digits))
+        if not len(digits):
+            return np.zeros(probabilities.shape)
+        if len(self._draws_per_digit) <= digits[-1]:
+            self._draws_per_digit = np.concatenate([self._draws_per_digit, np.zeros(digits[-1] + 1, np.int64)])
+        keys = np.stack([np.full_like(digits, self.seed), digits, self._draws_per_digit[digits]], axis=1)
+        self._draws_per_digit[digits] += 1
+        per_digit = probabilities.reshape(len(digits), -1, probabilities.shape[-1])
+        return multinomial_counts(self.shots, per_digit, keys).reshape(probabilities.shape).astype(np.float64)
 
     def reseed(self, seed: int) -> None:
-        """Restart the sampling generator at ``seed``: the draws after it depend on ``seed`` alone."""
+        """Restart the sampling at ``seed``: the draws after it depend on ``seed`` and the digits alone."""
         self.seed = int(seed)
-        if self.built and self.shots is not None:
-            self.sampling_state.assign([self.seed, 0])
+        self._draws_per_digit = np.zeros(0, np.int64)
 
     def _qubit_major_pixels(self, images):
         """(B, H, W) -> (n_qubits, B * H' * W'): row k holds pixel k of every patch.
@@ -202,32 +242,61 @@ class Quanvolution(keras.layers.Layer):
         return config
 
 
+def _factors(angles) -> dict:
+    """The monomials' factors of qubit-major angles pi x: f_Z = cos, f_X = sin, f_I a row of ones."""
+    return {"Z": tf.unstack(tf.cos(angles)), "X": tf.unstack(tf.sin(angles)), "I": tf.ones_like(angles[0])}
+
+
 def _polynomial(strings: list[str], coefficients, factors: dict):
     """(P, m): sum_s coefficients[s] prod_k f_{s_k}(x_k) for every patch (factors as in Quanvolution.call)."""
     monomials = tf.stack([_monomial(p, factors) for p in strings])
     return tf.matmul(monomials, tf.cast(coefficients, monomials.dtype), transpose_a=True)
 
 
-def multinomial_counts(shots: int, probabilities, seed):
-    """Exact multinomial counts (P, m) of ``shots`` draws from each row of ``probabilities`` (P, m).
+def multinomial_counts(shots: int, probabilities: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Exact multinomial counts (D, P, m) of ``shots`` draws from each row of ``probabilities`` (D, P, m),
+    float64: digit d's P patches from NumPy's generator seeded by the integers ``keys[d]``.
 
-    Conditional binomials: n_b ~ Binomial(shots - n_0 - ... - n_{b-1}, p_b / (p_b + ... + p_{m-1})),
-    the last outcome taking the rest. The tail sums come from a reversed cumsum, not 1 - cumsum, so a
-    tiny p late in the row keeps its relative precision.
+    Why one generator per digit: a digit's draws then depend on its key alone, not on which digits share
+    its batch, and the digits can be drawn on every core (NumPy releases the GIL while it samples).
     """
-    m = probabilities.shape[-1]
-    tails = tf.math.cumsum(probabilities, axis=1, reverse=True)
-    conditional = tf.clip_by_value(tf.math.divide_no_nan(probabilities, tails), 0.0, 1.0)
-    seeds = tf.random.experimental.stateless_split(seed, m - 1)
-    remaining = tf.fill(tf.shape(probabilities)[:1], tf.constant(shots, probabilities.dtype))
-    counts = []
-    for b in range(m - 1):
-        count = tf.random.stateless_binomial(
-            tf.shape(remaining), seeds[b], remaining, conditional[:, b], output_dtype=probabilities.dtype
-        )
-        counts.append(count)
-        remaining -= count
-    return tf.stack([*counts, remaining], axis=1)
+    counts = np.empty(probabilities.shape, np.int64)
+
+    def draw(digits: range) -> None:
+        for d in digits:
+            counts[d] = np.random.default_rng(keys[d].tolist()).multinomial(shots, probabilities[d])
+
+    workers = min(_sampling_workers(), len(keys))
+    if workers <= 1:
+        draw(range(len(keys)))
+    else:
+        list(_sampling_pool().map(draw, [range(w, len(keys), workers) for w in range(workers)]))
+    return counts
+
+
+def _sampling_workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+@cache
+def _sampling_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_sampling_workers(), thread_name_prefix="robqunn-shots")
+
+
+_first_digit = 0  # module-wide, not a context variable: a compiled function's NumPy callback runs on TF's threads
+
+
+@contextlib.contextmanager
+def digits_from(first: int) -> Iterator[None]:
+    """Inside, row r of a call to a finite-shot layer is digit ``first + r`` of the data being processed, so
+    each digit keeps its own draws whatever the batch it is in. Loops over batches of digits wrap each
+    batch in it (models.predict, attacks.craft_with); outside, rows count from 0."""
+    global _first_digit
+    previous, _first_digit = _first_digit, int(first)
+    try:
+        yield
+    finally:
+        _first_digit = previous
 
 
 def outcome_signs(n_qubits: int) -> np.ndarray:

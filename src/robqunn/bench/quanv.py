@@ -5,7 +5,9 @@ broadcast over all patches (autograd backpropagation for the gradient), and robq
 (TensorFlow); then the fast layer of ``bench.hardware_model``'s noisy circuit, read out exactly and
 from its finite shots (sampling, straight-through gradient). Each is timed for the forward pass and
 for forward + input gradient (a vector-Jacobian product with a fixed random cotangent, which is what
-an attack step needs).
+an attack step needs). Then the exact multinomial samplers alone, on that layer's outcome probabilities
+for the same digits: the layer's (NumPy, a generator per digit, on every core) against TensorFlow's
+conditional binomials, the layer's sampler before (one seed per call, so its draws hung on the batching).
 """
 
 from __future__ import annotations
@@ -40,6 +42,80 @@ def bench_quanv(params: Params, seed: int) -> list[Timing]:
         layer = quanvolution_layer(noisy, k, s, shots=hardware.shots, seed=seed)
         timings.append(_time_fast(images, layer, f"fast, sampled: {hardware.name}", repeats))
     return timings
+
+
+def bench_samplers(params: Params, seed: int) -> list[Timing]:
+    """Time the exact samplers alone (forward: seconds per image) on the outcome probabilities of
+    ``params.bench.hardware_model``'s shot layer for the first test digits; the TensorFlow one first."""
+    import tensorflow as tf
+
+    from robqunn.circuits import make_circuit_spec
+    from robqunn.data import prepare_dataset
+    from robqunn.quanv import multinomial_counts, quanvolution_layer
+
+    hardware = params.bench.hardware_model
+    if hardware.shots is None:
+        return []
+    noisy = make_circuit_spec(hardware.ansatz, hardware.layout, params.circuit, seed, hardware.noise)
+    layer = quanvolution_layer(noisy, params.circuit.kernel_size, params.circuit.stride, shots=hardware.shots)
+    images = prepare_dataset(params.data, seed).x_test[: params.bench.n_images]
+    layer(images[:1])
+    probabilities = layer.outcome_probabilities(images)
+    n, shots, repeats = len(images), hardware.shots, params.bench.repeats
+    flat = tf.constant(probabilities.reshape(-1, probabilities.shape[-1]), tf.float32)
+    tensorflow = tf.function(lambda: tensorflow_counts(shots, flat, tf.constant([seed, 0], tf.int64)))
+    keys = np.stack([np.full(n, seed), np.arange(n), np.zeros(n, int)], axis=1)
+    return [
+        Timing(
+            "TensorFlow conditional binomials, float32, one seed a call",
+            n,
+            best_seconds(lambda: tensorflow().numpy(), repeats) / n,
+            None,
+        ),
+        Timing(
+            f"NumPy multinomial, float64, one generator a digit ({_cores()} cores)",
+            n,
+            best_seconds(lambda: multinomial_counts(shots, probabilities, keys), repeats) / n,
+            None,
+        ),
+    ]
+
+
+def tensorflow_counts(shots: int, probabilities, seed):
+    """Exact multinomial counts (P, m) from TensorFlow's stateless binomials, the layer's sampler before NumPy's:
+    n_b ~ Binomial(shots - n_0 - ... - n_{b-1}, p_b / (p_b + ... + p_{m-1})), the last outcome taking the rest."""
+    import tensorflow as tf
+
+    m = probabilities.shape[-1]
+    tails = tf.math.cumsum(probabilities, axis=1, reverse=True)
+    conditional = tf.clip_by_value(tf.math.divide_no_nan(probabilities, tails), 0.0, 1.0)
+    seeds = tf.random.experimental.stateless_split(seed, m - 1)
+    remaining = tf.fill(tf.shape(probabilities)[:1], tf.constant(shots, probabilities.dtype))
+    counts = []
+    for b in range(m - 1):
+        count = tf.random.stateless_binomial(
+            tf.shape(remaining), seeds[b], remaining, conditional[:, b], output_dtype=probabilities.dtype
+        )
+        counts.append(count)
+        remaining -= count
+    return tf.stack([*counts, remaining], axis=1)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def format_samplers(timings: list[Timing]) -> str:
+    """The samplers' images/s and the layer's sampler against TensorFlow's (same probabilities, same run)."""
+    if not timings:
+        return "no sampler timed: bench.hardware_model has no shots"
+    lines = [f"{'exact sampler alone, shots of bench.hardware_model':58s} {'images':>7s} {'img/s':>15s}"]
+    lines += [f"{t.path:58s} {t.n_images:7d} {1 / t.forward:15,.1f}" for t in timings]
+    tensorflow, *others = timings
+    lines += [f"{t.path}: {tensorflow.forward / t.forward:.2f}x TensorFlow's speed" for t in others]
+    return "\n".join(lines)
 
 
 def _time_pennylane(images, circuit, k, s, broadcast: bool, repeats: int) -> Timing:
