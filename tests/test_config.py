@@ -639,9 +639,7 @@ class TestNested:
     @pytest.mark.parametrize("value", ["", "   ", None, 3])
     def test_experiment_name(self, value):
         """The MLflow experiment name must be a string with something in it."""
-        message = (
-            rf"'tracking.experiment' must be a non-empty string \(the MLflow experiment name\); got {re_escape(value)}"
-        )
+        message = rf"'tracking.experiment' must be an MLflow experiment name: not empty, .*; got {re_escape(value)}"
         with pytest.raises(ParamsError, match=message):
             params_with("tracking.experiment", value)
 
@@ -664,6 +662,14 @@ class TestLimits:
         """An integer too large for a float is refused, not an OverflowError."""
         with pytest.raises(ParamsError, match=r"'circuit.zz_phi' must be a finite number"):
             params_with("circuit.zz_phi", 10**400)
+
+    @pytest.mark.parametrize("name", ["..", ".", "runs/robqunn", "/tmp/robqunn", "runs\\robqunn"])
+    def test_an_experiment_name_cannot_leave_the_store(self, name):
+        """tracking.experiment names the folder of a local store's artifacts (mlruns/<experiment>): '..' put them
+        in the study's root; a name that is a path is refused, naming the key."""
+        with pytest.raises(ParamsError, match=r"'tracking.experiment' must be an MLflow experiment name: not empty"):
+            params_with("tracking.experiment", name)
+        assert params_with("tracking.experiment", "robqunn v2..final").tracking.experiment == "robqunn v2..final"
 
     def test_first_error_in_schema_order(self):
         """With several errors, the first in the schema's order is reported, every time."""
@@ -960,3 +966,75 @@ class TestModelSpecs:
         assert len(specs) == 1 + len(ansatze) * len(layouts)
         assert len(set(specs)) == len(specs)
         assert [s.name for s in specs[1:]] == [f"qunn-{a}-{lay}" for lay in layouts for a in ansatze]
+
+
+class TestOneYamlForEveryTool:
+    """A params file that YAML 1.1 (robqunn, Snakemake) and YAML 1.2 (DVC) would read differently, or that repeats
+    a key, is refused naming the file, the line and the key (robqunn.params_yaml); what both read alike passes."""
+
+    AMBIGUOUS = [
+        ("train", "epochs", "030", "30"),  # YAML 1.1: octal 24; YAML 1.2: 30
+        ("train", "epochs", "0o36", "30"),  # YAML 1.1: a string; YAML 1.2: octal 30
+        ("train", "epochs", "1:30", "90"),  # YAML 1.1: sexagesimal 90; YAML 1.2: a string
+        ("train", "learning_rate", "1e-3", "0.001"),  # YAML 1.1: a string; YAML 1.2: a float
+        ("sweep", "run", "yes", "true"),  # YAML 1.1: true; YAML 1.2: "yes"
+        ("sweep", "run", "on", "true"),
+        ("sweep", "run", "Off", "false"),
+        ("sweep", "run", "NO", "false"),
+    ]
+
+    @pytest.mark.parametrize("section, key, written, meant", AMBIGUOUS)
+    def test_a_value_the_dialects_read_differently_is_refused(self, tmp_path, section, key, written, meant):
+        """The value as written is refused with its line and key; written as the error says, it loads."""
+        text = PARAMS_FILE.read_text()
+        pattern = re.compile(rf"^(\s+{key}:)\s*\S+", re.MULTILINE)
+        start = text.index(f"\n{section}:")
+        match = pattern.search(text, start)
+        line = text.count("\n", 0, match.start()) + 1
+        path = tmp_path / "params.yaml"
+        path.write_text(text[: match.start()] + f"{match.group(1)} {written}" + text[match.end() :])
+        with pytest.raises(ParamsError, match=rf"line {line}: params key '{section}\.{key}' is '{re.escape(written)}'"):
+            load_params(path)
+        path.write_text(text[: match.start()] + f"{match.group(1)} {meant}" + text[match.end() :])
+        load_params(path)
+
+    def test_a_seed_with_a_leading_zero_is_refused(self, tmp_path):
+        """`seeds: [052]`: seed 42 for robqunn and Snakemake, 52 for DVC; the list item is named."""
+        path = tmp_path / "params.yaml"
+        path.write_text(re.sub(r"seeds: \[42\]", "seeds: [052]", PARAMS_FILE.read_text()))
+        with pytest.raises(ParamsError, match=r"params key 'study\.seeds\[0\]' is '052'.* as 42 .* as 52"):
+            load_params(path)
+
+    def test_a_repeated_key_is_refused(self, tmp_path):
+        """`epochs` twice in train: PyYAML keeps the last silently, DVC refuses; robqunn names both lines."""
+        text = PARAMS_FILE.read_text()
+        first = text.count("\n", 0, text.index("  epochs: 30")) + 1
+        path = tmp_path / "params.yaml"
+        path.write_text(text.replace("  epochs: 30\n", "  epochs: 30\n  epochs: 1000\n", 1))
+        with pytest.raises(
+            ParamsError, match=rf"line {first + 1}: params key 'train\.epochs' appears twice \(first on line {first}\)"
+        ):
+            load_params(path)
+
+    def test_quoted_and_unambiguous_values_pass(self):
+        """Quoted scalars are strings in both dialects; the repository's params.yaml passes whole."""
+        from robqunn.params_yaml import read_params_yaml
+
+        assert read_params_yaml("a: \"052\"\nb: 'yes'\nc: 1.0e-3\nd: [1, 2]\ne: null\nf: .inf\n", "x") == {
+            "a": "052",
+            "b": "yes",
+            "c": 0.001,
+            "d": [1, 2],
+            "e": None,
+            "f": math.inf,
+        }
+        assert read_params_yaml(PARAMS_FILE.read_text(), PARAMS_FILE) == yaml.safe_load(PARAMS_FILE.read_text())
+
+    def test_a_profile_file_is_checked_too(self, tmp_path):
+        """The files a Snakemake run merges (a profile's overrides) are held to the same rule."""
+        from robqunn.config import check_params_files
+
+        profile = tmp_path / "override.yaml"
+        profile.write_text("train:\n  epochs: 010\n")
+        with pytest.raises(ParamsError, match=r"line 2: params key 'train\.epochs' is '010'"):
+            check_params_files([PARAMS_FILE, profile])

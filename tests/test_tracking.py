@@ -357,3 +357,13 @@ def test_study_level_tags_stay_in_their_study(store, tmp_path, monkeypatch):
     c = client(store)
     assert c.get_run(ids["b"]).data.tags["robqunn.soundness"] == "FLAG"
     assert "robqunn.soundness" not in c.get_run(ids["a"]).data.tags
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_name_that_leaves_mlruns_is_refused_by_the_store_too(tmp_path, name):
+    """Past params validation (a direct call), an experiment named '..' or '.' gets no artifact folder outside
+    mlruns/ beside a local store; an ordinary name gets mlruns/<name>."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(tracking.TrackingError, match="would put its artifacts outside"):
+        tracking._artifact_location(uri, name)
+    assert tracking._artifact_location(uri, "robqunn") == (tmp_path.resolve() / "mlruns" / "robqunn").as_uri()

@@ -40,6 +40,7 @@ from robqunn.params_types import (
     Params,
     StudyParams,
 )
+from robqunn.params_yaml import read_params_yaml
 from robqunn.vocabulary import CNN, AttackName, ModelSpec, TrainMethod, schema_nodes
 
 
@@ -90,7 +91,7 @@ def leaf_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
 def overridden_keys(merged: Mapping[str, Any], base: str | Path = "params.yaml") -> dict[str, tuple[Any, Any]]:
     """{key: (value in ``base``, value in force)} for every leaf key of ``merged`` whose value differs from the
     params file ``base`` (what a profile or ``--config`` changed)."""
-    base_raw = read_yaml(Path(base).read_text()) if Path(base).is_file() else {}
+    base_raw = read_params_yaml(Path(base).read_text(), base) if Path(base).is_file() else {}
     changed = {}
     for key in leaf_keys(merged):
         try:
@@ -106,6 +107,13 @@ def _shown(path: str | Path) -> str:
     """A path as a user gave it: relative to the current folder when it lies inside it."""
     path = Path(path)
     return str(path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path)
+
+
+def check_params_files(files: Sequence[str | Path]) -> None:
+    """Every params file a run merges (params.yaml, a profile's) reads the same in YAML 1.1 and 1.2 and repeats
+    no key (robqunn.params_yaml): Snakemake has read them with PyYAML, DVC reads params.yaml with ruamel.yaml."""
+    for file in files:
+        read_params_yaml(Path(file).read_text(), _shown(file))
 
 
 def params_in_force(files: Sequence[str | Path], merged: Mapping[str, Any], base: str | Path = "params.yaml") -> str:
@@ -128,17 +136,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file.
 
     Raises:
-        ParamsError: the file is missing, is not valid YAML or not a mapping, or a key is missing
-            or invalid.
+        ParamsError: the file is missing, is not valid YAML or not a mapping, repeats a key or holds a value
+            that YAML 1.1 and 1.2 read differently (robqunn.params_yaml), or a key is missing or invalid.
     """
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file must exist; got {str(path)!r} (no such file)")
-    try:
-        raw = read_yaml(path.read_text())
-    except yaml.YAMLError as error:
-        raise ParamsError(f"params file {str(path)!r} must be valid YAML; got: {error}") from None
-    return params_from_dict(raw)
+    return params_from_dict(read_params_yaml(path.read_text(), path))
 
 
 def params_from_dict(raw: Any) -> Params:

@@ -338,7 +338,10 @@ def _artifact_location(uri: str, experiment: str) -> str | None:
     if db is None:
         return None  # the server or database decides
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
-    return (db.resolve().parent / "mlruns" / safe).as_uri()
+    root = db.resolve().parent / "mlruns"
+    if safe in {".", ".."}:  # params validation refuses these names first; a direct call is refused here
+        raise TrackingError(f"experiment name {experiment!r} would put its artifacts outside {root}: name another")
+    return (root / safe).as_uri()
 
 
 def experiment_id(experiment: str, uri: str | None = None) -> str:

@@ -1,7 +1,15 @@
 import re
 
 from robqunn import paths, registry, vocabulary
-from robqunn.config import JobCut, model_names, model_specs, params_from_dict, overridden_keys, params_in_force
+from robqunn.config import (
+    JobCut,
+    check_params_files,
+    model_names,
+    model_specs,
+    params_from_dict,
+    overridden_keys,
+    params_in_force,
+)
 from robqunn.vocabulary import EXACT, WORST_CASE, AttackName, ModelSpec
 from robqunn.paths import StudyFiles
 from robqunn.tracking import check_tracking
@@ -25,6 +33,7 @@ SWEEP_EPS = [paths.eps_label(eps) for eps in PARAMS.sweep.eps]
 # The sweep's circuits (robqunn.sweep.sweep_models, which imports PennyLane: not at every Snakemake start).
 SWEEP_MODELS = [ModelSpec("qunn", a, l).name for l in PARAMS.sweep.layouts for a in PARAMS.sweep.ansatze]
 # Which files were merged and what a profile overrode: an edit of params.yaml that a profile hides is named.
+check_params_files(workflow.configfiles)
 logger.info(params_in_force(workflow.configfiles, config))
 # A tracking server that is down stops the study here, before any job, not in every job an hour later.
 logger.info(check_tracking(PARAMS.tracking))
