@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from robqunn.config import DataParams, DataSource
 from robqunn.data import Dataset, hold_out, prepare_dataset, read_idx
@@ -21,6 +23,7 @@ from robqunn.errors import DataError, ParamsError
 
 Arrays = dict[str, np.ndarray]
 IMAGES, LABELS = 2051, 2049
+PARAMS_FILE = Path(__file__).parents[1] / "params.yaml"
 IDX_NAMES = {
     "train_x": "train-images-idx3-ubyte",
     "train_y": "train-labels-idx1-ubyte",
@@ -302,6 +305,63 @@ class TestIdx:
         write_idx(idx_folder / IDX_NAMES["train_y"], LABELS, y)
         with pytest.raises(DataError, match=r"labels in .* must be within \[0, 9\]; got .* to 10"):
             prepare_dataset(idx_params(idx_folder), seed=0)
+
+
+class TestDigitsThatCannotTrainOrMeasure:
+    """Data that cannot train a 10-way classifier, or fewer test digits than a key asks for, stop the work before it
+    starts, naming the split or the key."""
+
+    @pytest.mark.parametrize("split, kept", [("test", [0]), ("train", [0, 1, 2, 3, 4, 5, 6, 7, 9])])
+    def test_a_split_missing_a_class_is_refused(self, idx_folder: Path, idx_arrays: Arrays, split, kept) -> None:
+        """A test-label file of one class (was prepared without a word), or a training split without 8s."""
+        x, y = idx_arrays[f"{split}_x"], idx_arrays[f"{split}_y"]
+        keep = np.isin(y, kept)
+        write_idx(idx_folder / IDX_NAMES[f"{split}_x"], IMAGES, x[keep])
+        write_idx(idx_folder / IDX_NAMES[f"{split}_y"], LABELS, y[keep])
+        missing = sorted(set(range(10)) - set(kept))
+        pattern = rf"the {'training' if split == 'train' else 'test'} split of .* must hold every digit class 0-9; "
+        with pytest.raises(
+            DataError, match=pattern + rf"got {keep.sum()} digits without class\(es\) {re.escape(str(missing))}"
+        ):
+            prepare_dataset(idx_params(idx_folder), seed=0)
+
+    def test_fewer_test_digits_than_a_key_asks_for_are_refused(self) -> None:
+        """A stage takes the first n test digits through the dataset, which refuses to give fewer than n."""
+        dataset = small_dataset(n_test=10)
+        x, y = dataset.first_test_digits(10, "attack.n_images")
+        assert len(x) == len(y) == 10
+        with pytest.raises(
+            DataError,
+            match=r"params key 'attack.n_images' asks for the first 11 test digits; the prepared split of seed 42 "
+            r"holds 10",
+        ):
+            dataset.first_test_digits(11, "attack.n_images")
+
+    @pytest.mark.parametrize(
+        "key",
+        ["attack.n_images", "checks.n_images", "checks.spsa.n_images", "ansatz_metrics.n_images", "sweep.n_images"],
+    )
+    def test_a_count_above_n_test_is_refused_when_params_are_read(self, key: str) -> None:
+        """With data.n_test set, every key that takes the first test digits is held to it before any job."""
+        from robqunn.config import params_from_dict
+
+        raw = yaml.safe_load(PARAMS_FILE.read_text())
+        raw["data"]["n_test"] = 10
+        for other in ("attack", "checks", "ansatz_metrics", "sweep"):
+            raw[other]["n_images"] = 10
+        raw["checks"]["spsa"]["n_images"] = 10
+        params_from_dict(copy.deepcopy(raw))
+        section = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            section = section[part]
+        section[leaf] = 11
+        with pytest.raises(
+            ParamsError,
+            match=rf"params key '{re.escape(key)}' must be at most data.n_test = 10 \(it takes the first test "
+            r"digits\); got 11",
+        ):
+            params_from_dict(raw)
 
 
 class TestKeras:

@@ -451,11 +451,36 @@ def _check_validation(params: Params) -> None:
         check_validation_count(params.sweep.n_validation, params.data.n_train)
 
 
+def counts_of_test_digits(params: Params) -> dict[str, int]:
+    """Every params key that takes the first n test digits, and its n (each stage refuses a split with fewer:
+    robqunn.data.Dataset.require_test_digits)."""
+    return {
+        "attack.n_images": params.attack.n_images,
+        "checks.n_images": params.checks.n_images,
+        "checks.spsa.n_images": params.checks.spsa.n_images,
+        "ansatz_metrics.n_images": params.ansatz_metrics.n_images,
+        "sweep.n_images": params.sweep.n_images,
+    }
+
+
+def _check_test_digit_counts(params: Params) -> None:
+    """With data.n_test set, a count above it is refused when params are read, before any job."""
+    if params.data.n_test is None:
+        return
+    for key, n in counts_of_test_digits(params).items():
+        if n > params.data.n_test:
+            raise ParamsError(
+                f"params key {key!r} must be at most data.n_test = {params.data.n_test} (it takes the first test "
+                f"digits); got {n}"
+            )
+
+
 def _check_study(params: Params) -> None:
     _check_low_eps_in_grids(params)
     _check_patches_for_exact(params)
     _check_noise_circuits(params)
     _check_validation(params)
+    _check_test_digit_counts(params)
 
 
 _CROSS_KEY_RULES: dict[type, Callable[[Any], None]] = {DataParams: _check_data, Params: _check_study}

@@ -69,6 +69,26 @@ class Dataset(NpzArtifact):
     y_test: np.ndarray
     seed: int
 
+    def first_test_digits(self, n: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` test digits, as the params key ``key`` asks (:meth:`require_test_digits`)."""
+        self.require_test_digits(n, key)
+        return self.x_test[:n], self.y_test[:n]
+
+    def require_test_digits(self, n: int, key: str) -> None:
+        """Refuse to go on with fewer than the ``n`` test digits that params key ``key`` asks for, instead of
+        silently taking fewer.
+
+        Raises:
+            DataError: the split holds fewer (a whole IDX or Keras test split can be smaller than a count that
+                params validation could not check against data.n_test: null keeps the source's split).
+        """
+        if n > len(self.y_test):
+            raise DataError(
+                f"params key {key!r} asks for the first {n} test digits; the prepared split of seed {self.seed} "
+                f"holds {len(self.y_test)} (data.n_test, or the source's whole test split): lower {key} or give "
+                "more test digits"
+            )
+
     def save(self, path: str | Path, metadata: dict) -> dict:
         """Write the arrays as a .npz and a JSON sidecar (``path`` with suffix .json).
 
@@ -167,6 +187,8 @@ def prepare_dataset(params: DataParams, seed: int) -> Dataset:
         train, test = _load_idx(params, seed)
     else:  # pragma: no cover - config.py only builds the enum's members
         raise ParamsError(f"data.source must be one of {[s.value for s in DataSource]}; got {params.source!r}")
+    for (_, y, where), split in ((train, "training"), (test, "test")):
+        check_every_class(y, f"the {split} split of {where}")
     dataset = Dataset(*_finish(*train), *_finish(*test), seed)
     dataset.validate(f"data source {params.source.value!r}")
     logger.info(
@@ -389,6 +411,16 @@ def _split_indices(
     except ValueError as exc:  # e.g. fewer images than classes, or a class with one member
         raise DataError(f"{key} must allow a stratified split of {len(y)} labels; got error: {exc}") from exc
     return first, second
+
+
+def check_every_class(y: np.ndarray, where: str) -> None:
+    """A split that lacks a digit class can neither train a 10-way head nor measure one (a class-0-only test
+    split reads every head that says 0 as perfect): refuse it, naming the classes missing."""
+    missing = sorted(set(range(N_CLASSES)) - {int(label) for label in np.unique(y)})
+    if missing:
+        raise DataError(
+            f"{where} must hold every digit class 0-{N_CLASSES - 1}; got {len(y)} digits without class(es) {missing}"
+        )
 
 
 def _check_pair(x: np.ndarray, y: np.ndarray, where: str) -> None:

@@ -102,7 +102,7 @@ def sweep_draw(settings: SweepParams, recipe: Recipe, dataset: Dataset, seed: in
 
     circuit = recipe.circuit
     holdout = hold_out(dataset, settings.n_validation, seed)
-    digits = dataset.x_test[: settings.n_images], dataset.y_test[: settings.n_images]
+    digits = dataset.first_test_digits(settings.n_images, "sweep.n_images")
     rows, done = [], {}
     for spec in sweep_models(settings):
         circuit_spec = make_circuit_spec(spec.ansatz, spec.layout, circuit, angles_seed(seed, draw))

@@ -31,7 +31,7 @@ def run(
     from robqunn.patches import extract_patches
     from robqunn.seeding import derived_seed
 
-    images = Dataset.load(job.data, job.seed).x_test[: settings.n_images]
+    images, _ = Dataset.load(job.data, job.seed).first_test_digits(settings.n_images, "ansatz_metrics.n_images")
     patches = extract_patches(images, circuit.kernel_size, circuit.stride)
     rows = []
     for spec in (spec for spec in qunn_specs(model_names) if not spec.variant_labels):

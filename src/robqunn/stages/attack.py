@@ -70,7 +70,7 @@ def run(
     (robqunn.provenance.track_study): a figure here cost a second.
     """
     dataset = Dataset.load(job.data, job.seed)
-    x, y = dataset.x_test[: attack_job.n_images], dataset.y_test[: attack_job.n_images]
+    x, y = dataset.first_test_digits(attack_job.n_images, "attack.n_images")
     grid = attack_job.settings.eps if eps_values is None else eps_values
     name = attack_job.name.value
     run_params = {"model": job.model, "seed": job.seed, "attack": name, "n_images": len(y)}

@@ -58,6 +58,8 @@ def _extra_attacks(sections: tuple, job: Job, lineage: dict, out: str | Path):
     settings, steps, exact = sections
     draws = (job.eot_draws, job.eval_draws)
     target = Target(logits_model(model), model, job.seed, job.model, steps.batch_size, draws)
+    for n, key in ((settings.n_images, "checks.n_images"), (settings.spsa.n_images, "checks.spsa.n_images")):
+        dataset.require_test_digits(n, key)
     record = extra_attacks(target, dataset.x_test, dataset.y_test, settings, steps, exact)
     record = dataclasses.replace(record, lineage=lineage)
     record.save(out)

@@ -52,7 +52,7 @@ def run(settings: ExactParams, n_images: int, job: Job, table_out: str | Path, s
     for eps in settings.eps:
         check_eps(eps)
     dataset = Dataset.load(job.data, job.seed)
-    digits = dataset.x_test[:n_images], dataset.y_test[:n_images]
+    digits = dataset.first_test_digits(n_images, "attack.n_images")
     sources = Sources.of(job, "exact", {"attack": {"n_images": n_images}, "exact": asdict(settings)})
     sets = {eps: Path(sets_dir) / paths.ADVERSARIAL_NAME.format(eps=eps_label(eps)) for eps in settings.eps}
     kept = {eps: current_output(AdversarialSet.load, path, sources.lineage(eps)) for eps, path in sets.items()}

@@ -53,7 +53,7 @@ def _radii(settings: ExactParams, n_images: int, job: Job, lineage: dict) -> Cer
     from robqunn.exact import certified_radii
 
     dataset = Dataset.load(job.data, job.seed)
-    x, y = dataset.x_test[:n_images], dataset.y_test[:n_images]
+    x, y = dataset.first_test_digits(n_images, "attack.n_images")
     with verified_model(job, True) as model:
         radii = certified_radii(
             model, x, y, settings.budget, settings.tolerance, settings.radius_resolution, settings.batch_size
