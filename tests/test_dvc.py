@@ -299,6 +299,22 @@ class TestParamsNeverReachAShell:
         finally:
             shutil.rmtree(changed)
 
+    def test_shell_code_in_every_key_never_runs(self, repro):
+        """Shell code ($(...), backticks, ';', a newline, both quotes) in every string-, list- and null-valued key
+        at once, then `dvc repro -s` on each stage: each fails, and none of the code ran."""
+        changed = tmp_copy(repro, "injected-everywhere")
+        try:
+            raw = yaml.safe_load((changed / "params.yaml").read_text())
+            planted = _plant(raw, iter(range(10**6)))
+            assert planted > 20, planted  # the keys reached: every section's strings and lists
+            (changed / "params.yaml").write_text(yaml.safe_dump(raw))
+            for stage in STAGE_NAMES:
+                result = dvc(changed, "repro", "-s", stage)
+                assert result.returncode != 0, (stage, result.stdout[-2000:])
+                assert not list(changed.glob("PWNED*")) and not list(changed.parent.glob("PWNED*")), stage
+        finally:
+            shutil.rmtree(changed)
+
     def test_a_fresh_project_plans_every_stage(self, tmp_path):
         """On a fresh project, `dvc status` names every stage, and `dvc repro --dry` gets past the first one (DVC
         3's dry run then stops at the first dependency no stage has written yet: upstream issue 9021; after
@@ -308,6 +324,30 @@ class TestParamsNeverReachAShell:
         assert status.returncode == 0 and changed_stages(folder) == set(STAGE_NAMES), status.stdout
         dry = dvc(folder, "repro", "--dry")
         assert "Running stage 'prepare@42'" in dry.stdout and "params_valid" not in dry.stdout + dry.stderr
+
+
+SHELL_CODE = (
+    "$(touch PWNED{n})",
+    "`touch PWNED{n}`",
+    "x; touch PWNED{n}",
+    "x\ntouch PWNED{n}",
+    "x' ; touch PWNED{n} '",
+    'x" ; touch PWNED{n} "',
+)
+
+
+def _plant(section: dict, numbers) -> int:
+    """Replace, in place, every string, list or null leaf of ``section`` by shell code that would create a file
+    PWNED<n> (a list gets every form); returns how many leaves were replaced."""
+    planted = 0
+    for key, value in section.items():
+        if isinstance(value, dict):
+            planted += _plant(value, numbers)
+        elif isinstance(value, (str, list)) or value is None:
+            forms = [form.format(n=next(numbers)) for form in SHELL_CODE]
+            section[key] = forms if isinstance(value, list) else forms[planted % len(forms)]
+            planted += 1
+    return planted
 
 
 def tmp_copy(folder: Path, name: str) -> Path:
