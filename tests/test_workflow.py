@@ -20,11 +20,12 @@ from conftest import (
     TINY_CHANGES,
     job_counts,
     model_names,
+    needs,
     snakemake,
     workflow_copy,
     write_params,
 )
-from robqunn import config
+from robqunn import config, ui
 from robqunn.checklist import CHECK_NAMES, SAMPLING_CHECKS
 from robqunn.claims import NOISE_CLAIMS, PAPER, ROBUST_CLAIMS
 from robqunn.config import load_params
@@ -320,6 +321,22 @@ class TestSnakemake:
             assert text in html
         assert "1. Study" in html and "1. The answer: headline numbers, claims, soundness checks" in html  # first
         assert "headline.html" in html and "is under Results" in html  # the Workflow page says where
+
+    def test_the_report_opens_in_a_browser_on_where_the_answer_is(self, tiny_workflow, tmp_path):
+        """Headless Chromium, offline (the report needs no network), builds the report's page from its scripts: the
+        Results list starts with "1. Study", and the page it opens on (Snakemake's Workflow page) begins by
+        saying where the answer is, the headline table first."""
+        needs(None if ui.browser() else "no Chromium on PATH (apt-get install chromium; .ci/run installs it)")
+        report = tiny_workflow / "report.html"
+        if not report.exists():
+            assert snakemake(tiny_workflow, "--report", "report.html").returncode == 0
+        dom = ui.render(report.as_uri(), screenshot=tmp_path / "report.png", offline=True)
+        shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)))
+        assert "Please enable Javascript" in shown  # the page's own fallback, always in the DOM: the rest is built
+        results = shown[shown.index(" Results ") :]
+        assert results.startswith(" Results 1. Study 2. ") and "Circuits" in results
+        assert re.search(r'The answer is under Results, "1. Study", "1. The answer": first headline.html', shown)
+        assert (tmp_path / "report.png").stat().st_size > 20_000  # a drawn page, not a blank one
 
     def test_every_job_is_an_mlflow_run(self, tiny_workflow, tmp_path):
         """One FINISHED run per training, attack and checks job, each a child of its model's training run,
