@@ -18,7 +18,7 @@ pytest_plugins = ["engines"]  # the fixtures of the real engines: SLURM, Postgre
 
 #: Fixtures that run the pipeline's engines: the tiny study (Snakemake, and what reads it), DVC's repro, a SLURM
 #: cluster, a PostgreSQL-backed MLflow server, the MLflow UI. A test that uses one is end to end (marker e2e).
-E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "server", "tiny_ui"}
+E2E_FIXTURES = {"tiny_workflow", "repro", "cluster", "slurm_here", "server", "tiny_ui"}
 
 #: The longest e2e files (measured), started first so that the rest of the run fills the workers around them.
 #: pytest-xdist gives each worker two files to start with, in this order: one worker runs the tiny study

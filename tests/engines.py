@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -88,16 +89,93 @@ def server(postgres, tmp_path_factory):
     assert started.process.poll() is not None
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    """The cluster, stopped by its daemons' pids at the end; without SLURM or root the test skips with the
-    reason printed, except in CI (.ci/run installs slurmctld, slurmd, slurm-client and munge)."""
+@pytest.fixture
+def cluster(tmp_path, slurm_here):
+    """The cluster, run by `robqunn local-slurm` in a process of its own that stops it when this process dies,
+    however it dies (so an interrupted or timed-out test run leaves no daemon); at the end SIGTERM stops it, and
+    the test fails if anything of it is left. Without SLURM or root the test skips with the reason printed,
+    except in CI (.ci/run installs slurmctld, slurmd, slurm-client and munge)."""
+    before = slurm_here
+    process, running = start_cluster_process(tmp_path / "slurm")
+    assert listening_addresses(SLURM_PORTS) == {"127.0.0.1"}
+    yield running
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert_cluster_gone(before)
+
+
+@pytest.fixture
+def slurm_here() -> list[str]:
+    """SLURM's programs and root, or the test skips with the reason printed (except in CI: .ci/run installs
+    slurmctld, slurmd, slurm-client and munge); the cluster daemons already alive (a munged started by others)."""
     missing = localslurm.missing_programs()
     problem = f"no SLURM here ({', '.join(missing)} missing)" if missing else None
     if problem is None and os.geteuid() != 0:
         problem = "not root: the SLURM daemons run as root"
     needs(problem)
-    running = localslurm.start_local_slurm(tmp_path_factory.mktemp("slurm"))
-    yield running
-    running.stop()
-    assert all(process.poll() is not None for process in running.processes)
+    return cluster_processes()
+
+
+SLURM_PORTS = (6817, 6818)  # slurmctld's and slurmd's defaults
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def start_cluster_process(folder: Path) -> tuple[subprocess.Popen, localslurm.LocalSlurm]:
+    """`robqunn local-slurm --folder folder` in its own process, SIGTERMed by the kernel if this one dies; returns
+    once the cluster is up."""
+    command = [os.path.join(os.path.dirname(sys.executable), "robqunn"), "local-slurm", "--folder", str(folder)]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "local-slurm.out", "w") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=_die_with_parent)
+    line = process.stdout.readline()
+    if "SLURM is up" not in line:
+        process.wait(timeout=120)
+        raise AssertionError(f"robqunn local-slurm did not start:\n{(folder / 'local-slurm.out').read_text()[-3000:]}")
+    return process, localslurm.LocalSlurm(folder, folder / "slurm.conf")
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def listening_addresses(ports) -> set[str]:
+    """The IPv4 addresses that sockets listen on for ``ports`` (from /proc/net/tcp: state 0A is LISTEN)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port = local.split(":")
+        if state == "0A" and int(port, 16) in ports:
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def cluster_processes() -> list[str]:
+    """The daemons of a local cluster still alive (slurmctld, slurmd, their job step daemons, munged)."""
+    alive = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            name = comm.read_text().strip()
+        except OSError:
+            continue
+        if name in ("slurmctld", "slurmd", "slurmstepd", "munged"):
+            alive.append(f"{comm.parent.name} {name}")
+    return alive
+
+
+def assert_cluster_gone(before: list[str], timeout: float = 30) -> None:
+    """No daemon of the cluster left (of those not alive ``before`` it), its configuration copy removed, nothing
+    listening on its ports."""
+
+    def left() -> tuple:
+        return (
+            sorted(set(cluster_processes()) - set(before)),
+            localslurm.SYSTEM_CONF.exists(),
+            listening_addresses(SLURM_PORTS),
+        )
+
+    deadline = time.monotonic() + timeout  # a killed parent's cluster stops on its own: give it the time
+    while left() != ([], False, set()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == ([], False, set())

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
+import pytest
+
+import engines
 from conftest import TINY_TWO_MODELS, assert_same_on_shared_models, job_counts, model_names, workflow_copy
 
 
@@ -68,3 +73,41 @@ def assert_every_job_run_is_on_the_server(server: str, counts: dict[str, int], f
     assert attack.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
     table = client.download_artifacts(attack.info.run_id, "accuracy_vs_eps.json", str(tmp_path))
     assert '"accuracy"' in Path(table).read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT])
+def test_local_slurm_stops_everything_when_told(slurm_here, tmp_path, signum):
+    """A closed terminal (SIGHUP) or Ctrl-C (SIGINT) on `robqunn local-slurm` stops every daemon it started, removes
+    the configuration's copy and leaves nothing listening (SIGTERM: the cluster fixture's own stop); the daemons
+    listened on 127.0.0.1 alone; a cluster starts again after it."""
+    process, _ = engines.start_cluster_process(tmp_path / "slurm")
+    assert engines.listening_addresses(engines.SLURM_PORTS) == {"127.0.0.1"}
+    process.send_signal(signum)
+    assert process.wait(timeout=120) in (0, 128 + signum)
+    engines.assert_cluster_gone(slurm_here)
+
+
+def test_a_killed_test_process_leaves_no_cluster(slurm_here, tmp_path):
+    """The process that started the cluster (as a test run does, through the fixture's helper) is SIGKILLed, as a
+    timeout or a crash ends a test run: the cluster stops all the same, its daemons, configuration and ports gone."""
+    starter = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import engines
+        engines.start_cluster_process(Path(sys.argv[1]))
+        print("up", flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", starter, str(tmp_path / "slurm")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout.readline().strip() == "up"
+        assert engines.cluster_processes() != slurm_here
+    finally:
+        parent.kill()
+        parent.wait(timeout=60)
+    engines.assert_cluster_gone(slurm_here, timeout=120)

@@ -9,11 +9,13 @@ libraries are imported by the subcommand that needs them, so `robqunn --help` an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import math
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,19 +240,35 @@ def _plots(ctx: Context) -> None:
 
 
 def _local_slurm(ctx: Context) -> None:
-    """Start the cluster, say how to use it, and stop it (by its daemons' pids) on Ctrl-C."""
+    """Start the cluster, say how to use it, and stop it (its jobs, its daemons by their pids, its configuration)
+    on Ctrl-C, SIGTERM or SIGHUP, or when a daemon ends."""
     from robqunn.localslurm import start_local_slurm
 
-    cluster = start_local_slurm(ctx.args.folder)
+    with _signals_exit():
+        try:
+            cluster = start_local_slurm(ctx.args.folder)  # stops what it started if a signal lands meanwhile
+            try:
+                print(
+                    f"SLURM is up ({cluster.conf}): snakemake --profile workflow/profiles/slurm  (Ctrl-C stops it)",
+                    flush=True,
+                )
+                cluster.processes[0].wait()
+            finally:
+                cluster.stop()
+        except KeyboardInterrupt:
+            pass
+
+
+@contextlib.contextmanager
+def _signals_exit() -> Iterator[None]:
+    """Inside, SIGTERM (`kill <pid>`) and SIGHUP (a closed terminal) end the command as Ctrl-C does, through its
+    ``finally`` blocks, with the exit status 128 + the signal's number; the handlers are restored after."""
+    previous = {signum: signal.signal(signum, _exit_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        print(
-            f"SLURM is up ({cluster.conf}): snakemake --profile workflow/profiles/slurm  (Ctrl-C stops it)", flush=True
-        )
-        cluster.processes[0].wait()
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
-        cluster.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _ui(ctx: Context) -> None:
@@ -262,28 +280,27 @@ def _ui(ctx: Context) -> None:
     experiment = MlflowClient(uri).get_experiment_by_name(name)
     if experiment is None:
         raise ui.UiError(f"the store {uri} has no experiment {name!r} (tracking.experiment): run the study first")
-    # SIGTERM and SIGHUP stop the server as Ctrl-C does, through `finally`, then the handlers are restored
-    previous = {signum: signal.signal(signum, _exit_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
     server = None
-    try:
-        MlflowClient(uri).set_experiment_tag(
-            experiment.experiment_id, tracking.UI_VIEW_TAG, tracking.ui_view_state(ctx.params.claims.low_eps, _now_ms())
-        )
-        server = ui.start_ui(uri, ctx.args.port)
-        url = tracking.ui_url(server.base, experiment.experiment_id, view=True)
-        if ctx.args.screenshot is not None:
-            ui.render(url, screenshot=ctx.args.screenshot)
-            print(f"{ctx.args.screenshot}: {url}")
-            return
-        print(f"MLflow UI on the runs of {name!r}: {url}  (Ctrl-C stops it)", flush=True)
-        server.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if server is not None:
-            server.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with _signals_exit():
+        try:
+            MlflowClient(uri).set_experiment_tag(
+                experiment.experiment_id,
+                tracking.UI_VIEW_TAG,
+                tracking.ui_view_state(ctx.params.claims.low_eps, _now_ms()),
+            )
+            server = ui.start_ui(uri, ctx.args.port)
+            url = tracking.ui_url(server.base, experiment.experiment_id, view=True)
+            if ctx.args.screenshot is not None:
+                ui.render(url, screenshot=ctx.args.screenshot)
+                print(f"{ctx.args.screenshot}: {url}")
+                return
+            print(f"MLflow UI on the runs of {name!r}: {url}  (Ctrl-C stops it)", flush=True)
+            server.process.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if server is not None:
+                server.stop()
 
 
 def _now_ms() -> int:

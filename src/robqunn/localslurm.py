@@ -28,13 +28,18 @@ DAEMONS = ("munged", "slurmctld", "slurmd")
 MUNGE_USER = "munge"
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 START_TIMEOUT_S = 60
+PARTITION = "local"
+STEP_DAEMON_GRACE_S = 10  # how long cancelled jobs' step daemons get to end before they are killed
 
 #: One node with this machine's cores; memory is tracked (a job asks for mem_mb) and a job without a memory
-#: request gets DefMemPerCPU per core instead of the whole node. No accounting database: the jobs' states
-#: come from squeue (the slurm profile's slurm-status-command), which keeps a finished job for MinJobAge.
+#: request gets DefMemPerCPU per core instead of the whole node. The daemons listen on 127.0.0.1 alone (the
+#: controller's and the node's address, bound instead of every interface: CommunicationParameters). No
+#: accounting database: the jobs' states come from squeue (the slurm profile's slurm-status-command), which
+#: keeps a finished job for MinJobAge.
 CONFIG = """\
 ClusterName=robqunn-local
-SlurmctldHost={host}
+SlurmctldHost={host}(127.0.0.1)
+CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -55,7 +60,7 @@ SlurmdPidFile={folder}/slurmd.pid
 SlurmctldLogFile={folder}/slurmctld.log
 SlurmdLogFile={folder}/slurmd.log
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN
-PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 
 
@@ -78,7 +83,12 @@ class LocalSlurm:
         return {"SLURM_CONF": str(self.conf)}
 
     def stop(self) -> None:
-        """Stop slurmd, slurmctld and (if it started it) munged, by their pids, and wait for them."""
+        """Cancel every job, stop slurmd, slurmctld and (if it started it) munged by their pids and wait for them,
+        end any job step daemon left (slurmstepd outlives slurmd), and remove the configuration's copy."""
+        if self.processes and all(process.poll() is None for process in self.processes):
+            scancel = [_which("scancel"), "--partition", PARTITION]
+            subprocess.run(scancel, env=os.environ | self.env(), capture_output=True, timeout=30)
+            _wait_until_gone(_step_daemons, STEP_DAEMON_GRACE_S)
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()
@@ -87,6 +97,8 @@ class LocalSlurm:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        for pid in _step_daemons():
+            _kill_and_wait(pid)
         if self.munged_pid is not None:
             _kill_and_wait(self.munged_pid)
         if self.system_conf is not None and self.system_conf.read_text() == self.conf.read_text():
@@ -121,7 +133,13 @@ def start_local_slurm(folder: str | Path, cpus: int | None = None, memory_mb: in
     conf = folder / "slurm.conf"
     host = socket.gethostname().split(".")[0]
     conf.write_text(
-        CONFIG.format(host=host, folder=folder, cpus=cpus or os.cpu_count(), memory_mb=memory_mb or _memory_mb())
+        CONFIG.format(
+            host=host,
+            folder=folder,
+            cpus=cpus or os.cpu_count(),
+            memory_mb=memory_mb or _memory_mb(),
+            partition=PARTITION,
+        )
     )
     cluster = LocalSlurm(folder, conf, munged_pid=_start_munge())
     env = os.environ | cluster.env()
@@ -189,6 +207,25 @@ def _wait_for_idle_node(host: str, env: dict, folder: Path) -> None:
         if (folder / name).exists()
     )
     raise SlurmError(f"the node did not become idle within {START_TIMEOUT_S} s:\n{logs}")
+
+
+def _step_daemons() -> list[int]:
+    """The pids of every slurmstepd on this machine: all of them belong to this cluster, since it refuses to start
+    where another cluster's configuration is installed."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "slurmstepd":
+                found.append(int(comm.parent.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return found
+
+
+def _wait_until_gone(pids_of, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while pids_of() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _kill_and_wait(pid: int) -> None:
