@@ -102,15 +102,15 @@ ATTEMPTS = 3
 def test_a_killed_study_reruns_to_the_same_results(tmp_path, tiny_workflow):
     """Ctrl-C (SIGINT to the process group) lands mid-job; the rerun is SIGKILLed mid-job too (what a node's
     out-of-memory killer or a cluster's pre-emption does), leaving Snakemake's lock and an incomplete job; the
-    plain command, `snakemake --cores 2`, reruns (the default profile reruns incomplete jobs, robqunn.runlock
-    removes the dead run's lock) and finishes with the tiny study's tables."""
+    plain command, `snakemake --cores 2` (no profile, no --unlock, no --rerun-incomplete), reruns: robqunn.runlock
+    clears the dead run's lock and unfinished outputs; it finishes with the tiny study's tables."""
     folder = without_attacks_of(tiny_workflow, tmp_path / "study", MODEL)
     kill_mid_job(folder, signal.SIGINT)
     kill_mid_job(folder, signal.SIGKILL)
     assert list((folder / ".snakemake" / "locks").iterdir())  # the killed run's lock is there
     rerun = snakemake(folder, "--cores", "2")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "removed the lock a killed Snakemake left" in rerun.stderr
+    assert "cleared what a killed Snakemake left" in rerun.stderr
     for table in ("results/tables/seed42/results.csv", "results/study/checklist.csv", "results/study/claims.csv"):
         assert (folder / table).read_bytes() == (tiny_workflow / table).read_bytes(), table
     assert temporary_files(folder) == []

@@ -12,14 +12,15 @@ from robqunn.config import (
 )
 from robqunn.vocabulary import EXACT, WORST_CASE, AttackName, ModelSpec
 from robqunn.paths import StudyFiles
-from robqunn.runlock import hold_and_clear_stale, stale_lock_message
+from robqunn.runlock import hold_and_clear_stale, stale_message
 from robqunn.tracking import check_tracking
 from snakemake.logging import logger
 
-# A lock that a killed run left is removed when no other run of the study lives (robqunn.runlock), so that the
-# plain command reruns after SIGKILL; job processes (SLURM, per-job Snakemake) leave it to the main one.
+# The lock and unfinished outputs a killed run left are cleared when no other run of the study lives
+# (robqunn.runlock), so that the plain command reruns after a kill; job processes (SLURM, per-job Snakemake)
+# leave it to the main one.
 if workflow.is_main_process and (stale := hold_and_clear_stale()):
-    logger.warning(stale_lock_message(stale))
+    logger.warning(stale_message(stale))
 # The schema checked the structure; robqunn checks the values again (cross-field rules) before any job runs.
 PARAMS = params_from_dict(config)
 SEEDS = list(PARAMS.study.seeds)
