@@ -101,7 +101,7 @@ def cluster(tmp_path, slurm_here):
     yield running
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 128 + signal.SIGTERM
-    assert_cluster_gone(before)
+    assert_cluster_gone(before, running.folder)
 
 
 @pytest.fixture
@@ -164,18 +164,19 @@ def cluster_processes() -> list[str]:
     return alive
 
 
-def assert_cluster_gone(before: list[str], timeout: float = 30) -> None:
+def assert_cluster_gone(before: list[str], folder: Path, timeout: float = 30) -> None:
     """No daemon of the cluster left (of those not alive ``before`` it), its configuration copy removed, nothing
-    listening on its ports."""
+    listening on its ports, and no socket left: munged's (unless a munged ran before) or one in its ``folder``."""
+    munge_before = any(line.endswith(" munged") for line in before)
 
     def left() -> tuple:
-        return (
-            sorted(set(cluster_processes()) - set(before)),
-            localslurm.SYSTEM_CONF.exists(),
-            listening_addresses(SLURM_PORTS),
-        )
+        sockets = [p for p in folder.rglob("*") if p.is_socket()]
+        if not munge_before:
+            sockets += list(Path("/run/munge").glob("*socket*"))
+        processes = sorted(set(cluster_processes()) - set(before))
+        return processes, localslurm.SYSTEM_CONF.exists(), listening_addresses(SLURM_PORTS), sockets
 
     deadline = time.monotonic() + timeout  # a killed parent's cluster stops on its own: give it the time
-    while left() != ([], False, set()) and time.monotonic() < deadline:
+    while left() != ([], False, set(), []) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert left() == ([], False, set())
+    assert left() == ([], False, set(), [])

@@ -84,7 +84,7 @@ def test_local_slurm_stops_everything_when_told(slurm_here, tmp_path, signum):
     assert engines.listening_addresses(engines.SLURM_PORTS) == {"127.0.0.1"}
     process.send_signal(signum)
     assert process.wait(timeout=120) in (0, 128 + signum)
-    engines.assert_cluster_gone(slurm_here)
+    engines.assert_cluster_gone(slurm_here, tmp_path / "slurm")
 
 
 def test_a_killed_test_process_leaves_no_cluster(slurm_here, tmp_path):
@@ -110,4 +110,4 @@ def test_a_killed_test_process_leaves_no_cluster(slurm_here, tmp_path):
     finally:
         parent.kill()
         parent.wait(timeout=60)
-    engines.assert_cluster_gone(slurm_here, timeout=120)
+    engines.assert_cluster_gone(slurm_here, tmp_path / "slurm", timeout=120)
