@@ -40,14 +40,14 @@ from robqunn.params_types import (
     Params,
     StudyParams,
 )
-from robqunn.params_yaml import read_params_yaml
+from robqunn.params_yaml import LOADER, read_params_yaml
 from robqunn.vocabulary import CNN, AttackName, ModelSpec, TrainMethod, schema_nodes
 
 
 def read_yaml(text: str) -> Any:
     """YAML's safe subset, with libyaml's parser where PyYAML has it (ten times PyYAML's own: every Snakemake
     start reads params.yaml and the schema)."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(text, Loader=LOADER)
 
 
 def model_specs(
@@ -91,7 +91,7 @@ def leaf_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
 def overridden_keys(merged: Mapping[str, Any], base: str | Path = "params.yaml") -> dict[str, tuple[Any, Any]]:
     """{key: (value in ``base``, value in force)} for every leaf key of ``merged`` whose value differs from the
     params file ``base`` (what a profile or ``--config`` changed)."""
-    base_raw = read_params_yaml(Path(base).read_text(), base) if Path(base).is_file() else {}
+    base_raw = read_yaml(Path(base).read_text()) if Path(base).is_file() else {}  # checked when the run read it
     changed = {}
     for key in leaf_keys(merged):
         try:

@@ -18,7 +18,7 @@ import numpy as np
 
 from robqunn.artifacts import IMAGE_SHAPE, N_CLASSES
 from robqunn.config import CircuitParams, CnnBias
-from robqunn.quanv import Quanvolution, quanvolution_layer
+from robqunn.quanv import Quanvolution, digits_from, quanvolution_layer
 from robqunn.seeding import derived_seed
 from robqunn.vocabulary import CNN, FEATURES, LOGITS, ModelSpec
 
@@ -128,8 +128,6 @@ def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
 def _in_batches(call, x: np.ndarray) -> np.ndarray:
     """``call`` on batches of PREDICT_BATCH digits, each declared to a finite-shot layer as the digits it holds
     (quanv.digits_from), so that a digit's draws do not depend on the batching."""
-    from robqunn.quanv import digits_from
-
     batches = []
     for i in range(0, len(x), PREDICT_BATCH):
         with digits_from(i):

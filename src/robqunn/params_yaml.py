@@ -26,33 +26,42 @@ MAYBE_NOT_A_STRING = re.compile(r"^[-+.0-9~]|^(y|yes|n|no|on|off|true|false|null
 HOW_TO_AGREE = "quote a string; write 42 for 052, 1.0e-3 for 1e-3, true/false for yes/no/on/off"
 
 
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML has it: ten times faster
+
+
 def read_params_yaml(text: str, where: str | Path) -> Any:
     """``text`` (the params file ``where``) as PyYAML reads it, after checking that DVC's YAML 1.2 reads it the
-    same and that no mapping repeats a key.
+    same and that no mapping repeats a key (one parse: each scalar's YAML 1.1 value is the document's own).
 
     Raises:
         ParamsError: a duplicated key or a scalar the two dialects read differently (file, line and key named),
             or text that is not YAML.
     """
+    loader = LOADER(text)
     try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_node(root, (), str(where), _Readers(loader))  # plain scalars: style None (PyYAML) or "" (libyaml)
+        return loader.construct_document(root)
     except yaml.YAMLError as error:
         raise ParamsError(f"params file {str(where)!r} must be valid YAML; got: {error}") from None
-    if root is not None:
-        _check_node(root, (), str(where), _Readers())  # plain scalars: style None (PyYAML) or "" (libyaml)
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    finally:
+        loader.dispose()
 
 
 class _Readers:
-    """One plain scalar read by each dialect, as the value of a one-key document."""
+    """One plain scalar read by each dialect: as the document's PyYAML constructor reads it, and by ruamel.yaml as
+    the value of a one-key document."""
 
-    def __init__(self) -> None:
+    def __init__(self, loader) -> None:
         from ruamel.yaml import YAML
 
+        self._loader = loader
         self._ruamel = YAML(typ="safe")  # dvc.utils.serialize.parse_yaml's reader
 
-    def yaml_1_1(self, raw: str) -> Any:
-        return yaml.load(f"v: {raw}", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["v"]
+    def yaml_1_1(self, node: yaml.ScalarNode) -> Any:
+        return self._loader.construct_object(node)
 
     def yaml_1_2(self, raw: str) -> Any:
         return self._ruamel.load(f"v: {raw}")["v"]
@@ -80,7 +89,7 @@ def _check_node(node: yaml.Node, key: tuple[str, ...], where: str, readers: _Rea
 
 
 def _check_scalar(node: yaml.ScalarNode, key: tuple[str, ...], where: str, readers: _Readers) -> None:
-    old, new = readers.yaml_1_1(node.value), readers.yaml_1_2(node.value)
+    old, new = readers.yaml_1_1(node), readers.yaml_1_2(node.value)
     if not _same(old, new):
         raise ParamsError(
             f"{where} line {node.start_mark.line + 1}: params key {_dotted(key)!r} is {node.value!r}, which YAML "

@@ -194,8 +194,9 @@ class Quanvolution(keras.layers.Layer):
         digits = _first_digit + np.arange(int(n_digits))
         if not len(digits):
             return np.zeros(probabilities.shape)
-        if len(self._draws_per_digit) <= digits[-1]:
-            self._draws_per_digit = np.concatenate([self._draws_per_digit, np.zeros(digits[-1] + 1, np.int64)])
+        missing = digits[-1] + 1 - len(self._draws_per_digit)
+        if missing > 0:
+            self._draws_per_digit = np.pad(self._draws_per_digit, (0, missing))
         keys = np.stack([np.full_like(digits, self.seed), digits, self._draws_per_digit[digits]], axis=1)
         self._draws_per_digit[digits] += 1
         per_digit = probabilities.reshape(len(digits), -1, probabilities.shape[-1])
@@ -266,7 +267,7 @@ def multinomial_counts(shots: int, probabilities: np.ndarray, keys: np.ndarray) 
         for d in digits:
             counts[d] = np.random.default_rng(keys[d].tolist()).multinomial(shots, probabilities[d])
 
-    workers = min(_sampling_workers(), len(keys))
+    workers = min(sampling_workers(), len(keys))
     if workers <= 1:
         draw(range(len(keys)))
     else:
@@ -274,13 +275,14 @@ def multinomial_counts(shots: int, probabilities: np.ndarray, keys: np.ndarray) 
     return counts
 
 
-def _sampling_workers() -> int:
+def sampling_workers() -> int:
+    """The threads the sampler draws digits on: this process's cores."""
     return len(os.sched_getaffinity(0))
 
 
 @cache
 def _sampling_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(_sampling_workers(), thread_name_prefix="robqunn-shots")
+    return ThreadPoolExecutor(sampling_workers(), thread_name_prefix="robqunn-shots")
 
 
 _first_digit = 0  # module-wide, not a context variable: a compiled function's NumPy callback runs on TF's threads

@@ -51,7 +51,7 @@ def bench_samplers(params: Params, seed: int) -> list[Timing]:
 
     from robqunn.circuits import make_circuit_spec
     from robqunn.data import prepare_dataset
-    from robqunn.quanv import multinomial_counts, quanvolution_layer
+    from robqunn.quanv import multinomial_counts, quanvolution_layer, sampling_workers
 
     hardware = params.bench.hardware_model
     if hardware.shots is None:
@@ -73,7 +73,7 @@ def bench_samplers(params: Params, seed: int) -> list[Timing]:
             None,
         ),
         Timing(
-            f"NumPy multinomial, float64, one generator a digit ({_cores()} cores)",
+            f"NumPy multinomial, float64, one generator a digit ({sampling_workers()} cores)",
             n,
             best_seconds(lambda: multinomial_counts(shots, probabilities, keys), repeats) / n,
             None,
@@ -99,12 +99,6 @@ def tensorflow_counts(shots: int, probabilities, seed):
         counts.append(count)
         remaining -= count
     return tf.stack([*counts, remaining], axis=1)
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
 
 
 def format_samplers(timings: list[Timing]) -> str:
