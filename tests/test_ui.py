@@ -73,6 +73,8 @@ def test_the_saved_view_shows_the_headline_per_training_run(tiny_ui, tiny_workfl
     names = tracking.headline_metric_names(eps)
     for column in ("test_accuracy", names["exact"], names["attacks"], "robqunn.soundness"):
         assert column in text, text[:2000]
+    first_attack = re.search(r"attack \w+ · ", text)
+    assert first_attack and text.index("train · ") < first_attack.start(), "the training runs come first"
     headline = pd.read_csv(tiny_workflow / "results" / "study" / "headline.csv").set_index("model")
     cnn = client.search_runs([experiment], "tags.`robqunn.stage` = 'train' and tags.`robqunn.model` = 'cnn'")[0]
     assert cnn.data.metrics[names["exact"]] == pytest.approx(headline.loc["cnn", "exact"], abs=5e-4)  # one seed

@@ -91,17 +91,20 @@ def headline_metric_names(eps: float) -> dict[str, str]:
 def ui_view_state(eps: float, now_ms: int) -> str:
     """The saved view's tag value: MLflow's envelope (name, times, the UI's state as JSON) with the clean
     accuracy, the headline metrics at ``eps`` and the soundness verdict as the selected columns, the run names
-    wide enough to read in full, the runs sorted by name (which lists them flat). The UI applies widths only to
-    the columns of ``columnOrder``, and ignores a saved view when the address sorts: hence both here."""
-    columns = ["metrics.`test_accuracy`"] + [f"metrics.`{m}`" for m in headline_metric_names(eps).values()]
+    wide enough to read in full, the runs sorted by exact robust accuracy at ``eps``, highest first: the training
+    runs that carry it lead, most robust model first, and the runs without it follow (MLflow sorts a missing
+    metric last either way). The UI applies widths only to the columns of ``columnOrder``, and ignores a saved
+    view when the address sorts: hence both here."""
+    headline = headline_metric_names(eps)
+    columns = ["metrics.`test_accuracy`"] + [f"metrics.`{m}`" for m in headline.values()]
     columns += ["tags.`robqunn.soundness`"]
     order = [UI_NAME_COLUMN, *columns]
     state = {
         "selectedColumns": columns,
         "columnOrder": order,
         "columnWidths": {column: UI_WIDTHS.get(column, UI_WIDTHS["other"]) for column in order},
-        "orderByKey": "attributes.run_name",
-        "orderByAsc": True,
+        "orderByKey": f"metrics.`{headline['exact']}`",
+        "orderByAsc": False,
         "runsExpanded": {},
         "runsPinned": [],
         "runsHidden": [],
