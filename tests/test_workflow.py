@@ -25,7 +25,7 @@ from conftest import (
     workflow_copy,
     write_params,
 )
-from robqunn import config, ui
+from robqunn import config, docnumbers, ui
 from robqunn.checklist import CHECK_NAMES, SAMPLING_CHECKS
 from robqunn.claims import NOISE_CLAIMS, PAPER, ROBUST_CLAIMS
 from robqunn.config import load_params
@@ -501,6 +501,26 @@ class TestProfiles:
         assert counts["model_train"] == counts["model_attacks"] == 5 * 4 * 3 and counts["aggregate"] == 1
         for name in ("cnn-pgdtrained", "qunn-none-ent_rot-exacttrained", "qunn-random-ent_rot"):
             assert f"models/seed4/{name}.keras" in result.stdout
+
+    DOCS_MODELS = {
+        "noise": ["cnn", "qunn-star-rot_ent", "qunn-full-ent_rot-dep0.02", "qunn-full-ent_rot-flip0.05"],
+        "bias": ["cnn", "qunn-none-rot_ent"],
+    }
+
+    @pytest.mark.parametrize("study, profile", sorted(docnumbers.STUDIES.items()))
+    def test_the_docs_profiles_run_their_models_on_five_seeds(self, tmp_path, study, profile):
+        """The runs docs/numbers comes from (robqunn.docnumbers.STUDIES): the noise profile is the five-seed study
+        plus each noisy full-ent_rot (15 models), bias the two models it compares, both on five seeds."""
+        result = snakemake(workflow_copy(tmp_path), "--profile", profile, "-n")
+        assert result.returncode == 0, result.stderr[-3000:]
+        counts = job_counts(result.stdout + result.stderr)
+        n_models, models = {"noise": 15, "bias": 2}[study], self.DOCS_MODELS[study]
+        assert counts["model_train"] == counts["model_attacks"] == 5 * n_models and counts["aggregate"] == 1
+        for model in models:
+            assert f"models/seed4/{model}.keras" in result.stdout
+        usage = (REPO / "docs" / "usage.md").read_text()
+        (documented,) = re.findall(rf"^snakemake -n --profile {re.escape(profile)}\s+# (\d+)", usage, flags=re.M)
+        assert int(documented) == sum(counts.values()), f"docs/usage.md's count of the {study} profile's jobs"
 
     def test_the_select_profile_sweeps_five_seeds_with_validation_digits(self, tmp_path):
         """The select profile: the sweep, not the study, on five seeds, and the circuit choice's tables."""

@@ -226,6 +226,18 @@ def _tool_commands(command) -> None:
     ui.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the runs page there and stop")
     dvc = command("dvc-yaml", _dvc_yaml, "write dvc.yaml from the stages and robqunn.paths (in --workdir)")
     dvc.add_argument("--check", action="store_true", help="only check that dvc.yaml is current (exit 2 if not)")
+    docs = command(
+        "docs-numbers", _docs_numbers, "write the docs' robustness numbers from five-seed studies (docs/numbers)"
+    )
+    docs.add_argument(
+        "--from",
+        dest="studies",
+        action="append",
+        default=[],
+        metavar="STUDY=FOLDER",
+        help="first keep the per-seed table of the study run in FOLDER as docs/numbers/STUDY.csv (repeatable)",
+    )
+    docs.add_argument("--check", action="store_true", help="only check that the docs are current (exit 2 if not)")
     command(
         "dvc-commit",
         _dvc_commit,
@@ -511,6 +523,27 @@ def _dvc_yaml(ctx: Context) -> None:
         print(dvcfile.write(path))
     elif not dvcfile.is_current(path):
         raise RobqunnError(f"{path} must be what `robqunn dvc-yaml` writes; it differs: run `robqunn dvc-yaml`")
+
+
+def _docs_numbers(ctx: Context) -> None:
+    from robqunn import docnumbers
+
+    root = ctx.files.root
+    for study, folder in (_study_folder(given) for given in ctx.args.studies):
+        print(*docnumbers.keep_study(root, study, folder), sep="\n")
+    stale = docnumbers.update_documents(root, check=ctx.args.check)
+    if ctx.args.check and stale:
+        names = ", ".join(str(path) for path in stale)
+        raise RobqunnError(f"the numbers in {names} are not what docs/numbers gives: run `robqunn docs-numbers`")
+    for path in [] if ctx.args.check else stale:
+        print(f"{path}: numbers rewritten")
+
+
+def _study_folder(given: str) -> tuple[str, Path]:
+    study, sep, folder = given.partition("=")
+    if not sep or not folder:
+        raise RobqunnError(f"--from takes STUDY=FOLDER (e.g. noise=../study); got {given!r}")
+    return study, Path(folder)
 
 
 def _dvc_commit(ctx: Context) -> None:
