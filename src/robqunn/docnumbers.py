@@ -397,21 +397,16 @@ def readout_table(table: pd.DataFrame, circuit: CircuitParams) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def noise_mechanism(numbers: Numbers) -> str:
-    """Does each seed's exact gain under noise follow the rise of its readout's flat (cos-only) weight?"""
+def _mechanism_pairs(numbers: Numbers) -> tuple[list[list[str]], list[float], list[float]]:
+    """The mechanism table's rows, and per (noisy model, seed) the change of the cos-only share and of exact
+    robust accuracy."""
     readouts = numbers.tables[READOUTS].set_index(["seed", "model"])
     seeds = numbers.seeds("noise")
     comparisons = noise_comparisons(numbers)
     rows, share_changes, gains = [], [], []
-    circuits = sorted({ModelSpec.from_name(model).circuit_name for model, _ in comparisons})
-    for circuit in circuits:
-        rows.append(
-            [
-                f"noiseless ({model_label(circuit)})",
-                ", ".join(f"{readouts.at[(s, circuit), 'cos_weight']:.3f}" for s in seeds),
-                "",
-            ]
-        )
+    for circuit in sorted({ModelSpec.from_name(model).circuit_name for model, _ in comparisons}):
+        shares = ", ".join(f"{readouts.at[(s, circuit), 'cos_weight']:.3f}" for s in seeds)
+        rows.append([f"noiseless ({model_label(circuit)})", shares, ""])
     for model, comparison in comparisons:
         circuit = ModelSpec.from_name(model).circuit_name
         changes = [readouts.at[(s, model), "cos_weight"] - readouts.at[(s, circuit), "cos_weight"] for s in seeds]
@@ -421,19 +416,31 @@ def noise_mechanism(numbers: Numbers) -> str:
             [
                 model_label(model),
                 ", ".join(f"{change:+.3f}" for change in changes),
-                ", ".join(f"{g:+.3f}" for g in comparison.differences),
+                ", ".join(f"{gain:+.3f}" for gain in comparison.differences),
             ]
         )
-    rho = stats.spearmanr(share_changes, gains).statistic
+    return rows, share_changes, gains
+
+
+def mechanism_correlation(numbers: Numbers) -> float:
+    """Spearman's rho of the cos-only share's change and the exact gain over the (noisy model, seed) pairs."""
+    _, share_changes, gains = _mechanism_pairs(numbers)
+    return float(stats.spearmanr(share_changes, gains).statistic)
+
+
+def noise_mechanism(numbers: Numbers) -> str:
+    """Does each seed's exact gain under noise follow the rise of its readout's flat (cos-only) weight?"""
+    rows, _, gains = _mechanism_pairs(numbers)
     header = [
         "model",
-        f"cos-only share of the readout's weight (noiseless) or its change (noisy), seeds {', '.join(map(str, seeds))}",
+        "cos-only share of the readout's weight (noiseless) or its change (noisy), seeds "
+        + ", ".join(map(str, numbers.seeds("noise"))),
         f"exact ε={MAIN_EPS:g} − noiseless, same seeds",
     ]
     return markdown_table(header, rows) + (
         f"\nOver the {len(gains)} (seed, noisy model) pairs, the rise of the cos-only share and the rise of the exact "
-        f"robust accuracy have Spearman ρ = {rho:.2f} (`robqunn.sweep.readout_statistics`, "
-        f"`docs/numbers/{READOUTS}.csv`).\n"
+        f"robust accuracy have Spearman ρ = {mechanism_correlation(numbers):.2f} "
+        f"(`robqunn.sweep.readout_statistics`, `docs/numbers/{READOUTS}.csv`).\n"
     )
 
 
@@ -452,49 +459,54 @@ def circuit_choice(numbers: Numbers) -> str:
     )
 
 
-def _how_many(count: int, total: int, noun: str) -> str:
-    """Words, not digits (the README holds no result number): "every QuNN", "no QuNN", "some QuNNs"."""
+def _of_them(count: int, total: int) -> str:
+    """Words, not digits (the README holds no result number)."""
     if count == total:
-        return f"every {noun}"
-    return f"no {noun}" if count == 0 else f"some {noun}s (not all)"
+        return "all of them"
+    return "none of them" if count == 0 else "some of them (not all)"
 
 
 SEED_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
 def readme_bias(numbers: Numbers) -> str:
-    """The README's bias bullet: how many QuNNs the CNN with PyTorch's default bias beats, in words."""
+    """The README's bias bullet: against how many QuNNs the CNN with PyTorch's default bias wins, in words."""
     comparisons = [c for _, c in qunn_vs_cnn(numbers, cnn=("bias", "cnn"))]
     total, seeds = len(comparisons), len(numbers.seeds("bias"))
     on_average = sum(c.interval.mean < 0 for c in comparisons)  # QuNN - CNN below 0: the CNN is more robust
     clearly = sum(c.interval.high < 0 for c in comparisons)
     every_seed = sum(c.n_lower == c.n_seeds for c in comparisons)
     return (
-        "- **The baseline's bias decides \"QuNN vs CNN\"**: with PyTorch's default bias the CNN is more robust "
-        f"(exact, {SEED_WORDS.get(seeds, seeds)} seeds) than {_how_many(on_average, total, 'QuNN')} on average, "
-        f"clearly more than {_how_many(clearly, total, 'QuNN')}, and more on every seed than "
-        f"{_how_many(every_seed, total, 'QuNN')}. [More](docs/results.md#the-cnns-bias).\n"
+        "- **The baseline's bias decides \"QuNN vs CNN\"**: with PyTorch's default bias the CNN's mean exact robust "
+        f"accuracy over {SEED_WORDS.get(seeds, seeds)} seeds is above the QuNNs' for {_of_them(on_average, total)}, "
+        f"clearly (the paired difference's interval above zero) for {_of_them(clearly, total)}, and on every seed for "
+        f"{_of_them(every_seed, total)}. [More](docs/results.md#the-cnns-bias).\n"
     )
 
 
+def _channel_words(comparisons: list[Comparison]) -> str:
+    clearly = sum(c.interval.low > 0 for c in comparisons)
+    every_seed = sum(c.interval.low > 0 and c.n_higher == c.n_seeds for c in comparisons)
+    if clearly == 0:
+        return "not clearly"
+    strengths = "at every strength studied" if clearly == len(comparisons) else "at some strengths (not all)"
+    return f"clearly {strengths}" + (", on every seed" if every_seed == clearly else ", not on every seed")
+
+
 def readme_noise(numbers: Numbers) -> str:
-    """The README's noise bullet: per channel, at how many of its strengths noise clearly raised robustness."""
+    """The README's noise bullet: per channel, whether noise clearly raised robustness, and whether the gains
+    follow the readout's flat share (the mechanism), in words."""
     by_channel: dict[NoiseChannel, list[Comparison]] = {}
     for model, comparison in noise_comparisons(numbers):
         by_channel.setdefault(ModelSpec.from_name(model).noise.channel, []).append(comparison)
-    parts = []
-    for channel, comparisons in by_channel.items():
-        clearly = sum(c.interval.low > 0 for c in comparisons)
-        every_seed = sum(c.n_higher == c.n_seeds for c in comparisons)
-        parts.append(
-            f"{CHANNEL_WORDS[channel]} at {_how_many(clearly, len(comparisons), 'strength')} studied "
-            f"(higher on every seed at {_how_many(every_seed, len(comparisons), 'strength')})"
-        )
+    parts = [f"{CHANNEL_WORDS[channel]} {_channel_words(comparisons)}" for channel, comparisons in by_channel.items()]
     seeds = len(numbers.seeds("noise"))
+    follows = "follow" if mechanism_correlation(numbers) > 0.5 else "do not follow"
     return (
-        f"- **Noise, over {SEED_WORDS.get(seeds, seeds)} seeds, clearly raised the exact robust accuracy of full "
-        f"`ent_rot` under** {'; '.join(parts)}. The noisy models are deterministic: noise reshapes the features, it "
-        "adds no randomness. Finite shots did not raise robustness (seed 42 only).\n"
+        f"- **Noise and robustness, over {SEED_WORDS.get(seeds, seeds)} seeds**: noise raised the exact robust "
+        f"accuracy of full `ent_rot`: {'; '.join(parts)}. The noisy models are deterministic, and the gains {follows} "
+        "the rise of the readout's terms that are flat at black pixels, seed by seed: noise reshapes the features, "
+        "it adds no randomness. Finite shots did not raise robustness (seed 42 only).\n"
         "  [More](docs/noise.md#what-noise-and-shots-did-to-robustness).\n"
     )
 
