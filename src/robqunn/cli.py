@@ -274,8 +274,11 @@ def _local_slurm(ctx: Context) -> None:
 @contextlib.contextmanager
 def _signals_exit() -> Iterator[None]:
     """Inside, SIGTERM (`kill <pid>`) and SIGHUP (a closed terminal) end the command as Ctrl-C does, through its
-    ``finally`` blocks, with the exit status 128 + the signal's number; the handlers are restored after."""
+    ``finally`` blocks, with the exit status 128 + the signal's number; the handlers are restored after. SIGINT
+    raises KeyboardInterrupt even when the command was started with SIGINT ignored (a shell's background job),
+    so that `kill -INT` stops it too."""
     previous = {signum: signal.signal(signum, _exit_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
